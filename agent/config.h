@@ -1,0 +1,44 @@
+// tended-agent's configuration, parsed strictly from YAML once in main() and passed down.
+#ifndef TENDED_AGENT_CONFIG_H_
+#define TENDED_AGENT_CONFIG_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace tended::agent {
+
+enum class RebootMethod { kLogind, kSimulate };
+
+struct AgentConfig {
+  // Empty means the host name.
+  std::string node_name;
+  std::string coordinator_address = "tended-coordinator.tended.svc:7443";
+  // Plaintext gRPC. The only transport until mTLS lands.
+  bool insecure = false;
+  // Every path the agent touches resolves under this.
+  std::string root = "/";
+  std::string state_dir = "/var/lib/tended";
+  absl::Duration report_interval = absl::Seconds(30);
+  // A backstop: a waiting lease request is repeated this often even without a directive.
+  absl::Duration check_period = absl::Hours(1);
+  absl::Duration reconnect_initial_backoff = absl::Seconds(1);
+  absl::Duration reconnect_max_backoff = absl::Seconds(60);
+
+  struct Reboot {
+    RebootMethod method = RebootMethod::kLogind;
+    std::string sentinel = "/var/run/reboot-required";
+    std::string gated_sentinel = "/var/run/gated-reboot-required";
+    // Pause between the lease's fence check and the reboot.
+    absl::Duration delay = absl::Seconds(30);
+  } reboot;
+};
+
+absl::StatusOr<AgentConfig> ParseAgentConfig(absl::string_view yaml, absl::string_view source);
+absl::StatusOr<AgentConfig> LoadAgentConfig(const std::string& path);
+
+}  // namespace tended::agent
+
+#endif  // TENDED_AGENT_CONFIG_H_

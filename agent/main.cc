@@ -1,0 +1,2 @@
+// tended-agent entry point.
+int main() { return 0; }

@@ -1,0 +1,38 @@
+// Reads the facts an agent reports about its node (boot id, boot time, kernel, whether a
+// reboot is required and why) from files under the agent's root, so a test tree or a
+// simulated reboot can change them.
+#ifndef TENDED_AGENT_NODE_FACTS_H_
+#define TENDED_AGENT_NODE_FACTS_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "agent/config.h"
+#include "common/root_path.h"
+#include "tended/v1/types.pb.h"
+
+namespace tended::agent {
+
+inline constexpr char kBootIdPath[] = "/proc/sys/kernel/random/boot_id";
+inline constexpr char kKernelReleasePath[] = "/proc/sys/kernel/osrelease";
+inline constexpr char kProcStatPath[] = "/proc/stat";
+
+class NodeFactsReader {
+ public:
+  NodeFactsReader(const RootPath& root, const AgentConfig& config, std::string node_name);
+
+  // The boot id is required; everything else is best effort (empty when unreadable).
+  absl::StatusOr<tended::v1::NodeFacts> Read() const;
+  absl::StatusOr<std::string> ReadBootId() const;
+  // True when the reboot-required sentinel exists.
+  bool RebootRequired() const;
+
+ private:
+  const RootPath& root_;
+  const AgentConfig& config_;
+  std::string node_name_;
+};
+
+}  // namespace tended::agent
+
+#endif  // TENDED_AGENT_NODE_FACTS_H_

@@ -1,0 +1,118 @@
+#include "common/file_util.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "absl/strings/str_cat.h"
+#include "common/posix_status.h"
+
+namespace tended {
+namespace {
+
+std::string Dirname(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+absl::Status FsyncPath(const std::string& path, int flags) {
+  int fd = ::open(path.c_str(), flags | O_CLOEXEC);
+  if (fd < 0) return PosixErrorToStatus(absl::StrCat("open ", path), errno);
+  int rc = ::fsync(fd);
+  int saved_errno = errno;
+  ::close(fd);
+  if (rc != 0) return PosixErrorToStatus(absl::StrCat("fsync ", path), saved_errno);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return PosixErrorToStatus(absl::StrCat("open ", path), errno);
+  std::string contents;
+  char buffer[8192];
+  while (true) {
+    ssize_t n = ::read(fd, buffer, sizeof(buffer));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int saved_errno = errno;
+      ::close(fd);
+      return PosixErrorToStatus(absl::StrCat("read ", path), saved_errno);
+    }
+    if (n == 0) break;
+    contents.append(buffer, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return contents;
+}
+
+absl::Status WriteFileAtomically(const std::string& path, absl::string_view contents, int mode) {
+  std::string temp_path = absl::StrCat(path, ".tmp.", ::getpid());
+  int fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) return PosixErrorToStatus(absl::StrCat("open ", temp_path), errno);
+  const char* data = contents.data();
+  size_t left = contents.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd, data, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int saved_errno = errno;
+      ::close(fd);
+      ::unlink(temp_path.c_str());
+      return PosixErrorToStatus(absl::StrCat("write ", temp_path), saved_errno);
+    }
+    data += n;
+    left -= static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    int saved_errno = errno;
+    ::close(fd);
+    ::unlink(temp_path.c_str());
+    return PosixErrorToStatus(absl::StrCat("fsync ", temp_path), saved_errno);
+  }
+  if (::close(fd) != 0) {
+    int saved_errno = errno;
+    ::unlink(temp_path.c_str());
+    return PosixErrorToStatus(absl::StrCat("close ", temp_path), saved_errno);
+  }
+  if (::rename(temp_path.c_str(), path.c_str()) != 0) {
+    int saved_errno = errno;
+    ::unlink(temp_path.c_str());
+    return PosixErrorToStatus(absl::StrCat("rename ", temp_path, " to ", path), saved_errno);
+  }
+  return FsyncPath(Dirname(path), O_RDONLY | O_DIRECTORY);
+}
+
+bool PathExists(const std::string& path) {
+  struct stat st;
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+absl::Status MakeDirectories(const std::string& path, int mode) {
+  if (path.empty()) return absl::OkStatus();
+  std::string partial;
+  size_t pos = 0;
+  while (pos != std::string::npos) {
+    pos = path.find('/', pos + 1);
+    partial = path.substr(0, pos);
+    if (partial.empty()) continue;
+    if (::mkdir(partial.c_str(), mode) != 0 && errno != EEXIST) {
+      return PosixErrorToStatus(absl::StrCat("mkdir ", partial), errno);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RemoveFileIfExists(const std::string& path) {
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+    return PosixErrorToStatus(absl::StrCat("unlink ", path), errno);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace tended

@@ -1,0 +1,29 @@
+// Small file helpers returning absl::Status: whole-file reads and crash-safe writes.
+#ifndef TENDED_COMMON_FILE_UTIL_H_
+#define TENDED_COMMON_FILE_UTIL_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace tended {
+
+absl::StatusOr<std::string> ReadFileToString(const std::string& path);
+
+// Writes `contents` so that a crash at any moment leaves either the old or the new file:
+// a temporary file beside it, fsync, rename over the target, fsync of the folder.
+absl::Status WriteFileAtomically(const std::string& path, absl::string_view contents,
+                                 int mode = 0644);
+
+bool PathExists(const std::string& path);
+
+// mkdir -p.
+absl::Status MakeDirectories(const std::string& path, int mode = 0755);
+
+absl::Status RemoveFileIfExists(const std::string& path);
+
+}  // namespace tended
+
+#endif  // TENDED_COMMON_FILE_UTIL_H_

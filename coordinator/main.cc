@@ -1,0 +1,2 @@
+// tended-coordinator entry point.
+int main() { return 0; }
