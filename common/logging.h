@@ -8,6 +8,18 @@
 #include <memory>
 #include <string>
 
+#include "absl/strings/string_view.h"
+
+// Lets loggers format absl::string_view (Debian's Abseil does not alias std::string_view).
+template <>
+struct fmt::formatter<absl::string_view> : fmt::formatter<fmt::string_view> {
+  template <typename FormatContext>
+  auto format(absl::string_view text, FormatContext& context) const {
+    return fmt::formatter<fmt::string_view>::format(fmt::string_view(text.data(), text.size()),
+                                                    context);
+  }
+};
+
 namespace tended {
 
 enum class LogTarget { kStderr, kJournal };
