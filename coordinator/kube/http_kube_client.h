@@ -1,0 +1,89 @@
+// The real KubeClient: JSON over HTTPS to the API server with libcurl, authenticated with a
+// bearer token (re-read as it rotates) or a client certificate. http:// servers are
+// accepted too, for the fake API server in the tests.
+#ifndef TENDED_COORDINATOR_KUBE_HTTP_KUBE_CLIENT_H_
+#define TENDED_COORDINATOR_KUBE_HTTP_KUBE_CLIENT_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "coordinator/kube/kube_client.h"
+#include "coordinator/kube/kube_config.h"
+#include "coordinator/kube/token_source.h"
+
+namespace tended::kube {
+
+class HttpKubeClient final : public KubeClient {
+ public:
+  // From a kubeconfig or the in-cluster environment (ResolveKubeConnection). Without
+  // either, FAILED_PRECONDITION saying so.
+  static absl::StatusOr<std::unique_ptr<HttpKubeClient>> Create(const KubeClientOptions& options);
+  static absl::StatusOr<std::unique_ptr<HttpKubeClient>> FromConnection(
+      KubeConnection connection, const KubeClientOptions& options);
+
+  const KubeConnection& connection() const { return connection_; }
+
+  absl::StatusOr<NodeInfo> GetNode(const std::string& name) override;
+  absl::StatusOr<NodeList> ListNodes(const std::string& label_selector) override;
+  absl::StatusOr<std::string> WatchNodes(const NodeWatchOptions& options,
+                                         const NodeWatchCallback& callback) override;
+  absl::StatusOr<NodeInfo> PatchNodeMerge(
+      const std::string& name, const std::string& merge_patch_json,
+      const std::optional<std::string>& resource_version) override;
+  absl::StatusOr<std::vector<PodInfo>> ListPods(const PodListOptions& options) override;
+  absl::StatusOr<PodInfo> GetPod(const std::string& namespace_name,
+                                 const std::string& name) override;
+  absl::StatusOr<EvictionResult> EvictPod(const std::string& namespace_name,
+                                          const std::string& name,
+                                          std::optional<absl::Duration> grace_period) override;
+  absl::Status DeletePod(const std::string& namespace_name, const std::string& name,
+                         std::optional<absl::Duration> grace_period) override;
+  absl::Status CreateNodeEvent(const std::string& node, const std::string& reason,
+                               const std::string& message, const std::string& type) override;
+  absl::StatusOr<DaemonSetInfo> GetDaemonSet(const std::string& namespace_name,
+                                             const std::string& name) override;
+
+  struct Response {
+    long code = 0;
+    std::string body;
+    std::string retry_after_header;
+  };
+
+ private:
+  HttpKubeClient(KubeConnection connection, const KubeClientOptions& options);
+
+  struct Request {
+    Request(std::string method, std::string path, std::string body = "",
+            std::string content_type = "")
+        : method(std::move(method)),
+          path(std::move(path)),
+          body(std::move(body)),
+          content_type(std::move(content_type)) {}
+    std::string method;
+    std::string path;  // With the query: "/api/v1/nodes?labelSelector=..."
+    std::string body;
+    std::string content_type;
+  };
+  // One request; transport failures are UNAVAILABLE. A 401 re-reads the token and, when it
+  // changed, retries once.
+  absl::StatusOr<Response> Send(const Request& request);
+  absl::StatusOr<Response> SendOnce(const Request& request, const std::string& token);
+  // Maps a non-2xx response to the status codes kube_client.h promises.
+  absl::Status ErrorFor(const Request& request, const Response& response) const;
+  std::string Url(const std::string& path) const { return connection_.server + path; }
+
+  const KubeConnection connection_;
+  const Clock* const clock_;
+  const absl::Duration request_timeout_;
+  const absl::Duration connect_timeout_;
+  const std::string user_agent_;
+  TokenSource token_source_;
+};
+
+}  // namespace tended::kube
+
+#endif  // TENDED_COORDINATOR_KUBE_HTTP_KUBE_CLIENT_H_
