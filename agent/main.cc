@@ -1,2 +1,22 @@
-// tended-agent entry point.
-int main() { return 0; }
+// tended-agent: keeps one node patched and reboots it only under a coordinator's lease.
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "agent/run.h"
+#include "common/logging.h"
+
+ABSL_FLAG(std::string, config, "/etc/tended/agent.yaml", "Path to the agent's YAML configuration.");
+ABSL_FLAG(std::string, node_name, "", "Overrides the configured node name.");
+ABSL_FLAG(std::string, root, "", "Overrides the configured root every path resolves under.");
+ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn or error.");
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("tended-agent --config FILE.yaml");
+  absl::ParseCommandLine(argc, argv);
+  tended::InitLogging(tended::DetectLogTarget(), absl::GetFlag(FLAGS_log_level));
+  tended::agent::AgentOptions options;
+  options.config_path = absl::GetFlag(FLAGS_config);
+  options.node_name_override = absl::GetFlag(FLAGS_node_name);
+  options.root_override = absl::GetFlag(FLAGS_root);
+  return tended::agent::RunAgent(options);
+}

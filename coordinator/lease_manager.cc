@@ -326,8 +326,10 @@ absl::StatusOr<Lease> LeaseManager::Renew(absl::string_view lease_id, uint64_t t
     absl::Duration deadline =
         policy != config_.leases.end() ? policy->second.renew_deadline : absl::Minutes(10);
     *lease->mutable_renew_time() = ToProtoTimestamp(now);
-    *lease->mutable_expire_time() = ToProtoTimestamp(now + deadline);
-    if (lease->overdue() && lease->phase() == tended::v1::LEASE_PHASE_GRANTED) {
+    // Once disrupted, the return deadline set by BeginDisruption governs: renewing does not
+    // extend the time a node has to come back and verify.
+    if (lease->phase() == tended::v1::LEASE_PHASE_GRANTED) {
+      *lease->mutable_expire_time() = ToProtoTimestamp(now + deadline);
       lease->set_overdue(false);
     }
     renewed = *lease;

@@ -1,0 +1,119 @@
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+
+#include "agent/coordinator_client.h"
+#include "common/grpc_status.h"
+#include "tended/v1/node_service.grpc.pb.h"
+
+namespace tended::agent {
+namespace {
+
+class GrpcCoordinatorClient final : public CoordinatorClient {
+ public:
+  GrpcCoordinatorClient(std::shared_ptr<grpc::Channel> channel, absl::Duration call_timeout)
+      : channel_(std::move(channel)),
+        stub_(tended::v1::NodeService::NewStub(channel_)),
+        call_timeout_(call_timeout) {}
+
+  ~GrpcCoordinatorClient() override { CloseDirectiveStream(); }
+
+  absl::StatusOr<tended::v1::ReportFactsResponse> ReportFacts(
+      const tended::v1::ReportFactsRequest& request) override {
+    return Call(&tended::v1::NodeService::Stub::ReportFacts, request);
+  }
+  absl::StatusOr<tended::v1::AcquireLeaseResponse> AcquireLease(
+      const tended::v1::AcquireLeaseRequest& request) override {
+    return Call(&tended::v1::NodeService::Stub::AcquireLease, request);
+  }
+  absl::StatusOr<tended::v1::RenewLeaseResponse> RenewLease(
+      const tended::v1::RenewLeaseRequest& request) override {
+    return Call(&tended::v1::NodeService::Stub::RenewLease, request);
+  }
+  absl::StatusOr<tended::v1::BeginDisruptionResponse> BeginDisruption(
+      const tended::v1::BeginDisruptionRequest& request) override {
+    return Call(&tended::v1::NodeService::Stub::BeginDisruption, request);
+  }
+  absl::StatusOr<tended::v1::ReleaseLeaseResponse> ReleaseLease(
+      const tended::v1::ReleaseLeaseRequest& request) override {
+    return Call(&tended::v1::NodeService::Stub::ReleaseLease, request);
+  }
+  absl::StatusOr<tended::v1::CancelLeaseRequestResponse> CancelLeaseRequest(
+      const tended::v1::CancelLeaseRequestRequest& request) override {
+    return Call(&tended::v1::NodeService::Stub::CancelLeaseRequest, request);
+  }
+
+  void OpenDirectiveStream(const std::string& node_name,
+                           std::function<void(const tended::v1::Directive&)> on_directive,
+                           std::function<void(const absl::Status&)> on_end) override {
+    CloseDirectiveStream();
+    std::lock_guard<std::mutex> lock(stream_mutex_);
+    auto context = std::make_shared<grpc::ClientContext>();
+    stream_context_ = context;
+    tended::v1::WatchDirectivesRequest request;
+    request.set_node_name(node_name);
+    stream_thread_ = std::thread([this, context, request, on_directive = std::move(on_directive),
+                                  on_end = std::move(on_end)] {
+      auto reader = stub_->WatchDirectives(context.get(), request);
+      tended::v1::Directive directive;
+      while (reader->Read(&directive)) on_directive(directive);
+      grpc::Status status = reader->Finish();
+      on_end(status.ok() ? absl::UnavailableError("the coordinator ended the directive stream")
+                         : FromGrpcStatus(status));
+    });
+  }
+
+  void CloseDirectiveStream() override {
+    std::thread finished;
+    {
+      std::lock_guard<std::mutex> lock(stream_mutex_);
+      if (stream_context_ != nullptr) stream_context_->TryCancel();
+      stream_context_.reset();
+      finished = std::move(stream_thread_);
+    }
+    if (finished.joinable()) finished.join();
+  }
+
+ private:
+  template <typename Response, typename Request>
+  absl::StatusOr<Response> Call(grpc::Status (tended::v1::NodeService::Stub::*method)(
+                                    grpc::ClientContext*, const Request&, Response*),
+                                const Request& request) {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + call_timeout_));
+    Response response;
+    grpc::Status status = (stub_.get()->*method)(&context, request, &response);
+    if (!status.ok()) return FromGrpcStatus(status);
+    return response;
+  }
+
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<tended::v1::NodeService::Stub> stub_;
+  absl::Duration call_timeout_;
+  std::mutex stream_mutex_;
+  std::shared_ptr<grpc::ClientContext> stream_context_;
+  std::thread stream_thread_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<CoordinatorClient>> MakeGrpcCoordinatorClient(
+    const std::string& address, bool insecure, absl::Duration call_timeout) {
+  if (!insecure) {
+    return absl::FailedPreconditionError(
+        "mTLS is not available yet: set `insecure: true` in the agent's configuration to use "
+        "plaintext gRPC (only on a trusted network)");
+  }
+  grpc::ChannelArguments arguments;
+  // Reconnect quickly after the coordinator restarts; the agent adds its own backoff.
+  arguments.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 500);
+  arguments.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
+  auto channel =
+      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), arguments);
+  return std::unique_ptr<CoordinatorClient>(
+      new GrpcCoordinatorClient(std::move(channel), call_timeout));
+}
+
+}  // namespace tended::agent

@@ -1,0 +1,21 @@
+// main() for the tended-agent daemon: wires the real seams (gRPC client, logind or
+// simulated rebooter, inotify sentinel watcher, systemd notifier) around the Agent core.
+#ifndef TENDED_AGENT_RUN_H_
+#define TENDED_AGENT_RUN_H_
+
+#include <string>
+
+namespace tended::agent {
+
+struct AgentOptions {
+  std::string config_path;
+  std::string node_name_override;
+  std::string root_override;
+};
+
+// Runs until SIGTERM or SIGINT; returns the process exit code.
+int RunAgent(const AgentOptions& options);
+
+}  // namespace tended::agent
+
+#endif  // TENDED_AGENT_RUN_H_
