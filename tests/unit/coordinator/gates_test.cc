@@ -1,0 +1,348 @@
+#include "coordinator/gates.h"
+
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/civil_time.h"
+#include "absl/time/time.h"
+#include "coordinator/alert_source.h"
+#include "coordinator/config.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace tended::coordinator {
+namespace {
+
+using ::tended::v1::LEASE_KIND_K8S_UPGRADE;
+using ::tended::v1::LEASE_KIND_OS_UPGRADE;
+using ::tended::v1::LEASE_KIND_REBOOT;
+using ::testing::AllOf;
+using ::testing::ElementsAre;
+using ::testing::Field;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::Optional;
+
+absl::Time Utc(int y, int mo, int d, int h, int mi) {
+  return absl::FromCivil(absl::CivilSecond(y, mo, d, h, mi, 0), absl::UTCTimeZone());
+}
+
+const absl::Time kNow = Utc(2026, 3, 30, 3, 0);  // Monday 04:00 BST.
+
+CoordinatorConfig BaseConfig() {
+  CoordinatorConfig config;
+  config.leases[LEASE_KIND_REBOOT] = LeasePolicy{};
+  config.leases[LEASE_KIND_OS_UPGRADE] = LeasePolicy{};
+  config.fleet.report_deadline = absl::Minutes(2);
+  return config;
+}
+
+NodeFactsForGates Node(const std::string& name, absl::Time last_report) {
+  NodeFactsForGates node;
+  node.name = name;
+  node.last_report = last_report;
+  return node;
+}
+
+GateFacts HealthyFacts() {
+  GateFacts facts;
+  facts.nodes = {Node("k8s-node1", kNow - absl::Seconds(10)),
+                 Node("k8s-node2", kNow - absl::Seconds(20)),
+                 Node("k8s-node3", kNow - absl::Seconds(30))};
+  return facts;
+}
+
+Alert MakeAlert(const std::string& name, const std::string& state,
+                std::map<std::string, std::string> labels = {}) {
+  labels["alertname"] = name;
+  return Alert{name, state, std::move(labels)};
+}
+
+CoordinatorConfig AlertsConfigured() {
+  CoordinatorConfig config = BaseConfig();
+  config.alerts.prometheus_url = "http://prometheus.example:9090";
+  return config;
+}
+
+GateFacts WithAlerts(std::vector<Alert> alerts) {
+  GateFacts facts = HealthyFacts();
+  AlertSnapshot snapshot;
+  snapshot.status = absl::OkStatus();
+  snapshot.alerts = std::move(alerts);
+  snapshot.fetched_at = kNow;
+  facts.alerts = std::move(snapshot);
+  return facts;
+}
+
+TEST(HaltGateTest, PassesWhenNotHalted) {
+  GateOutcome outcome = HaltGate(HealthyFacts());
+  EXPECT_EQ(outcome.gate, "halt");
+  EXPECT_TRUE(outcome.pass);
+  EXPECT_FALSE(outcome.reason.empty());
+}
+
+TEST(HaltGateTest, BlocksWithOperatorsReason) {
+  GateFacts facts = HealthyFacts();
+  facts.halted = true;
+  facts.halt_reason = "storage migration in progress";
+  GateOutcome outcome = HaltGate(facts);
+  EXPECT_FALSE(outcome.pass);
+  EXPECT_THAT(outcome.reason, HasSubstr("storage migration in progress"));
+  EXPECT_FALSE(outcome.earliest_pass.has_value());
+}
+
+TEST(WindowGateTest, PassesInsideWindowNamingItsEndInLocalTime) {
+  LeasePolicy policy;
+  MaintenanceWindow window;
+  window.days = {absl::Weekday::monday};
+  window.start = absl::Hours(2);
+  window.end = absl::Hours(6);
+  window.time_zone_name = "Europe/London";
+  ASSERT_TRUE(absl::LoadTimeZone("Europe/London", &window.time_zone));
+  policy.windows = {window};
+
+  GateOutcome open = WindowGate(policy, kNow);
+  EXPECT_EQ(open.gate, "window");
+  EXPECT_TRUE(open.pass);
+  EXPECT_THAT(open.reason, HasSubstr("2026-03-30 06:00 BST"));
+
+  GateOutcome closed = WindowGate(policy, Utc(2026, 3, 30, 6, 0));
+  EXPECT_FALSE(closed.pass);
+  EXPECT_THAT(closed.earliest_pass, Optional(Utc(2026, 4, 6, 1, 0)));
+  EXPECT_THAT(closed.reason, HasSubstr("Mon 02:00-06:00 Europe/London"));
+}
+
+TEST(WindowGateTest, NoWindowsMeansOpen) {
+  GateOutcome outcome = WindowGate(LeasePolicy{}, kNow);
+  EXPECT_TRUE(outcome.pass);
+  EXPECT_FALSE(outcome.earliest_pass.has_value());
+}
+
+TEST(ConcurrencyGateTest, PassesBelowTheLimit) {
+  CoordinatorConfig config = BaseConfig();
+  config.leases[LEASE_KIND_REBOOT].concurrency = 2;
+  GateFacts facts = HealthyFacts();
+  facts.active_leases = {{"k8s-node1", LEASE_KIND_REBOOT}};
+  GateOutcome outcome = ConcurrencyGate(LEASE_KIND_REBOOT, facts, config);
+  EXPECT_EQ(outcome.gate, "concurrency");
+  EXPECT_TRUE(outcome.pass);
+  EXPECT_THAT(outcome.reason, HasSubstr("1 of 2"));
+}
+
+TEST(ConcurrencyGateTest, BlocksAtTheLimitNamingHolders) {
+  CoordinatorConfig config = BaseConfig();
+  GateFacts facts = HealthyFacts();
+  facts.active_leases = {{"k8s-node2", LEASE_KIND_REBOOT}};
+  GateOutcome outcome = ConcurrencyGate(LEASE_KIND_REBOOT, facts, config);
+  EXPECT_FALSE(outcome.pass);
+  EXPECT_THAT(outcome.reason, HasSubstr("k8s-node2"));
+  EXPECT_FALSE(outcome.earliest_pass.has_value());
+}
+
+TEST(ConcurrencyGateTest, OtherKindBlocksUnlessOverlapIsAllowed) {
+  CoordinatorConfig config = BaseConfig();
+  GateFacts facts = HealthyFacts();
+  facts.active_leases = {{"k8s-node2", LEASE_KIND_OS_UPGRADE}};
+
+  GateOutcome blocked = ConcurrencyGate(LEASE_KIND_REBOOT, facts, config);
+  EXPECT_FALSE(blocked.pass);
+  EXPECT_THAT(blocked.reason, HasSubstr("an os_upgrade lease is active on k8s-node2"));
+
+  config.allow_kind_overlap = true;
+  EXPECT_TRUE(ConcurrencyGate(LEASE_KIND_REBOOT, facts, config).pass);
+
+  // Overlap does not lift the per-kind limit.
+  facts.active_leases.push_back({"k8s-node3", LEASE_KIND_REBOOT});
+  EXPECT_FALSE(ConcurrencyGate(LEASE_KIND_REBOOT, facts, config).pass);
+}
+
+TEST(ConcurrencyGateTest, UnconfiguredKindBlocks) {
+  GateOutcome outcome = ConcurrencyGate(LEASE_KIND_K8S_UPGRADE, HealthyFacts(), BaseConfig());
+  EXPECT_FALSE(outcome.pass);
+}
+
+TEST(SoakGateTest, PassesWhenNothingWasDisrupted) {
+  EXPECT_TRUE(SoakGate(LeasePolicy{}, HealthyFacts(), kNow).pass);
+}
+
+TEST(SoakGateTest, BlocksUntilTheLatestDisruptionHasSoaked) {
+  LeasePolicy policy;
+  policy.soak = absl::Hours(24);
+  GateFacts facts = HealthyFacts();
+  facts.nodes[0].last_disruption_end = kNow - absl::Hours(30);
+  facts.nodes[2].last_disruption_end = kNow - absl::Hours(21);
+
+  GateOutcome outcome = SoakGate(policy, facts, kNow);
+  EXPECT_EQ(outcome.gate, "soak");
+  EXPECT_FALSE(outcome.pass);
+  EXPECT_THAT(outcome.earliest_pass, Optional(kNow + absl::Hours(3)));
+  EXPECT_THAT(outcome.reason, HasSubstr("k8s-node3"));
+  EXPECT_THAT(outcome.reason, HasSubstr("2026-03-30 06:00 UTC"));
+
+  EXPECT_FALSE(SoakGate(policy, facts, kNow + absl::Hours(3) - absl::Seconds(1)).pass);
+  GateOutcome later = SoakGate(policy, facts, kNow + absl::Hours(3));
+  EXPECT_TRUE(later.pass);
+  EXPECT_FALSE(later.earliest_pass.has_value());
+}
+
+TEST(FleetHealthGateTest, PassesWhenEveryNodeReports) {
+  GateOutcome outcome = FleetHealthGate(HealthyFacts(), BaseConfig(), kNow);
+  EXPECT_EQ(outcome.gate, "fleet_health");
+  EXPECT_TRUE(outcome.pass);
+}
+
+TEST(FleetHealthGateTest, BlocksNamingSilentNodes) {
+  GateFacts facts = HealthyFacts();
+  facts.nodes[1].last_report = kNow - absl::Minutes(5);
+  facts.nodes.push_back(Node("k8s-node4", absl::InfinitePast()));
+  GateOutcome outcome = FleetHealthGate(facts, BaseConfig(), kNow);
+  EXPECT_FALSE(outcome.pass);
+  EXPECT_THAT(outcome.reason, AllOf(HasSubstr("k8s-node2"), HasSubstr("5m"), HasSubstr("k8s-node4"),
+                                    Not(HasSubstr("k8s-node1"))));
+  EXPECT_FALSE(outcome.earliest_pass.has_value());
+}
+
+TEST(FleetHealthGateTest, ReportExactlyAtDeadlineCounts) {
+  GateFacts facts = HealthyFacts();
+  facts.nodes[1].last_report = kNow - absl::Minutes(2);
+  EXPECT_TRUE(FleetHealthGate(facts, BaseConfig(), kNow).pass);
+  facts.nodes[1].last_report = kNow - absl::Minutes(2) - absl::Seconds(1);
+  EXPECT_FALSE(FleetHealthGate(facts, BaseConfig(), kNow).pass);
+}
+
+TEST(FleetHealthGateTest, SilentLeaseHolderDoesNotBlock) {
+  GateFacts facts = HealthyFacts();
+  facts.nodes[1].last_report = kNow - absl::Minutes(10);
+  facts.nodes[1].holds_lease = true;
+  EXPECT_TRUE(FleetHealthGate(facts, BaseConfig(), kNow).pass);
+}
+
+TEST(FleetHealthGateTest, NoNodesKnownPasses) {
+  GateOutcome outcome = FleetHealthGate(GateFacts{}, BaseConfig(), kNow);
+  EXPECT_TRUE(outcome.pass);
+  EXPECT_EQ(outcome.reason, "no nodes known");
+}
+
+TEST(AlertsGateTest, NotConfiguredPasses) {
+  GateOutcome outcome = AlertsGate(HealthyFacts(), BaseConfig());
+  EXPECT_EQ(outcome.gate, "alerts");
+  EXPECT_TRUE(outcome.pass);
+}
+
+TEST(AlertsGateTest, UnreachableSourceBlocks) {
+  GateFacts facts = WithAlerts({});
+  facts.alerts->status = absl::UnavailableError("connection refused");
+  GateOutcome outcome = AlertsGate(facts, AlertsConfigured());
+  EXPECT_FALSE(outcome.pass);
+  EXPECT_THAT(outcome.reason, HasSubstr("connection refused"));
+}
+
+TEST(AlertsGateTest, MissingSnapshotBlocks) {
+  EXPECT_FALSE(AlertsGate(HealthyFacts(), AlertsConfigured()).pass);
+}
+
+TEST(AlertsGateTest, NoAlertsPasses) {
+  EXPECT_TRUE(AlertsGate(WithAlerts({}), AlertsConfigured()).pass);
+}
+
+TEST(AlertsGateTest, FiringAlertBlocksAndIsNamedOnce) {
+  GateFacts facts = WithAlerts({MakeAlert("NodeFilesystemAlmostFull", "firing", {{"i", "1"}}),
+                                MakeAlert("NodeFilesystemAlmostFull", "firing", {{"i", "2"}}),
+                                MakeAlert("KubeNodeNotReady", "firing")});
+  GateOutcome outcome = AlertsGate(facts, AlertsConfigured());
+  EXPECT_FALSE(outcome.pass);
+  EXPECT_THAT(outcome.reason, HasSubstr("KubeNodeNotReady, NodeFilesystemAlmostFull"));
+}
+
+TEST(AlertsGateTest, IgnoredAlertPasses) {
+  CoordinatorConfig config = AlertsConfigured();
+  config.alerts.ignore_regex_text = "^(Watchdog|InfoInhibitor)$";
+  config.alerts.ignore_regex = std::regex(config.alerts.ignore_regex_text);
+  GateFacts facts = WithAlerts({MakeAlert("Watchdog", "firing")});
+  EXPECT_TRUE(AlertsGate(facts, config).pass);
+
+  facts.alerts->alerts.push_back(MakeAlert("WatchdogDown", "firing"));
+  GateOutcome outcome = AlertsGate(facts, config);
+  EXPECT_FALSE(outcome.pass);
+  EXPECT_THAT(outcome.reason, HasSubstr("WatchdogDown"));
+}
+
+TEST(AlertsGateTest, IgnoreRegexIsSearchedNotAnchored) {
+  CoordinatorConfig config = AlertsConfigured();
+  config.alerts.ignore_regex_text = "Info";
+  config.alerts.ignore_regex = std::regex(config.alerts.ignore_regex_text);
+  EXPECT_TRUE(AlertsGate(WithAlerts({MakeAlert("CPUThrottlingInfoHigh", "firing")}), config).pass);
+}
+
+TEST(AlertsGateTest, PendingAlertBlocksOnlyWithoutFiringOnly) {
+  CoordinatorConfig config = AlertsConfigured();
+  GateFacts facts = WithAlerts({MakeAlert("KubeNodeNotReady", "pending")});
+  config.alerts.firing_only = true;
+  EXPECT_TRUE(AlertsGate(facts, config).pass);
+  config.alerts.firing_only = false;
+  GateOutcome outcome = AlertsGate(facts, config);
+  EXPECT_FALSE(outcome.pass);
+  EXPECT_THAT(outcome.reason, HasSubstr("KubeNodeNotReady"));
+}
+
+TEST(AlertsGateTest, MatchLabelsSelectWhichAlertsBlock) {
+  CoordinatorConfig config = AlertsConfigured();
+  config.alerts.match_labels = {{"severity", "critical"}, {"cluster", "home"}};
+  GateFacts facts =
+      WithAlerts({MakeAlert("DiskSlow", "firing", {{"severity", "warning"}, {"cluster", "home"}}),
+                  MakeAlert("EtcdDown", "firing", {{"severity", "critical"}})});
+  EXPECT_TRUE(AlertsGate(facts, config).pass);
+
+  facts.alerts->alerts.push_back(
+      MakeAlert("EtcdNoLeader", "firing", {{"severity", "critical"}, {"cluster", "home"}}));
+  GateOutcome outcome = AlertsGate(facts, config);
+  EXPECT_FALSE(outcome.pass);
+  EXPECT_THAT(outcome.reason, AllOf(HasSubstr("EtcdNoLeader"), Not(HasSubstr("EtcdDown")),
+                                    Not(HasSubstr("DiskSlow"))));
+}
+
+TEST(EvaluateGatesTest, ReturnsEveryGateInOrder) {
+  std::vector<GateOutcome> outcomes =
+      EvaluateGates(LEASE_KIND_REBOOT, HealthyFacts(), BaseConfig(), kNow);
+  EXPECT_THAT(
+      outcomes,
+      ElementsAre(Field(&GateOutcome::gate, "halt"), Field(&GateOutcome::gate, "window"),
+                  Field(&GateOutcome::gate, "concurrency"), Field(&GateOutcome::gate, "soak"),
+                  Field(&GateOutcome::gate, "fleet_health"), Field(&GateOutcome::gate, "alerts")));
+  EXPECT_TRUE(AllPass(outcomes));
+  for (const GateOutcome& outcome : outcomes) EXPECT_FALSE(outcome.reason.empty()) << outcome.gate;
+}
+
+TEST(EvaluateGatesTest, OneBlockingGateFailsAllPass) {
+  GateFacts facts = HealthyFacts();
+  facts.halted = true;
+  facts.halt_reason = "investigating";
+  std::vector<GateOutcome> outcomes = EvaluateGates(LEASE_KIND_REBOOT, facts, BaseConfig(), kNow);
+  ASSERT_EQ(outcomes.size(), 6u);
+  EXPECT_FALSE(outcomes[0].pass);
+  EXPECT_FALSE(AllPass(outcomes));
+}
+
+TEST(EvaluateGatesTest, UnconfiguredOrDisabledKindYieldsPolicyBlock) {
+  CoordinatorConfig config = BaseConfig();
+  std::vector<GateOutcome> missing =
+      EvaluateGates(LEASE_KIND_K8S_UPGRADE, HealthyFacts(), config, kNow);
+  ASSERT_EQ(missing.size(), 1u);
+  EXPECT_EQ(missing[0].gate, "policy");
+  EXPECT_FALSE(missing[0].pass);
+  EXPECT_FALSE(AllPass(missing));
+
+  config.leases[LEASE_KIND_REBOOT].enabled = false;
+  std::vector<GateOutcome> disabled =
+      EvaluateGates(LEASE_KIND_REBOOT, HealthyFacts(), config, kNow);
+  ASSERT_EQ(disabled.size(), 1u);
+  EXPECT_EQ(disabled[0].gate, "policy");
+  EXPECT_FALSE(disabled[0].pass);
+}
+
+TEST(AllPassTest, EmptyListDoesNotPass) { EXPECT_FALSE(AllPass({})); }
+
+}  // namespace
+}  // namespace tended::coordinator
