@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -38,6 +39,9 @@ struct AgentConfig {
 
 absl::StatusOr<AgentConfig> ParseAgentConfig(absl::string_view yaml, absl::string_view source);
 absl::StatusOr<AgentConfig> LoadAgentConfig(const std::string& path);
+
+// The checks ParseAgentConfig makes, on a configuration built in code.
+absl::Status ValidateAgentConfig(const AgentConfig& config);
 
 }  // namespace tended::agent
 

@@ -21,7 +21,14 @@ std::string JoinPath(const std::string& parent, absl::string_view key) {
 absl::StatusOr<YAML::Node> ParseYamlDocument(absl::string_view contents,
                                              absl::string_view source) {
   try {
-    return YAML::Load(std::string(contents));
+    std::vector<YAML::Node> documents = YAML::LoadAll(std::string(contents));
+    if (documents.empty()) return YAML::Node(YAML::NodeType::Null);
+    if (documents.size() > 1) {
+      int line = documents[1].Mark().line;
+      return absl::InvalidArgumentError(absl::StrCat(source, ":", line < 0 ? 0 : line + 1,
+                                                     ": only one YAML document is allowed"));
+    }
+    return documents[0];
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(
         absl::StrCat(source, ":", e.mark.line + 1, ": not valid YAML: ", e.msg));
@@ -47,11 +54,16 @@ absl::Status YamlCursor::ExpectMapWithKeys(
     std::initializer_list<absl::string_view> allowed) const {
   if (IsNull()) return absl::OkStatus();
   if (!node_.IsMap()) return Error("expected a mapping of keys to values");
+  std::vector<std::string> seen;
   for (auto it = node_.begin(); it != node_.end(); ++it) {
     if (!it->first.IsScalar()) {
       return YamlCursor(it->first, source_, path_).Error("keys must be plain strings");
     }
     std::string key = it->first.Scalar();
+    if (std::find(seen.begin(), seen.end(), key) != seen.end()) {
+      return YamlCursor(it->first, source_, JoinPath(path_, key)).Error("duplicate key");
+    }
+    seen.push_back(key);
     if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
       std::vector<std::string> names(allowed.begin(), allowed.end());
       return YamlCursor(it->first, source_, JoinPath(path_, key))
@@ -66,13 +78,14 @@ bool YamlCursor::Has(absl::string_view key) const {
 }
 
 YamlCursor YamlCursor::Child(absl::string_view key) const {
-  YAML::Node child;
-  if (node_.IsMap()) child = node_[std::string(key)];
-  // An absent child keeps the parent's mark for error lines.
-  YamlCursor cursor(child, source_, JoinPath(path_, key));
-  if (!child.IsDefined()) return YamlCursor(YAML::Node(YAML::NodeType::Undefined), source_,
-                                            JoinPath(path_, key));
-  return cursor;
+  std::string child_path = JoinPath(path_, key);
+  if (node_.IsMap()) {
+    // Copy-construct: yaml-cpp's const operator[] returns an invalid ("zombie") node for a
+    // missing key, and assigning one to another node throws YAML::InvalidNode.
+    YAML::Node child = node_[std::string(key)];
+    if (child.IsDefined()) return YamlCursor(child, source_, std::move(child_path));
+  }
+  return YamlCursor(YAML::Node(YAML::NodeType::Undefined), source_, std::move(child_path));
 }
 
 std::vector<YamlCursor> YamlCursor::Elements() const {
@@ -139,17 +152,22 @@ absl::StatusOr<absl::Duration> YamlCursor::AsDuration() const {
     if (!absl::SimpleAtoi(rest.substr(0, d), &count) || count < 0) {
       return Error(absl::StrCat("not a duration: \"", text, "\" (use e.g. 30s, 10m, 24h, 2d)"));
     }
-    days = absl::Hours(24 * count);
+    // absl::Hours saturates instead of overflowing; the finite check below rejects that.
+    days = absl::Hours(count) * 24;
     rest = rest.substr(d + 1);
-    if (rest.empty()) return days;
   }
-  absl::Duration value;
-  if (rest.empty() || rest == "0" || !absl::ParseDuration(rest, &value)) {
-    if (rest == "0") return days;
+  absl::Duration value = absl::ZeroDuration();
+  bool days_only = rest.empty() && d != absl::string_view::npos;
+  if (!days_only && rest != "0" && (rest.empty() || !absl::ParseDuration(rest, &value))) {
     return Error(absl::StrCat("not a duration: \"", text, "\" (use e.g. 30s, 10m, 24h, 2d)"));
   }
   if (value < absl::ZeroDuration()) return Error("a duration cannot be negative");
-  return days + value;
+  absl::Duration total = days + value;
+  // absl::ParseDuration accepts "inf"; no setting of ours means "forever" that way.
+  if (total == absl::InfiniteDuration()) {
+    return Error(absl::StrCat("duration \"", text, "\" is not finite or too large"));
+  }
+  return total;
 }
 
 absl::StatusOr<std::vector<std::string>> YamlCursor::AsStringList() const {

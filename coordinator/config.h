@@ -82,6 +82,16 @@ absl::StatusOr<CoordinatorConfig> ParseCoordinatorConfig(absl::string_view yaml,
                                                          absl::string_view source);
 absl::StatusOr<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path);
 
+// The rules between fields, checked without touching the environment (no time zone data):
+// ranges, report_interval < report_deadline, positive deadlines, return_deadline >=
+// expected_duration, every window at least expected_duration long, a compiled ignore regex.
+// ParseCoordinatorConfig applies them too; use this on configurations built in code.
+absl::Status ValidateCoordinatorConfig(const CoordinatorConfig& config);
+
+// Length of a window on a day without a DST change; end <= start crosses midnight, so
+// end == start is a whole day.
+absl::Duration MaintenanceWindowLength(const MaintenanceWindow& window);
+
 // "reboot", "os_upgrade", "k8s_upgrade".
 absl::string_view LeaseKindConfigName(tended::v1::LeaseKind kind);
 

@@ -1,0 +1,193 @@
+#include "agent/config.h"
+
+#include <cstdint>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/file_util.h"
+#include "common/status_macros.h"
+#include "common/yaml_util.h"
+
+namespace tended::agent {
+namespace {
+
+// Empty when `text` is "host:port" or "[v6]:port" with a port in 1..65535.
+std::string HostPortProblem(absl::string_view text) {
+  constexpr absl::string_view kShape =
+      "expected host:port, e.g. tended-coordinator.tended.svc:7443 or [fd00::1]:7443";
+  size_t colon = text.rfind(':');
+  if (colon == absl::string_view::npos) return std::string(kShape);
+  absl::string_view host = text.substr(0, colon);
+  absl::string_view port = text.substr(colon + 1);
+  if (host.empty()) return absl::StrCat("missing host; ", kShape);
+  if (host.front() == '[') {
+    if (host.size() < 3 || host.back() != ']') return absl::StrCat("bad IPv6 host; ", kShape);
+    for (char c : host.substr(1, host.size() - 2)) {
+      if (!absl::ascii_isxdigit(c) && c != ':' && c != '.') {
+        return absl::StrCat("bad IPv6 host; ", kShape);
+      }
+    }
+  } else {
+    for (char c : host) {
+      if (!absl::ascii_isalnum(c) && c != '-' && c != '.' && c != '_') {
+        return absl::StrCat("bad host \"", host, "\"; ", kShape);
+      }
+    }
+  }
+  uint32_t port_number = 0;
+  bool digits = !port.empty() && port.size() <= 5;
+  for (char c : port) digits = digits && absl::ascii_isdigit(c);
+  if (!digits || !absl::SimpleAtoi(port, &port_number) || port_number < 1 || port_number > 65535) {
+    return absl::StrCat("port must be a number from 1 to 65535, got \"", port, "\"");
+  }
+  return "";
+}
+
+// Kubernetes' DNS-1123 subdomain: at most 253 characters, dot-separated labels of lower-case
+// letters, digits and '-', each starting and ending with a letter or digit.
+bool IsDns1123Subdomain(absl::string_view name) {
+  if (name.empty() || name.size() > 253) return false;
+  for (absl::string_view label : absl::StrSplit(name, '.')) {
+    if (label.empty()) return false;
+    for (char c : label) {
+      if (!absl::ascii_isdigit(c) && !absl::ascii_islower(c) && c != '-') return false;
+    }
+    if (label.front() == '-' || label.back() == '-') return false;
+  }
+  return true;
+}
+
+// A broken rule: the dotted key and why. Empty key means fine.
+struct Problem {
+  std::string key;
+  std::string message;
+};
+
+Problem Check(const AgentConfig& config) {
+  if (!config.node_name.empty() && !IsDns1123Subdomain(config.node_name)) {
+    return {"node_name",
+            absl::StrCat("\"", config.node_name,
+                         "\" is not a valid Kubernetes node name (lower-case letters, digits, "
+                         "'-' and '.', at most 253 characters)")};
+  }
+  if (std::string problem = HostPortProblem(config.coordinator_address); !problem.empty()) {
+    return {"coordinator", problem};
+  }
+  if (!absl::StartsWith(config.root, "/")) return {"root", "must be an absolute path"};
+  if (!absl::StartsWith(config.state_dir, "/")) {
+    return {"state_dir", "must be an absolute path (it is resolved under root)"};
+  }
+  if (config.report_interval <= absl::ZeroDuration()) {
+    return {"report_interval", "must be longer than 0"};
+  }
+  if (config.check_period <= absl::ZeroDuration()) {
+    return {"check_period", "must be longer than 0"};
+  }
+  if (config.reconnect_initial_backoff <= absl::ZeroDuration()) {
+    return {"reconnect.initial_backoff", "must be longer than 0"};
+  }
+  if (config.reconnect_max_backoff < config.reconnect_initial_backoff) {
+    return {"reconnect.max_backoff",
+            absl::StrCat("(", absl::FormatDuration(config.reconnect_max_backoff),
+                         ") must not be shorter than initial_backoff (",
+                         absl::FormatDuration(config.reconnect_initial_backoff), ")")};
+  }
+  if (!absl::StartsWith(config.reboot.sentinel, "/")) {
+    return {"reboot.sentinel", "must be an absolute path (it is resolved under root)"};
+  }
+  if (!absl::StartsWith(config.reboot.gated_sentinel, "/")) {
+    return {"reboot.gated_sentinel", "must be an absolute path (it is resolved under root)"};
+  }
+  if (config.reboot.gated_sentinel == config.reboot.sentinel) {
+    return {"reboot.gated_sentinel", "must differ from reboot.sentinel"};
+  }
+  if (config.reboot.delay < absl::ZeroDuration()) {
+    return {"reboot.delay", "must not be negative"};
+  }
+  return {};
+}
+
+absl::Status ParseReboot(const YamlCursor& cursor, AgentConfig::Reboot* reboot) {
+  RETURN_IF_ERROR(cursor.ExpectMapWithKeys({"method", "sentinel", "gated_sentinel", "delay"}));
+  if (cursor.Has("method")) {
+    YamlCursor method = cursor.Child("method");
+    ASSIGN_OR_RETURN(std::string text, method.AsString());
+    if (text == "logind") {
+      reboot->method = RebootMethod::kLogind;
+    } else if (text == "simulate") {
+      reboot->method = RebootMethod::kSimulate;
+    } else {
+      return method.Error(absl::StrCat("unknown method \"", text, "\" (use logind or simulate)"));
+    }
+  }
+  RETURN_IF_ERROR(cursor.Optional("sentinel", &reboot->sentinel));
+  RETURN_IF_ERROR(cursor.Optional("gated_sentinel", &reboot->gated_sentinel));
+  RETURN_IF_ERROR(cursor.Optional("delay", &reboot->delay));
+  return absl::OkStatus();
+}
+
+// The cursor for a dotted key from Check(), for its line; the nearest present ancestor
+// when the key itself was left at its default. Recursive on purpose: assigning a YamlCursor
+// would assign its YAML::Node, which rewrites the document.
+YamlCursor CursorFor(const YamlCursor& at, absl::string_view dotted, bool* exact) {
+  size_t dot = dotted.find('.');
+  absl::string_view part = dotted.substr(0, dot);
+  if (!at.Has(part)) {
+    *exact = false;
+    return at;
+  }
+  if (dot == absl::string_view::npos) {
+    *exact = true;
+    return at.Child(part);
+  }
+  return CursorFor(at.Child(part), dotted.substr(dot + 1), exact);
+}
+
+}  // namespace
+
+absl::StatusOr<AgentConfig> ParseAgentConfig(absl::string_view yaml, absl::string_view source) {
+  ASSIGN_OR_RETURN(YAML::Node root, ParseYamlDocument(yaml, source));
+  YamlCursor cursor(root, std::string(source));
+  // Every key the agent knows. Issue 3 (OS upgrades) adds "apt" here with its own section.
+  RETURN_IF_ERROR(
+      cursor.ExpectMapWithKeys({"node_name", "coordinator", "insecure", "root", "state_dir",
+                                "report_interval", "check_period", "reconnect", "reboot"}));
+  AgentConfig config;
+  RETURN_IF_ERROR(cursor.Optional("node_name", &config.node_name));
+  RETURN_IF_ERROR(cursor.Optional("coordinator", &config.coordinator_address));
+  RETURN_IF_ERROR(cursor.Optional("insecure", &config.insecure));
+  RETURN_IF_ERROR(cursor.Optional("root", &config.root));
+  RETURN_IF_ERROR(cursor.Optional("state_dir", &config.state_dir));
+  RETURN_IF_ERROR(cursor.Optional("report_interval", &config.report_interval));
+  RETURN_IF_ERROR(cursor.Optional("check_period", &config.check_period));
+  YamlCursor reconnect = cursor.Child("reconnect");
+  RETURN_IF_ERROR(reconnect.ExpectMapWithKeys({"initial_backoff", "max_backoff"}));
+  RETURN_IF_ERROR(reconnect.Optional("initial_backoff", &config.reconnect_initial_backoff));
+  RETURN_IF_ERROR(reconnect.Optional("max_backoff", &config.reconnect_max_backoff));
+  RETURN_IF_ERROR(ParseReboot(cursor.Child("reboot"), &config.reboot));
+
+  Problem problem = Check(config);
+  if (!problem.key.empty()) {
+    bool exact = false;
+    YamlCursor at = CursorFor(cursor, problem.key, &exact);
+    if (exact) return at.Error(problem.message);
+    return YamlCursor(at.node(), std::string(source), problem.key).Error(problem.message);
+  }
+  return config;
+}
+
+absl::StatusOr<AgentConfig> LoadAgentConfig(const std::string& path) {
+  ASSIGN_OR_RETURN(std::string contents, ReadFileToString(path));
+  return ParseAgentConfig(contents, path);
+}
+
+absl::Status ValidateAgentConfig(const AgentConfig& config) {
+  Problem problem = Check(config);
+  if (problem.key.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(problem.key, ": ", problem.message));
+}
+
+}  // namespace tended::agent

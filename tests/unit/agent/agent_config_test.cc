@@ -1,0 +1,179 @@
+#include <fstream>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "agent/config.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/fakes/temp_dir.h"
+
+namespace tended::agent {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+// The error message, or "OK" when the document parsed.
+std::string ErrorOf(const std::string& yaml) {
+  absl::StatusOr<AgentConfig> config = ParseAgentConfig(yaml, "a.yaml");
+  if (config.ok()) return "OK";
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  return std::string(config.status().message());
+}
+
+TEST(AgentConfigTest, EmptyDocumentGivesDefaults) {
+  absl::StatusOr<AgentConfig> config = ParseAgentConfig("", "a.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->node_name, "");
+  EXPECT_EQ(config->coordinator_address, "tended-coordinator.tended.svc:7443");
+  EXPECT_FALSE(config->insecure);
+  EXPECT_EQ(config->root, "/");
+  EXPECT_EQ(config->state_dir, "/var/lib/tended");
+  EXPECT_EQ(config->report_interval, absl::Seconds(30));
+  EXPECT_EQ(config->check_period, absl::Hours(1));
+  EXPECT_EQ(config->reconnect_initial_backoff, absl::Seconds(1));
+  EXPECT_EQ(config->reconnect_max_backoff, absl::Seconds(60));
+  EXPECT_EQ(config->reboot.method, RebootMethod::kLogind);
+  EXPECT_EQ(config->reboot.sentinel, "/var/run/reboot-required");
+  EXPECT_EQ(config->reboot.gated_sentinel, "/var/run/gated-reboot-required");
+  EXPECT_EQ(config->reboot.delay, absl::Seconds(30));
+  EXPECT_TRUE(ValidateAgentConfig(*config).ok());
+}
+
+TEST(AgentConfigTest, FullValidParse) {
+  const std::string yaml =
+      "node_name: k8s-node1.example\n"
+      "coordinator: \"[fd00::10]:9443\"\n"
+      "insecure: true\n"
+      "root: /tmp/fake-root\n"
+      "state_dir: /var/lib/tended-test\n"
+      "report_interval: 10s\n"
+      "check_period: 15m\n"
+      "reconnect:\n"
+      "  initial_backoff: 500ms\n"
+      "  max_backoff: 2m\n"
+      "reboot:\n"
+      "  method: simulate\n"
+      "  sentinel: /run/reboot-required\n"
+      "  gated_sentinel: /run/gated\n"
+      "  delay: 0s\n";
+  absl::StatusOr<AgentConfig> config = ParseAgentConfig(yaml, "a.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->node_name, "k8s-node1.example");
+  EXPECT_EQ(config->coordinator_address, "[fd00::10]:9443");
+  EXPECT_TRUE(config->insecure);
+  EXPECT_EQ(config->root, "/tmp/fake-root");
+  EXPECT_EQ(config->state_dir, "/var/lib/tended-test");
+  EXPECT_EQ(config->report_interval, absl::Seconds(10));
+  EXPECT_EQ(config->check_period, absl::Minutes(15));
+  EXPECT_EQ(config->reconnect_initial_backoff, absl::Milliseconds(500));
+  EXPECT_EQ(config->reconnect_max_backoff, absl::Minutes(2));
+  EXPECT_EQ(config->reboot.method, RebootMethod::kSimulate);
+  EXPECT_EQ(config->reboot.sentinel, "/run/reboot-required");
+  EXPECT_EQ(config->reboot.gated_sentinel, "/run/gated");
+  EXPECT_EQ(config->reboot.delay, absl::ZeroDuration());
+}
+
+TEST(AgentConfigTest, ShippedExampleLoads) {
+  absl::StatusOr<AgentConfig> config =
+      LoadAgentConfig(TENDED_SOURCE_DIR "/packaging/examples/agent.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->node_name, "");  // The host name.
+  EXPECT_EQ(config->coordinator_address, "tended-coordinator.tended.svc:7443");
+  EXPECT_FALSE(config->insecure);
+  EXPECT_EQ(config->root, "/");
+  EXPECT_EQ(config->check_period, absl::Hours(1));  // kured's period in the reference.
+  EXPECT_EQ(config->reboot.method, RebootMethod::kLogind);
+  EXPECT_EQ(config->reboot.sentinel, "/var/run/reboot-required");
+  EXPECT_EQ(config->reboot.delay, absl::Seconds(30));  // The reference's reboot delay.
+}
+
+TEST(AgentConfigTest, LoadUsesPathAsSource) {
+  tended::testing::TempDir dir;
+  std::string path = dir.Path("agent.yaml");
+  {
+    std::ofstream out(path);
+    out << "reboot:\n  method: kexec\n";
+  }
+  absl::StatusOr<AgentConfig> config = LoadAgentConfig(path);
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(std::string(config.status().message()),
+              StartsWith(path + ":2: reboot.method: unknown method \"kexec\""));
+  EXPECT_FALSE(LoadAgentConfig(dir.Path("missing.yaml")).ok());
+}
+
+TEST(AgentConfigErrorTest, UnknownKeys) {
+  EXPECT_THAT(ErrorOf("node_name: n1\napt:\n  upgrade: true\n"),
+              StartsWith("a.yaml:2: apt: unknown key (allowed here: node_name, "));
+  EXPECT_THAT(ErrorOf("reconnect:\n  initial_backoff: 1s\n  jitter: 0.2\n"),
+              StartsWith("a.yaml:3: reconnect.jitter: unknown key"));
+  EXPECT_THAT(ErrorOf("reboot:\n  method: logind\n  command: /sbin/reboot\n"),
+              StartsWith("a.yaml:3: reboot.command: unknown key"));
+}
+
+TEST(AgentConfigErrorTest, SyntaxAndTypes) {
+  EXPECT_THAT(ErrorOf("node_name: n1\nreboot:\n  delay: [30s\n"), HasSubstr("not valid YAML"));
+  EXPECT_THAT(ErrorOf("reboot: [logind]\n"), StartsWith("a.yaml:1: reboot: expected a mapping"));
+  EXPECT_THAT(ErrorOf("reconnect: 5s\n"), StartsWith("a.yaml:1: reconnect: expected a mapping"));
+  EXPECT_THAT(ErrorOf("insecure: sometimes\n"),
+              StartsWith("a.yaml:1: insecure: expected true or false"));
+  EXPECT_THAT(ErrorOf("node_name: {a: b}\n"), StartsWith("a.yaml:1: node_name: expected a string"));
+}
+
+TEST(AgentConfigErrorTest, FieldChecks) {
+  EXPECT_THAT(ErrorOf("node_name: K8s_Node1\n"),
+              StartsWith("a.yaml:1: node_name: \"K8s_Node1\" is not a valid Kubernetes node"));
+  for (const char* bad : {"-node", "node-", "a..b", ".a", "a.", "UPPER"}) {
+    EXPECT_THAT(ErrorOf(std::string("node_name: '") + bad + "'\n"),
+                StartsWith("a.yaml:1: node_name: "))
+        << bad;
+  }
+  EXPECT_THAT(ErrorOf("node_name: " + std::string(254, 'a') + "\n"),
+              StartsWith("a.yaml:1: node_name: "));
+  EXPECT_EQ(ErrorOf("node_name: " + std::string(253, 'a') + "\n"), "OK");
+  EXPECT_EQ(ErrorOf("node_name: k8s-master\n"), "OK");
+  EXPECT_THAT(ErrorOf("coordinator: tended-coordinator\n"),
+              StartsWith("a.yaml:1: coordinator: expected host:port"));
+  EXPECT_THAT(ErrorOf("coordinator: 'host:0'\n"),
+              StartsWith("a.yaml:1: coordinator: port must be a number from 1 to 65535"));
+  EXPECT_THAT(ErrorOf("root: relative\n"), StartsWith("a.yaml:1: root: must be an absolute path"));
+  EXPECT_THAT(ErrorOf("state_dir: var/lib\n"),
+              StartsWith("a.yaml:1: state_dir: must be an absolute path"));
+  EXPECT_THAT(ErrorOf("report_interval: 0s\n"),
+              StartsWith("a.yaml:1: report_interval: must be longer than 0"));
+  EXPECT_THAT(ErrorOf("check_period: soon\n"),
+              StartsWith("a.yaml:1: check_period: not a duration"));
+  EXPECT_THAT(ErrorOf("reboot:\n  sentinel: reboot-required\n"),
+              StartsWith("a.yaml:2: reboot.sentinel: must be an absolute path"));
+  EXPECT_THAT(ErrorOf("reboot:\n  gated_sentinel: /var/run/reboot-required\n"),
+              StartsWith("a.yaml:2: reboot.gated_sentinel: must differ from reboot.sentinel"));
+  EXPECT_THAT(ErrorOf("reboot:\n  delay: -5s\n"),
+              StartsWith("a.yaml:2: reboot.delay: a duration cannot be negative"));
+}
+
+TEST(AgentConfigErrorTest, Backoff) {
+  EXPECT_THAT(ErrorOf("reconnect:\n  initial_backoff: 10s\n  max_backoff: 5s\n"),
+              StartsWith("a.yaml:3: reconnect.max_backoff: (5s) must not be shorter than "
+                         "initial_backoff (10s)"));
+  // max_backoff left at its default (60s): named with the section's line.
+  EXPECT_THAT(ErrorOf("reconnect:\n  initial_backoff: 2m\n"),
+              StartsWith("a.yaml:2: reconnect.max_backoff: (1m) must not be shorter"));
+  EXPECT_THAT(ErrorOf("reconnect:\n  initial_backoff: 0s\n"),
+              StartsWith("a.yaml:2: reconnect.initial_backoff: must be longer than 0"));
+  EXPECT_EQ(ErrorOf("reconnect:\n  initial_backoff: 5s\n  max_backoff: 5s\n"), "OK");
+}
+
+TEST(ValidateAgentConfigTest, ConfigBuiltInCode) {
+  AgentConfig config;
+  EXPECT_TRUE(ValidateAgentConfig(config).ok());
+  config.reconnect_max_backoff = absl::Milliseconds(10);
+  EXPECT_THAT(std::string(ValidateAgentConfig(config).message()),
+              StartsWith("reconnect.max_backoff: "));
+  config = AgentConfig();
+  config.node_name = "Bad Name";
+  EXPECT_THAT(std::string(ValidateAgentConfig(config).message()), StartsWith("node_name: "));
+}
+
+}  // namespace
+}  // namespace tended::agent
