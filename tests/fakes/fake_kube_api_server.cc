@@ -1,0 +1,847 @@
+#include "tests/fakes/fake_kube_api_server.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+
+namespace tended::testing {
+namespace {
+
+using nlohmann::json;
+
+constexpr size_t kMaxRequestBytes = 4 << 20;
+constexpr int kIoTimeoutMs = 5000;
+
+std::string KubeTime(absl::Time time) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", time, absl::UTCTimeZone());
+}
+
+json StatusJson(int code, const std::string& reason, const std::string& message) {
+  return {{"kind", "Status"},    {"apiVersion", "v1"}, {"metadata", json::object()},
+          {"status", "Failure"}, {"message", message}, {"reason", reason},
+          {"code", code}};
+}
+
+std::string ReasonPhrase(int code) {
+  switch (code) {
+    case 100:
+      return "Continue";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 409:
+      return "Conflict";
+    case 415:
+      return "Unsupported Media Type";
+    case 429:
+      return "Too Many Requests";
+    case 500:
+      return "Internal Server Error";
+    default:
+      return "Status";
+  }
+}
+
+bool SendAll(int fd, absl::string_view data) {
+  size_t sent = 0;
+  while (sent < data.size()) {
+    ssize_t n = ::send(fd, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    sent += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+std::string PercentDecode(absl::string_view text) {
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size()) {
+      int value = 0;
+      if (absl::SimpleHexAtoi(text.substr(i + 1, 2), &value)) {
+        out.push_back(static_cast<char>(value));
+        i += 2;
+        continue;
+      }
+    }
+    out.push_back(text[i] == '+' ? ' ' : text[i]);
+  }
+  return out;
+}
+
+// Equality-based selectors: "a=b", "a==b", "a!=b", "a", "!a", comma-separated.
+bool MatchesLabelSelector(const json& object, const std::string& selector) {
+  if (selector.empty()) return true;
+  json labels = json::object();
+  if (object.contains("metadata") && object["metadata"].contains("labels")) {
+    labels = object["metadata"]["labels"];
+  }
+  auto label = [&](const std::string& key) -> std::optional<std::string> {
+    if (!labels.contains(key) || !labels[key].is_string()) return std::nullopt;
+    return labels[key].get<std::string>();
+  };
+  for (absl::string_view term : absl::StrSplit(selector, ',', absl::SkipEmpty())) {
+    term = absl::StripAsciiWhitespace(term);
+    size_t ne = term.find("!=");
+    size_t eq = term.find('=');
+    if (ne != absl::string_view::npos) {
+      auto value = label(std::string(term.substr(0, ne)));
+      if (value.has_value() && *value == term.substr(ne + 2)) return false;
+    } else if (eq != absl::string_view::npos) {
+      absl::string_view want = term.substr(eq + 1);
+      absl::ConsumePrefix(&want, "=");
+      auto value = label(std::string(term.substr(0, eq)));
+      if (!value.has_value() || *value != want) return false;
+    } else if (absl::ConsumePrefix(&term, "!")) {
+      if (label(std::string(term)).has_value()) return false;
+    } else if (!label(std::string(term)).has_value()) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+json MakeNodeJson(const FakeNodeSpec& spec) {
+  json node = {{"apiVersion", "v1"},
+               {"kind", "Node"},
+               {"metadata", {{"name", spec.name}, {"uid", "uid-" + spec.name}}},
+               {"spec", json::object()},
+               {"status",
+                {{"nodeInfo",
+                  {{"bootID", spec.boot_id},
+                   {"kubeletVersion", spec.kubelet_version},
+                   {"osImage", "Ubuntu 24.04 LTS"}}},
+                 {"conditions", json::array()}}}};
+  if (!spec.labels.empty()) node["metadata"]["labels"] = spec.labels;
+  if (!spec.annotations.empty()) node["metadata"]["annotations"] = spec.annotations;
+  if (spec.unschedulable) node["spec"]["unschedulable"] = true;
+  node["status"]["conditions"].push_back({{"type", "MemoryPressure"},
+                                          {"status", "False"},
+                                          {"lastTransitionTime", KubeTime(spec.ready_transition)}});
+  if (!spec.ready.empty()) {
+    node["status"]["conditions"].push_back(
+        {{"type", "Ready"},
+         {"status", spec.ready},
+         {"reason", spec.ready == "True" ? "KubeletReady" : "KubeletNotReady"},
+         {"lastHeartbeatTime", KubeTime(spec.ready_transition)},
+         {"lastTransitionTime", KubeTime(spec.ready_transition)}});
+  }
+  return node;
+}
+
+json MakePodJson(const FakePodSpec& spec) {
+  json pod = {{"apiVersion", "v1"},
+              {"kind", "Pod"},
+              {"metadata",
+               {{"name", spec.name},
+                {"namespace", spec.namespace_name},
+                {"uid", absl::StrCat("uid-", spec.namespace_name, "-", spec.name)}}},
+              {"spec", {{"nodeName", spec.node_name}, {"volumes", json::array()}}},
+              {"status",
+               {{"phase", spec.phase},
+                {"conditions", {{{"type", "Ready"}, {"status", spec.ready ? "True" : "False"}}}}}}};
+  if (!spec.labels.empty()) pod["metadata"]["labels"] = spec.labels;
+  if (!spec.controller_kind.empty()) {
+    pod["metadata"]["ownerReferences"] = {{{"apiVersion", "apps/v1"},
+                                           {"kind", spec.controller_kind},
+                                           {"name", spec.controller_name},
+                                           {"uid", "owner-uid"},
+                                           {"controller", true}}};
+  }
+  if (spec.mirror) {
+    pod["metadata"]["annotations"] = {{"kubernetes.io/config.mirror", "hash"}};
+  }
+  pod["spec"]["volumes"].push_back({{"name", "token"}, {"projected", json::object()}});
+  if (spec.empty_dir) {
+    pod["spec"]["volumes"].push_back({{"name", "scratch"}, {"emptyDir", json::object()}});
+  }
+  return pod;
+}
+
+json MakeDaemonSetJson(const std::string& namespace_name, const std::string& name, int64_t desired,
+                       int64_t ready) {
+  return {{"apiVersion", "apps/v1"},
+          {"kind", "DaemonSet"},
+          {"metadata", {{"name", name}, {"namespace", namespace_name}}},
+          {"status",
+           {{"desiredNumberScheduled", desired},
+            {"currentNumberScheduled", desired},
+            {"numberReady", ready},
+            {"numberAvailable", ready},
+            {"updatedNumberScheduled", desired}}}};
+}
+
+FakeKubeApiServer::FakeKubeApiServer(const Clock& clock) : clock_(&clock) {}
+
+FakeKubeApiServer::~FakeKubeApiServer() { Stop(); }
+
+absl::Status FakeKubeApiServer::Start() {
+  listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (listen_fd_ < 0) return absl::InternalError("socket failed");
+  int one = 1;
+  ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = 0;
+  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
+      ::listen(listen_fd_, 64) != 0) {
+    return absl::InternalError(absl::StrCat("bind/listen failed: errno ", errno));
+  }
+  socklen_t length = sizeof(address);
+  ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&address), &length);
+  port_ = ntohs(address.sin_port);
+  if (::pipe2(wake_pipe_, O_CLOEXEC) != 0) return absl::InternalError("pipe2 failed");
+  accept_thread_ = std::thread([this] { AcceptLoop(); });
+  return absl::OkStatus();
+}
+
+void FakeKubeApiServer::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  changed_.notify_all();
+  if (wake_pipe_[1] >= 0) {
+    char byte = 'x';
+    (void)!::write(wake_pipe_[1], &byte, 1);
+  }
+  if (accept_thread_.joinable()) accept_thread_.join();
+  for (std::thread& thread : connection_threads_) thread.join();
+  connection_threads_.clear();
+  for (int* fd : {&listen_fd_, &wake_pipe_[0], &wake_pipe_[1]}) {
+    if (*fd >= 0) ::close(*fd);
+    *fd = -1;
+  }
+}
+
+std::string FakeKubeApiServer::url() const { return absl::StrCat("http://127.0.0.1:", port_); }
+
+void FakeKubeApiServer::AcceptLoop() {
+  while (true) {
+    pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {wake_pipe_[0], POLLIN, 0}};
+    int rc = ::poll(fds, 2, -1);
+    if (rc < 0 && errno == EINTR) continue;
+    if (rc < 0 || (fds[1].revents & POLLIN) != 0) return;
+    if ((fds[0].revents & POLLIN) == 0) continue;
+    int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) continue;
+    ServeConnection(fd);
+  }
+}
+
+void FakeKubeApiServer::ServeConnection(int fd) {
+  std::string data;
+  size_t header_end = std::string::npos;
+  char buffer[16384];
+  bool sent_continue = false;
+  HttpRequest request;
+  size_t content_length = 0;
+  // Bounded by kMaxRequestBytes and the per-read timeout.
+  while (data.size() < kMaxRequestBytes) {
+    if (header_end != std::string::npos && data.size() >= header_end + 4 + content_length) break;
+    pollfd pfd = {fd, POLLIN, 0};
+    if (::poll(&pfd, 1, kIoTimeoutMs) <= 0) break;
+    ssize_t n = ::recv(fd, buffer, sizeof(buffer), 0);
+    if (n <= 0) break;
+    data.append(buffer, static_cast<size_t>(n));
+    if (header_end == std::string::npos) {
+      header_end = data.find("\r\n\r\n");
+      if (header_end == std::string::npos) continue;
+      std::vector<std::string> lines =
+          absl::StrSplit(absl::string_view(data).substr(0, header_end), "\r\n");
+      std::vector<std::string> first = absl::StrSplit(lines[0], ' ');
+      if (first.size() < 2) break;
+      request.method = first[0];
+      std::string target = first[1];
+      size_t question = target.find('?');
+      request.path = PercentDecode(target.substr(0, question));
+      if (question != std::string::npos) {
+        for (absl::string_view pair :
+             absl::StrSplit(target.substr(question + 1), '&', absl::SkipEmpty())) {
+          std::pair<std::string, std::string> kv = absl::StrSplit(pair, absl::MaxSplits('=', 1));
+          request.query[PercentDecode(kv.first)] = PercentDecode(kv.second);
+        }
+      }
+      for (size_t i = 1; i < lines.size(); ++i) {
+        size_t colon = lines[i].find(':');
+        if (colon == std::string::npos) continue;
+        request.headers[absl::AsciiStrToLower(lines[i].substr(0, colon))] =
+            std::string(absl::StripAsciiWhitespace(lines[i].substr(colon + 1)));
+      }
+      if (auto it = request.headers.find("content-length"); it != request.headers.end()) {
+        if (!absl::SimpleAtoi(it->second, &content_length)) content_length = 0;
+      }
+      if (!sent_continue && content_length > 0 &&
+          absl::EqualsIgnoreCase(request.headers["expect"], "100-continue")) {
+        sent_continue = true;
+        SendAll(fd, "HTTP/1.1 100 Continue\r\n\r\n");
+      }
+    }
+  }
+  if (header_end == std::string::npos || data.size() < header_end + 4 + content_length) {
+    ::close(fd);
+    return;
+  }
+  request.body = data.substr(header_end + 4, content_length);
+  if (request.method == "GET" && request.path == "/api/v1/nodes" &&
+      request.query["watch"] == "true") {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!stopping_) {
+      connection_threads_.emplace_back([this, fd, request] {
+        ServeWatch(fd, request);
+        ::close(fd);
+      });
+      return;
+    }
+  }
+  HttpResponse response = Handle(request);
+  std::string head = absl::StrFormat(
+      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+      "Connection: close\r\n\r\n",
+      response.code, ReasonPhrase(response.code), response.body.size());
+  SendAll(fd, head + response.body);
+  ::close(fd);
+}
+
+FakeKubeApiServer::HttpResponse FakeKubeApiServer::Handle(const HttpRequest& request) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  request_log_.push_back(absl::StrCat(request.method, " ", request.path));
+  std::string auth;
+  if (auto it = request.headers.find("authorization"); it != request.headers.end()) {
+    auth = it->second;
+  }
+  std::string token = absl::StartsWith(auth, "Bearer ") ? auth.substr(7) : "";
+  last_token_ = token;
+  if (!expected_token_.empty() && token != expected_token_) {
+    ++unauthorized_count_;
+    return {401, StatusJson(401, "Unauthorized", "Unauthorized").dump()};
+  }
+  CollectDeletedPodsLocked();
+  HttpResponse response = HandleLocked(request);
+  if (garbage_) response = {200, "<html><body>502 Bad Gateway</body></html>"};
+  return response;
+}
+
+FakeKubeApiServer::HttpResponse FakeKubeApiServer::HandleLocked(const HttpRequest& request) {
+  std::vector<std::string> parts = absl::StrSplit(request.path, '/', absl::SkipEmpty());
+  auto is = [&](std::initializer_list<const char*> prefix) {
+    if (parts.size() < prefix.size()) return false;
+    size_t i = 0;
+    for (const char* p : prefix) {
+      if (std::string(p) != "*" && parts[i] != p) return false;
+      ++i;
+    }
+    return true;
+  };
+  // /api/v1/nodes[/name]
+  if (is({"api", "v1", "nodes"}) && parts.size() <= 4) {
+    return NodesLocked(request, parts.size() == 4 ? parts[3] : "");
+  }
+  // /api/v1/pods
+  if (is({"api", "v1", "pods"}) && parts.size() == 3) return PodsLocked(request, "", "", false);
+  // /api/v1/namespaces/ns/pods/name[/eviction]
+  if (is({"api", "v1", "namespaces", "*", "pods", "*"}) &&
+      (parts.size() == 6 || (parts.size() == 7 && parts[6] == "eviction"))) {
+    return PodsLocked(request, parts[3], parts[5], parts.size() == 7);
+  }
+  // /api/v1/namespaces/ns/events
+  if (is({"api", "v1", "namespaces", "*", "events"}) && parts.size() == 5) {
+    if (request.method != "POST") return {405, StatusJson(405, "MethodNotAllowed", "").dump()};
+    json event = json::parse(request.body, nullptr, false);
+    if (event.is_discarded() || !event.is_object() || !event.contains("involvedObject")) {
+      return {400, StatusJson(400, "BadRequest", "not an event").dump()};
+    }
+    BumpLocked(event);
+    events_.push_back(event);
+    return {201, event.dump()};
+  }
+  // /apis/apps/v1/namespaces/ns/daemonsets/name
+  if (is({"apis", "apps", "v1", "namespaces", "*", "daemonsets", "*"}) && parts.size() == 7 &&
+      request.method == "GET") {
+    auto it = daemon_sets_.find(parts[4] + "/" + parts[6]);
+    if (it == daemon_sets_.end()) {
+      return {404, StatusJson(404, "NotFound",
+                              absl::StrCat("daemonsets.apps \"", parts[6], "\" not found"))
+                       .dump()};
+    }
+    return {200, it->second.dump()};
+  }
+  return {404,
+          StatusJson(404, "NotFound", "the server could not find the requested resource").dump()};
+}
+
+FakeKubeApiServer::HttpResponse FakeKubeApiServer::NodesLocked(const HttpRequest& request,
+                                                               const std::string& name) {
+  auto not_found = [&] {
+    return HttpResponse{
+        404, StatusJson(404, "NotFound", absl::StrCat("nodes \"", name, "\" not found")).dump()};
+  };
+  if (name.empty()) {
+    if (request.method != "GET") return {405, StatusJson(405, "MethodNotAllowed", "").dump()};
+    auto selector = request.query.find("labelSelector");
+    json list = {{"kind", "NodeList"},
+                 {"apiVersion", "v1"},
+                 {"metadata", {{"resourceVersion", std::to_string(resource_version_)}}},
+                 {"items", json::array()}};
+    for (const auto& [node_name, node] : nodes_) {
+      if (selector == request.query.end() || MatchesLabelSelector(node, selector->second)) {
+        list["items"].push_back(node);
+      }
+    }
+    return {200, list.dump()};
+  }
+  auto it = nodes_.find(name);
+  if (request.method == "GET") {
+    if (it == nodes_.end()) return not_found();
+    return {200, it->second.dump()};
+  }
+  if (request.method != "PATCH") return {405, StatusJson(405, "MethodNotAllowed", "").dump()};
+  std::string content_type;
+  if (auto ct = request.headers.find("content-type"); ct != request.headers.end()) {
+    content_type = ct->second;
+  }
+  if (!absl::StartsWith(content_type, "application/merge-patch+json")) {
+    return {415, StatusJson(415, "UnsupportedMediaType", "only merge patches here").dump()};
+  }
+  json patch = json::parse(request.body, nullptr, false);
+  if (patch.is_discarded() || !patch.is_object()) {
+    return {400, StatusJson(400, "BadRequest", "the patch is not a JSON object").dump()};
+  }
+  node_patches_.push_back(patch);
+  if (it == nodes_.end()) return not_found();
+  auto hooks = before_patch_.find(name);
+  if (hooks != before_patch_.end() && !hooks->second.empty()) {
+    std::function<void(json&)> hook = std::move(hooks->second.front());
+    hooks->second.pop_front();
+    hook(it->second);
+    BumpLocked(it->second);
+    RecordNodeEventLocked("MODIFIED", it->second);
+  }
+  json& node = it->second;
+  if (patch.contains("metadata") && patch["metadata"].is_object() &&
+      patch["metadata"].contains("resourceVersion")) {
+    const json& wanted = patch["metadata"]["resourceVersion"];
+    if (!wanted.is_string() || wanted.get<std::string>() != node["metadata"]["resourceVersion"]) {
+      return {409, StatusJson(409, "Conflict",
+                              absl::StrCat("Operation cannot be fulfilled on nodes \"", name,
+                                           "\": the object has been modified; please apply "
+                                           "your changes to the latest version and try again"))
+                       .dump()};
+    }
+    patch["metadata"].erase("resourceVersion");
+  }
+  node.merge_patch(patch);
+  BumpLocked(node);
+  RecordNodeEventLocked("MODIFIED", node);
+  return {200, node.dump()};
+}
+
+FakeKubeApiServer::HttpResponse FakeKubeApiServer::PodsLocked(const HttpRequest& request,
+                                                              const std::string& namespace_name,
+                                                              const std::string& name,
+                                                              bool eviction) {
+  if (name.empty()) {
+    if (request.method != "GET") return {405, StatusJson(405, "MethodNotAllowed", "").dump()};
+    std::string node_name;
+    bool by_node = false;
+    if (auto field = request.query.find("fieldSelector"); field != request.query.end()) {
+      absl::string_view selector = field->second;
+      if (!absl::ConsumePrefix(&selector, "spec.nodeName=")) {
+        return {400, StatusJson(400, "BadRequest", "unsupported fieldSelector").dump()};
+      }
+      node_name = std::string(selector);
+      by_node = true;
+    }
+    auto labels = request.query.find("labelSelector");
+    json list = {{"kind", "PodList"},
+                 {"apiVersion", "v1"},
+                 {"metadata", {{"resourceVersion", std::to_string(resource_version_)}}},
+                 {"items", json::array()}};
+    for (const auto& [key, pod] : pods_) {
+      if (by_node && pod["spec"].value("nodeName", "") != node_name) continue;
+      if (labels != request.query.end() && !MatchesLabelSelector(pod, labels->second)) continue;
+      list["items"].push_back(pod);
+    }
+    return {200, list.dump()};
+  }
+  std::string key = namespace_name + "/" + name;
+  auto it = pods_.find(key);
+  HttpResponse not_found{
+      404, StatusJson(404, "NotFound", absl::StrCat("pods \"", name, "\" not found")).dump()};
+  if (eviction) {
+    if (request.method != "POST") return {405, StatusJson(405, "MethodNotAllowed", "").dump()};
+    eviction_requests_.push_back(key);
+    eviction_bodies_.push_back(json::parse(request.body, nullptr, false));
+    if (it == pods_.end()) return not_found;
+    auto rule = eviction_rules_.find(key);
+    bool deleting = it->second["metadata"].contains("deletionTimestamp");
+    if (rule != eviction_rules_.end() && !deleting) {
+      EvictionRule& r = rule->second;
+      if (r.fixed_code == 500) {
+        return {500, StatusJson(500, "InternalError",
+                                "This pod has more than one PodDisruptionBudget, which the "
+                                "eviction subresource does not support.")
+                         .dump()};
+      }
+      if (r.fixed_code == 403) {
+        json status = StatusJson(403, "Forbidden", "forbidden");
+        if (!r.forbidden_cause.empty()) {
+          status["details"] = {{"causes", {{{"reason", r.forbidden_cause}}}}};
+        }
+        return {403, status.dump()};
+      }
+      if (r.block_times != 0) {
+        if (r.block_times > 0) --r.block_times;
+        json status = StatusJson(429, "TooManyRequests",
+                                 "Cannot evict pod as it would violate the pod's disruption "
+                                 "budget.");
+        status["details"] = {
+            {"causes",
+             {{{"reason", "DisruptionBudget"},
+               {"message",
+                "The disruption budget pdb needs 1 healthy pods and has 1 currently"}}}}};
+        if (r.retry_after_seconds > 0) {
+          status["details"]["retryAfterSeconds"] = r.retry_after_seconds;
+        }
+        return {429, status.dump()};
+      }
+    }
+    StartPodDeletionLocked(key);
+    return {201, json({{"kind", "Status"},
+                       {"apiVersion", "v1"},
+                       {"metadata", json::object()},
+                       {"status", "Success"}})
+                     .dump()};
+  }
+  if (request.method == "GET") {
+    if (it == pods_.end()) return not_found;
+    return {200, it->second.dump()};
+  }
+  if (request.method == "DELETE") {
+    if (it == pods_.end()) return not_found;
+    deleted_pods_.push_back(key);
+    json pod = it->second;
+    StartPodDeletionLocked(key);
+    return {200, pod.dump()};
+  }
+  return {405, StatusJson(405, "MethodNotAllowed", "").dump()};
+}
+
+int64_t FakeKubeApiServer::BumpLocked(json& object) {
+  ++resource_version_;
+  object["metadata"]["resourceVersion"] = std::to_string(resource_version_);
+  return resource_version_;
+}
+
+void FakeKubeApiServer::RecordNodeEventLocked(const std::string& type, const json& node) {
+  history_.push_back(WatchEvent{resource_version_, type, node});
+  changed_.notify_all();
+}
+
+void FakeKubeApiServer::StartPodDeletionLocked(const std::string& key) {
+  auto it = pods_.find(key);
+  if (it == pods_.end()) return;
+  if (deletion_delay_ <= absl::ZeroDuration()) {
+    pods_.erase(it);
+    ++resource_version_;
+    return;
+  }
+  if (!it->second["metadata"].contains("deletionTimestamp")) {
+    it->second["metadata"]["deletionTimestamp"] = KubeTime(clock_->Now());
+    BumpLocked(it->second);
+    pending_deletions_[key] = clock_->Now() + deletion_delay_;
+  }
+}
+
+void FakeKubeApiServer::CollectDeletedPodsLocked() {
+  absl::Time now = clock_->Now();
+  for (auto it = pending_deletions_.begin(); it != pending_deletions_.end();) {
+    if (it->second <= now) {
+      pods_.erase(it->first);
+      ++resource_version_;
+      it = pending_deletions_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void FakeKubeApiServer::ServeWatch(int fd, const HttpRequest& request) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  request_log_.push_back(absl::StrCat(request.method, " ", request.path, " (watch)"));
+  std::string auth;
+  if (auto it = request.headers.find("authorization"); it != request.headers.end()) {
+    auth = it->second;
+  }
+  std::string token = absl::StartsWith(auth, "Bearer ") ? auth.substr(7) : "";
+  last_token_ = token;
+  if (!expected_token_.empty() && token != expected_token_) {
+    ++unauthorized_count_;
+    std::string body = StatusJson(401, "Unauthorized", "Unauthorized").dump();
+    lock.unlock();
+    SendAll(fd, absl::StrFormat("HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n"
+                                "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
+                                body.size(), body));
+    return;
+  }
+  std::string selector;
+  if (auto it = request.query.find("labelSelector"); it != request.query.end()) {
+    selector = it->second;
+  }
+  int64_t timeout_seconds = 1800;
+  if (auto it = request.query.find("timeoutSeconds"); it != request.query.end()) {
+    if (!absl::SimpleAtoi(it->second, &timeout_seconds)) timeout_seconds = 1800;
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds);
+  int64_t generation = watch_generation_;
+
+  std::vector<std::string> pending;  // Lines to send.
+  auto line = [](const std::string& type, const json& object) {
+    return json({{"type", type}, {"object", object}}).dump() + "\n";
+  };
+  int64_t cursor = 0;
+  std::string rv_text;
+  if (auto it = request.query.find("resourceVersion"); it != request.query.end()) {
+    rv_text = it->second;
+  }
+  if (rv_text.empty() || rv_text == "0") {
+    for (const auto& [name, node] : nodes_) {
+      if (MatchesLabelSelector(node, selector)) pending.push_back(line("ADDED", node));
+    }
+    cursor = resource_version_;
+  } else if (!absl::SimpleAtoi(rv_text, &cursor)) {
+    cursor = 0;
+  } else if (cursor < compacted_before_) {
+    pending.push_back(line("ERROR", StatusJson(410, "Expired",
+                                               absl::StrCat("too old resource version: ", cursor,
+                                                            " (", compacted_before_, ")"))));
+    deadline = std::chrono::steady_clock::now();
+  }
+  lock.unlock();
+  if (!SendAll(fd,
+               "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+               "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n")) {
+    return;
+  }
+  auto send_chunk = [fd](const std::string& data) {
+    return SendAll(fd, absl::StrFormat("%x\r\n%s\r\n", data.size(), data));
+  };
+  // Bounded by the watch's timeoutSeconds, Stop() and CloseWatches().
+  while (true) {
+    for (const std::string& l : pending) {
+      if (!send_chunk(l)) return;
+    }
+    pending.clear();
+    lock.lock();
+    changed_.wait_until(lock, std::min(deadline, std::chrono::steady_clock::now() +
+                                                     std::chrono::milliseconds(100)));
+    bool done = stopping_ || generation != watch_generation_ ||
+                std::chrono::steady_clock::now() >= deadline;
+    for (const WatchEvent& event : history_) {
+      if (event.resource_version > cursor && MatchesLabelSelector(event.object, selector)) {
+        pending.push_back(line(event.type, event.object));
+      }
+    }
+    if (!history_.empty()) cursor = std::max(cursor, history_.back().resource_version);
+    lock.unlock();
+    if (done) break;
+    // A client that went away: recv returns 0.
+    char probe;
+    if (::recv(fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT) == 0) return;
+  }
+  for (const std::string& l : pending) {
+    if (!send_chunk(l)) return;
+  }
+  SendAll(fd, "0\r\n\r\n");
+}
+
+void FakeKubeApiServer::SetExpectedToken(const std::string& token) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  expected_token_ = token;
+}
+
+std::string FakeKubeApiServer::last_token() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return last_token_;
+}
+
+int FakeKubeApiServer::unauthorized_count() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return unauthorized_count_;
+}
+
+void FakeKubeApiServer::AddNode(json node) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::string name = node["metadata"]["name"].get<std::string>();
+  BumpLocked(node);
+  bool existed = nodes_.count(name) > 0;
+  nodes_[name] = node;
+  RecordNodeEventLocked(existed ? "MODIFIED" : "ADDED", node);
+}
+
+bool FakeKubeApiServer::UpdateNode(const std::string& name,
+                                   const std::function<void(json&)>& mutate) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = nodes_.find(name);
+  if (it == nodes_.end()) return false;
+  mutate(it->second);
+  BumpLocked(it->second);
+  RecordNodeEventLocked("MODIFIED", it->second);
+  return true;
+}
+
+bool FakeKubeApiServer::RemoveNode(const std::string& name) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = nodes_.find(name);
+  if (it == nodes_.end()) return false;
+  json node = it->second;
+  nodes_.erase(it);
+  ++resource_version_;
+  node["metadata"]["resourceVersion"] = std::to_string(resource_version_);
+  RecordNodeEventLocked("DELETED", node);
+  return true;
+}
+
+std::optional<json> FakeKubeApiServer::GetNode(const std::string& name) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = nodes_.find(name);
+  if (it == nodes_.end()) return std::nullopt;
+  return it->second;
+}
+
+void FakeKubeApiServer::BeforeNextNodePatch(const std::string& name,
+                                            std::function<void(json&)> mutate) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  before_patch_[name].push_back(std::move(mutate));
+}
+
+std::vector<json> FakeKubeApiServer::node_patches() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return node_patches_;
+}
+
+void FakeKubeApiServer::CompactWatchHistory() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  history_.clear();
+  compacted_before_ = resource_version_;
+}
+
+void FakeKubeApiServer::CloseWatches() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++watch_generation_;
+  }
+  changed_.notify_all();
+}
+
+std::string FakeKubeApiServer::resource_version() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return std::to_string(resource_version_);
+}
+
+void FakeKubeApiServer::AddPod(json pod) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::string key = absl::StrCat(pod["metadata"]["namespace"].get<std::string>(), "/",
+                                 pod["metadata"]["name"].get<std::string>());
+  BumpLocked(pod);
+  pods_[key] = std::move(pod);
+  pending_deletions_.erase(key);
+}
+
+std::optional<json> FakeKubeApiServer::GetPod(const std::string& namespace_name,
+                                              const std::string& name) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = pods_.find(namespace_name + "/" + name);
+  if (it == pods_.end()) return std::nullopt;
+  return it->second;
+}
+
+bool FakeKubeApiServer::RemovePod(const std::string& namespace_name, const std::string& name) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::string key = namespace_name + "/" + name;
+  pending_deletions_.erase(key);
+  if (pods_.erase(key) == 0) return false;
+  ++resource_version_;
+  return true;
+}
+
+void FakeKubeApiServer::SetEvictionRule(const std::string& namespace_name, const std::string& name,
+                                        EvictionRule rule) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  eviction_rules_[namespace_name + "/" + name] = rule;
+}
+
+void FakeKubeApiServer::SetPodDeletionDelay(absl::Duration delay) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  deletion_delay_ = delay;
+}
+
+std::vector<std::string> FakeKubeApiServer::eviction_requests() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return eviction_requests_;
+}
+
+std::vector<json> FakeKubeApiServer::eviction_bodies() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return eviction_bodies_;
+}
+
+std::vector<std::string> FakeKubeApiServer::deleted_pods() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return deleted_pods_;
+}
+
+void FakeKubeApiServer::AddDaemonSet(json daemon_set) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::string key = absl::StrCat(daemon_set["metadata"]["namespace"].get<std::string>(), "/",
+                                 daemon_set["metadata"]["name"].get<std::string>());
+  BumpLocked(daemon_set);
+  daemon_sets_[key] = std::move(daemon_set);
+}
+
+std::vector<json> FakeKubeApiServer::events() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return events_;
+}
+
+void FakeKubeApiServer::SetGarbageResponses(bool garbage) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  garbage_ = garbage;
+}
+
+std::vector<std::string> FakeKubeApiServer::request_log() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return request_log_;
+}
+
+}  // namespace tended::testing
