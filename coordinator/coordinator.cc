@@ -66,24 +66,22 @@ bool IsValidNodeName(absl::string_view name) {
 }
 
 Coordinator::Coordinator(const CoordinatorConfig& config, const Clock& clock,
-                         AlertSource* alert_source, std::unique_ptr<LeaseManager> leases)
-    : config_(config),
-      clock_(clock),
-      alert_source_(alert_source),
-      started_at_(clock.Now()),
-      leases_(std::move(leases)) {}
+                         AlertSource* alert_source)
+    : config_(config), clock_(clock), alert_source_(alert_source), started_at_(clock.Now()) {}
 
 absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(const CoordinatorConfig& config,
                                                                  const Clock& clock,
                                                                  StateStore* store,
                                                                  AlertSource* alert_source) {
-  ASSIGN_OR_RETURN(std::unique_ptr<LeaseManager> leases, LeaseManager::Load(store, config, clock));
-  const int active = leases->ActiveLeaseCount();
-  Logger("coordinator")
-      ->info("state loaded: {} known nodes, {} active leases, fencing token {}",
-             leases->state().nodes_size(), active, leases->state().last_fencing_token());
-  return std::unique_ptr<Coordinator>(
-      new Coordinator(config, clock, alert_source, std::move(leases)));
+  std::unique_ptr<Coordinator> coordinator(new Coordinator(config, clock, alert_source));
+  ASSIGN_OR_RETURN(std::unique_ptr<LeaseManager> leases,
+                   LeaseManager::Load(store, coordinator->config_, clock));
+  Logger("coordinator")->info("state loaded: {} known nodes, {} active leases, fencing token {}",
+                              leases->state().nodes_size(), leases->ActiveLeaseCount(),
+                              leases->state().last_fencing_token());
+  absl::MutexLock lock(&coordinator->mutex_);
+  coordinator->leases_ = std::move(leases);
+  return coordinator;
 }
 
 absl::StatusOr<tended::v1::ReportFactsResponse> Coordinator::ReportFacts(

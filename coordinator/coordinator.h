@@ -28,8 +28,8 @@ namespace tended::coordinator {
 
 class Coordinator {
  public:
-  // `alert_source` may be null when no Prometheus is configured. The store, clock and
-  // alert source must outlive the coordinator.
+  // `alert_source` may be null when no Prometheus is configured. The configuration is
+  // copied; the store, clock and alert source must outlive the coordinator.
   static absl::StatusOr<std::unique_ptr<Coordinator>> Create(const CoordinatorConfig& config,
                                                              const Clock& clock,
                                                              StateStore* store,
@@ -76,8 +76,7 @@ class Coordinator {
   const CoordinatorConfig& config() const { return config_; }
 
  private:
-  Coordinator(const CoordinatorConfig& config, const Clock& clock, AlertSource* alert_source,
-              std::unique_ptr<LeaseManager> leases);
+  Coordinator(const CoordinatorConfig& config, const Clock& clock, AlertSource* alert_source);
 
   GateFacts CollectGateFacts(const AlertSnapshot* alerts) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
@@ -95,7 +94,7 @@ class Coordinator {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void SendLease(const tended::v1::Lease& lease, bool granted);
 
-  const CoordinatorConfig& config_;
+  const CoordinatorConfig config_;
   const Clock& clock_;
   AlertSource* alert_source_;
   DirectiveHub directives_;

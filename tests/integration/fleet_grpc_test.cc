@@ -1,0 +1,378 @@
+// The real coordinator server and real agents (gRPC client, inotify watcher, simulated
+// reboots) over loopback: a rolling reboot, a coordinator restart in the middle of it,
+// and invalid requests answered with INVALID_ARGUMENT.
+#include <grpcpp/grpcpp.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "agent/agent.h"
+#include "agent/coordinator_client.h"
+#include "agent/sentinel_watcher.h"
+#include "agent/simulated_rebooter.h"
+#include "common/file_util.h"
+#include "coordinator/coordinator.h"
+#include "coordinator/server.h"
+#include "tended/v1/operator_service.grpc.pb.h"
+#include "tests/fakes/node_root.h"
+#include "tests/fakes/temp_dir.h"
+
+namespace tended {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr absl::Duration kSettle = absl::Seconds(60);
+
+coordinator::CoordinatorConfig FastConfig(const std::string& state_file) {
+  coordinator::CoordinatorConfig config;
+  config.listen_address = "127.0.0.1:0";
+  config.state_file = state_file;
+  config.fleet.report_deadline = absl::Seconds(10);
+  config.fleet.report_interval = absl::Milliseconds(200);
+  coordinator::LeasePolicy reboot;
+  reboot.concurrency = 1;
+  reboot.soak = absl::Milliseconds(300);
+  reboot.expected_duration = absl::Seconds(5);
+  reboot.renew_deadline = absl::Seconds(30);
+  reboot.return_deadline = absl::Seconds(30);
+  config.leases[tended::v1::LEASE_KIND_REBOOT] = reboot;
+  return config;
+}
+
+// One coordinator process's worth of objects.
+struct CoordinatorUnderTest {
+  explicit CoordinatorUnderTest(const coordinator::CoordinatorConfig& config, int port = 0)
+      : store(config.state_file) {
+    auto created = coordinator::Coordinator::Create(config, Clock::Real(), &store, nullptr);
+    EXPECT_TRUE(created.ok()) << created.status();
+    core = std::move(*created);
+    auto started = coordinator::CoordinatorServer::Start(
+        *core, absl::StrCat("127.0.0.1:", port), grpc::InsecureServerCredentials());
+    EXPECT_TRUE(started.ok()) << started.status();
+    server = std::move(*started);
+  }
+  ~CoordinatorUnderTest() { server->Shutdown(); }
+
+  coordinator::FileStateStore store;
+  std::unique_ptr<coordinator::Coordinator> core;
+  std::unique_ptr<coordinator::CoordinatorServer> server;
+};
+
+// One node: its root, the real agent seams and the agent's thread.
+class AgentUnderTest {
+ public:
+  AgentUnderTest(const std::string& name, int port) : name_(name) {
+    EXPECT_TRUE(testing::PrepareNodeRoot(dir_.path(), absl::StrCat("boot-0-", name)).ok());
+    config_.node_name = name;
+    config_.coordinator_address = absl::StrCat("127.0.0.1:", port);
+    config_.insecure = true;
+    config_.root = dir_.path();
+    config_.report_interval = absl::Milliseconds(200);
+    config_.check_period = absl::Seconds(2);
+    config_.reconnect_initial_backoff = absl::Milliseconds(100);
+    config_.reconnect_max_backoff = absl::Milliseconds(500);
+    config_.reboot.method = agent::RebootMethod::kSimulate;
+    config_.reboot.delay = absl::Milliseconds(100);
+    root_ = RootPath(dir_.path());
+    auto rebooter = agent::SimulatedRebooter::Create(root_, Clock::Real());
+    EXPECT_TRUE(rebooter.ok()) << rebooter.status();
+    rebooter_ = std::move(*rebooter);
+    auto client = agent::MakeGrpcCoordinatorClient(config_.coordinator_address, true,
+                                                   absl::Seconds(2));
+    EXPECT_TRUE(client.ok());
+    client_ = std::move(*client);
+    agent::Agent::Dependencies dependencies;
+    dependencies.clock = &Clock::Real();
+    dependencies.coordinator = client_.get();
+    dependencies.rebooter = rebooter_.get();
+    auto created = agent::Agent::Create(config_, name, root_, dependencies);
+    EXPECT_TRUE(created.ok()) << created.status();
+    agent_ = std::move(*created);
+    auto watcher = agent::SentinelWatcher::Create(root_.Resolve(config_.reboot.sentinel),
+                                                  [this](bool) { agent_->Wake(); });
+    EXPECT_TRUE(watcher.ok()) << watcher.status();
+    watcher_ = std::move(*watcher);
+    EXPECT_TRUE(watcher_->Start().ok());
+    thread_ = std::thread([this] { agent_->Run(stop_); });
+  }
+  ~AgentUnderTest() {
+    stop_ = true;
+    agent_->Wake();
+    thread_.join();
+    watcher_->Stop();
+  }
+
+  void NeedReboot() { ASSERT_TRUE(testing::MarkRebootRequired(dir_.path(), "linux-image-6.1.0-28-amd64").ok()); }
+  int reboots() const { return rebooter_->reboot_count(); }
+  bool sentinel_present() const { return PathExists(root_.Resolve("/var/run/reboot-required")); }
+  const std::string& name() const { return name_; }
+
+ private:
+  std::string name_;
+  testing::TempDir dir_;
+  agent::AgentConfig config_;
+  RootPath root_;
+  std::unique_ptr<agent::SimulatedRebooter> rebooter_;
+  std::unique_ptr<agent::CoordinatorClient> client_;
+  std::unique_ptr<agent::Agent> agent_;
+  std::unique_ptr<agent::SentinelWatcher> watcher_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+bool WaitFor(const std::function<bool()>& done, absl::Duration limit) {
+  const absl::Time deadline = absl::Now() + limit;
+  while (absl::Now() < deadline) {
+    if (done()) return true;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return done();
+}
+
+std::unique_ptr<tended::v1::OperatorService::Stub> OperatorStub(int port) {
+  return tended::v1::OperatorService::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+}
+
+std::vector<tended::v1::Event> AllEvents(tended::v1::OperatorService::Stub& stub) {
+  std::vector<tended::v1::Event> events;
+  uint64_t after = 0;
+  for (int page = 0; page < 100; ++page) {
+    grpc::ClientContext context;
+    tended::v1::ListEventsRequest request;
+    request.set_after_sequence(after);
+    request.set_limit(1000);
+    tended::v1::ListEventsResponse response;
+    EXPECT_TRUE(stub.ListEvents(&context, request, &response).ok());
+    if (response.events().empty()) break;
+    for (const auto& event : response.events()) events.push_back(event);
+    after = events.back().sequence();
+  }
+  return events;
+}
+
+// The one promise, checked from the event log as an outsider would.
+void ExpectAtMostOneDisruptedAtATime(const std::vector<tended::v1::Event>& events) {
+  std::set<std::string> held;
+  for (const auto& event : events) {
+    EXPECT_LE(event.disrupted_nodes(), 1u) << event.DebugString();
+    if (event.type() == tended::v1::EVENT_TYPE_LEASE_GRANTED) {
+      EXPECT_TRUE(held.empty()) << "granted to " << event.node_name() << " while "
+                                << *held.begin() << " held a lease";
+      held.insert(event.node_name());
+    }
+    if (event.type() == tended::v1::EVENT_TYPE_LEASE_RELEASED ||
+        event.type() == tended::v1::EVENT_TYPE_LEASE_FORCE_RELEASED) {
+      held.erase(event.node_name());
+    }
+  }
+}
+
+TEST(FleetOverGrpc, RollingRebootOneNodeAtATime) {
+  testing::TempDir state;
+  auto config = FastConfig(state.Path("coordinator.json"));
+  CoordinatorUnderTest coordinator(config);
+  const int port = coordinator.server->port();
+  std::vector<std::unique_ptr<AgentUnderTest>> agents;
+  for (const char* name : {"k8s-master", "k8s-node1", "k8s-node2"}) {
+    agents.push_back(std::make_unique<AgentUnderTest>(name, port));
+  }
+  auto stub = OperatorStub(port);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        grpc::ClientContext context;
+        tended::v1::ListNodesResponse nodes;
+        stub->ListNodes(&context, tended::v1::ListNodesRequest(), &nodes);
+        return nodes.nodes_size() == 3;
+      },
+      kSettle));
+
+  for (auto& agent : agents) agent->NeedReboot();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        for (auto& agent : agents) {
+          if (agent->reboots() != 1) return false;
+        }
+        grpc::ClientContext context;
+        tended::v1::ListLeasesResponse leases;
+        stub->ListLeases(&context, tended::v1::ListLeasesRequest(), &leases);
+        return leases.leases().empty();
+      },
+      kSettle))
+      << "not every node rebooted and verified";
+  for (auto& agent : agents) {
+    EXPECT_EQ(agent->reboots(), 1) << agent->name();
+    EXPECT_FALSE(agent->sentinel_present()) << agent->name();
+  }
+
+  auto events = AllEvents(*stub);
+  ExpectAtMostOneDisruptedAtATime(events);
+  int grants = 0, releases = 0;
+  for (const auto& event : events) {
+    grants += event.type() == tended::v1::EVENT_TYPE_LEASE_GRANTED;
+    releases += event.type() == tended::v1::EVENT_TYPE_LEASE_RELEASED;
+  }
+  EXPECT_EQ(grants, 3);
+  EXPECT_EQ(releases, 3);
+}
+
+TEST(FleetOverGrpc, CoordinatorRestartMidRolloutLosesNothing) {
+  testing::TempDir state;
+  auto config = FastConfig(state.Path("coordinator.json"));
+  config.leases[tended::v1::LEASE_KIND_REBOOT].soak = absl::Seconds(1);
+  auto coordinator = std::make_unique<CoordinatorUnderTest>(config);
+  const int port = coordinator->server->port();
+  std::vector<std::unique_ptr<AgentUnderTest>> agents;
+  for (const char* name : {"k8s-node1", "k8s-node2", "k8s-node3"}) {
+    agents.push_back(std::make_unique<AgentUnderTest>(name, port));
+  }
+  for (auto& agent : agents) agent->NeedReboot();
+  // Restart as soon as the first node has rebooted, while the rest wait for the soak.
+  ASSERT_TRUE(WaitFor([&] { return agents[0]->reboots() + agents[1]->reboots() +
+                                       agents[2]->reboots() >= 1; },
+                      kSettle));
+  coordinator.reset();
+  coordinator = std::make_unique<CoordinatorUnderTest>(config, port);
+
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        for (auto& agent : agents) {
+          if (agent->reboots() != 1 || agent->sentinel_present()) return false;
+        }
+        auto stub = OperatorStub(port);
+        grpc::ClientContext context;
+        tended::v1::ListLeasesResponse leases;
+        stub->ListLeases(&context, tended::v1::ListLeasesRequest(), &leases);
+        return leases.leases().empty();
+      },
+      kSettle));
+  auto stub = OperatorStub(port);
+  auto events = AllEvents(*stub);
+  ExpectAtMostOneDisruptedAtATime(events);
+  std::set<uint64_t> tokens;
+  for (const auto& event : events) {
+    if (event.type() == tended::v1::EVENT_TYPE_LEASE_GRANTED) {
+      EXPECT_TRUE(tokens.insert(event.fencing_token()).second) << "token reused";
+    }
+  }
+  EXPECT_EQ(tokens.size(), 3u);
+}
+
+TEST(FleetOverGrpc, InvalidRequestsGetInvalidArgumentWithAReason) {
+  testing::TempDir state;
+  CoordinatorUnderTest coordinator(FastConfig(state.Path("coordinator.json")));
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", coordinator.server->port()),
+                                     grpc::InsecureChannelCredentials());
+  auto node = tended::v1::NodeService::NewStub(channel);
+  {
+    grpc::ClientContext context;
+    tended::v1::ReportFactsRequest request;
+    request.mutable_facts()->set_node_name("Not_A_Node");
+    request.mutable_facts()->set_boot_id("x");
+    tended::v1::ReportFactsResponse response;
+    grpc::Status status = node->ReportFacts(&context, request, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(status.error_message(), HasSubstr("facts.node_name"));
+  }
+  {
+    grpc::ClientContext context;
+    tended::v1::AcquireLeaseRequest request;
+    request.set_node_name("k8s-node1");
+    tended::v1::AcquireLeaseResponse response;
+    grpc::Status status = node->AcquireLease(&context, request, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(status.error_message(), HasSubstr("kind"));
+  }
+  {
+    grpc::ClientContext context;
+    tended::v1::AcquireLeaseRequest request;
+    request.set_node_name("k8s-node1");
+    request.set_kind(tended::v1::LEASE_KIND_REBOOT);
+    tended::v1::AcquireLeaseResponse response;
+    grpc::Status status = node->AcquireLease(&context, request, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_THAT(status.error_message(), HasSubstr("report facts"));
+  }
+  {
+    grpc::ClientContext context;
+    tended::v1::BeginDisruptionRequest request;
+    request.set_lease_id("reboot-k8s-node1-1");
+    tended::v1::BeginDisruptionResponse response;
+    grpc::Status status = node->BeginDisruption(&context, request, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(status.error_message(), HasSubstr("fencing_token"));
+  }
+  auto operators = tended::v1::OperatorService::NewStub(channel);
+  {
+    grpc::ClientContext context;
+    tended::v1::HaltResponse response;
+    grpc::Status status = operators->Halt(&context, tended::v1::HaltRequest(), &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(status.error_message(), HasSubstr("reason"));
+  }
+  {
+    grpc::ClientContext context;
+    tended::v1::ForceReleaseLeaseRequest request;
+    request.set_lease_id("reboot-k8s-node1-9");
+    request.set_reason("gone");
+    tended::v1::ForceReleaseLeaseResponse response;
+    grpc::Status status = operators->ForceReleaseLease(&context, request, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+}
+
+TEST(FleetOverGrpc, HaltBlocksNewGrantsUntilResume) {
+  testing::TempDir state;
+  CoordinatorUnderTest coordinator(FastConfig(state.Path("coordinator.json")));
+  const int port = coordinator.server->port();
+  auto stub = OperatorStub(port);
+  {
+    grpc::ClientContext context;
+    tended::v1::HaltRequest request;
+    request.set_reason("investigating a storage incident");
+    tended::v1::HaltResponse response;
+    ASSERT_TRUE(stub->Halt(&context, request, &response).ok());
+    EXPECT_TRUE(response.halt().halted());
+  }
+  AgentUnderTest agent("k8s-node4", port);
+  agent.NeedReboot();
+  // The agent asks and waits; ExplainGates says why.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        grpc::ClientContext context;
+        tended::v1::ExplainGatesRequest request;
+        request.set_kind(tended::v1::LEASE_KIND_REBOOT);
+        tended::v1::ExplainGatesResponse response;
+        stub->ExplainGates(&context, request, &response);
+        return response.explanations_size() == 1 &&
+               response.explanations(0).waiting_nodes_size() == 1;
+      },
+      kSettle));
+  {
+    grpc::ClientContext context;
+    tended::v1::ExplainGatesRequest request;
+    request.set_kind(tended::v1::LEASE_KIND_REBOOT);
+    tended::v1::ExplainGatesResponse response;
+    ASSERT_TRUE(stub->ExplainGates(&context, request, &response).ok());
+    const auto& explanation = response.explanations(0);
+    EXPECT_FALSE(explanation.would_grant());
+    ASSERT_GT(explanation.gates_size(), 0);
+    EXPECT_EQ(explanation.gates(0).gate(), "halt");
+    EXPECT_EQ(explanation.gates(0).verdict(), tended::v1::GATE_VERDICT_BLOCK);
+    EXPECT_THAT(explanation.gates(0).reason(), HasSubstr("storage incident"));
+  }
+  absl::SleepFor(absl::Milliseconds(500));
+  EXPECT_EQ(agent.reboots(), 0);
+  {
+    grpc::ClientContext context;
+    tended::v1::ResumeResponse response;
+    ASSERT_TRUE(stub->Resume(&context, tended::v1::ResumeRequest(), &response).ok());
+  }
+  EXPECT_TRUE(WaitFor([&] { return agent.reboots() == 1; }, kSettle));
+}
+
+}  // namespace
+}  // namespace tended
