@@ -1,0 +1,113 @@
+// The agent's OS package engine at the seam: refresh the lists, compute which upgrades the
+// policy allows (and why the others are kept back), install them, repair an interrupted
+// dpkg, manage holds and tell whether a reboot is required. The real implementation uses
+// libapt-pkg (apt_package_manager.h); nothing here exposes apt types.
+#ifndef TENDED_AGENT_APT_PACKAGE_MANAGER_H_
+#define TENDED_AGENT_APT_PACKAGE_MANAGER_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "agent/apt/upgrade_policy.h"
+#include "common/clock.h"
+
+namespace tended::agent::apt {
+
+struct PackageUpgrade {
+  std::string package;
+  std::string from;  // Empty when the package is newly installed as a dependency.
+  std::string to;
+  std::string origin;  // "o=...,a=...,n=...,l=...,c=..." of the allowed source.
+  bool operator==(const PackageUpgrade&) const = default;
+};
+
+struct KeptPackage {
+  std::string package;
+  std::string reason;  // e.g. "needs blk >= 1.1, which is blacklisted".
+  bool operator==(const KeptPackage&) const = default;
+};
+
+// Both lists are sorted by package name.
+struct UpgradePlan {
+  std::vector<PackageUpgrade> upgrades;
+  std::vector<KeptPackage> kept;
+};
+
+struct ApplyProgress {
+  enum class Stage { kRepairing, kWaitingForLock, kDownloading, kInstalling, kHolding };
+  Stage stage;
+  std::string package;  // When the event concerns one package.
+  double percent = 0;   // 0..100 within the stage, when known.
+  std::string message;
+};
+using ProgressCallback = std::function<void(const ApplyProgress&)>;
+
+struct RebootRequirement {
+  bool required = false;
+  std::vector<std::string> packages;  // From reboot-required.pkgs, plus a newer kernel.
+};
+
+struct ApplyResult {
+  std::vector<PackageUpgrade> installed;
+  // Upgrades of the requested plan that were not installed, e.g. because the lists
+  // changed since the plan was made.
+  std::vector<KeptPackage> skipped;
+  bool repaired_dpkg = false;
+  std::vector<std::string> reheld;  // Holds that had to be set again after dpkg ran.
+  RebootRequirement reboot;
+};
+
+// Not thread-safe; libapt-pkg keeps process-wide state, so at most one instance should
+// exist in a process at a time.
+class PackageManager {
+ public:
+  virtual ~PackageManager() = default;
+
+  // Refreshes the package lists (like apt-get update).
+  virtual absl::Status Update() = 0;
+
+  // The upgrades the policy allows and every upgradable package kept back, with its reason.
+  // Reads the lists and dpkg's database only: no download, no hook, no lock.
+  virtual absl::StatusOr<UpgradePlan> Plan() = 0;
+
+  // Installs the plan's upgrades (only those still valid) under the dpkg lock, keeping the
+  // admin's conffiles, re-holding held packages, and recording whether a reboot is now
+  // required (writing /var/run/reboot-required and .pkgs under the root). Repairs an
+  // interrupted dpkg first. Only the agent calls this, under an OS_UPGRADE lease.
+  virtual absl::StatusOr<ApplyResult> Apply(const UpgradePlan& plan,
+                                            const ProgressCallback& progress) = 0;
+
+  // Runs `dpkg --configure -a` (keeping conffiles) when dpkg was interrupted, waiting for
+  // the dpkg lock if needed. Returns whether a repair ran.
+  virtual absl::StatusOr<bool> RepairInterruptedDpkg(const ProgressCallback& progress) = 0;
+
+  virtual absl::Status Hold(const std::vector<std::string>& packages) = 0;
+  virtual absl::Status Unhold(const std::vector<std::string>& packages) = 0;
+  // Installed packages on dpkg hold, sorted.
+  virtual absl::StatusOr<std::vector<std::string>> Holds() = 0;
+
+  // The sentinel exists, or an installed kernel is newer than the running one.
+  virtual absl::StatusOr<RebootRequirement> RebootRequired() = 0;
+};
+
+struct AptOptions {
+  // Every apt and dpkg path (configuration, lists, dpkg database, sentinel) is under it.
+  std::string root = "/";
+  // From the agent's YAML; added to (or replacing) the root's Unattended-Upgrade::* values.
+  AptPolicyOverrides policy;
+  // How long to wait for another apt/dpkg to release the lock before failing.
+  absl::Duration lock_timeout = absl::Minutes(10);
+  absl::Duration lock_poll_interval = absl::Milliseconds(200);
+  const Clock* clock = nullptr;  // Clock::Real() when null.
+};
+
+absl::StatusOr<std::unique_ptr<PackageManager>> CreateAptPackageManager(const AptOptions& options);
+
+}  // namespace tended::agent::apt
+
+#endif  // TENDED_AGENT_APT_PACKAGE_MANAGER_H_

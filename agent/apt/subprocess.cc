@@ -1,0 +1,144 @@
+#include "agent/apt/subprocess.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/posix_status.h"
+
+extern char** environ;
+
+namespace tended::agent::apt {
+namespace {
+
+std::vector<std::string> MergedEnvironment(const std::vector<std::string>& extra) {
+  std::vector<std::string> out;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    std::string entry(*e);
+    std::string name = entry.substr(0, entry.find('='));
+    bool replaced = false;
+    for (const std::string& x : extra) {
+      if (x.substr(0, x.find('=')) == name) replaced = true;
+    }
+    if (!replaced) out.push_back(std::move(entry));
+  }
+  out.insert(out.end(), extra.begin(), extra.end());
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv,
+                                         const std::vector<std::string>& env,
+                                         const std::string& stdin_data) {
+  if (argv.empty()) return absl::InvalidArgumentError("RunProcess: empty argv");
+  int out_pipe[2], in_pipe[2];
+  if (pipe2(out_pipe, O_CLOEXEC) != 0) return PosixErrorToStatus("pipe", errno);
+  if (pipe2(in_pipe, O_CLOEXEC) != 0) {
+    int err = errno;
+    close(out_pipe[0]);
+    close(out_pipe[1]);
+    return PosixErrorToStatus("pipe", err);
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, in_pipe[0], STDIN_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDERR_FILENO);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t defaults;
+  sigemptyset(&defaults);
+  sigaddset(&defaults, SIGPIPE);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
+
+  std::vector<std::string> env_strings = MergedEnvironment(env);
+  std::vector<char*> argv_ptrs, env_ptrs;
+  for (const std::string& a : argv) argv_ptrs.push_back(const_cast<char*>(a.c_str()));
+  argv_ptrs.push_back(nullptr);
+  for (const std::string& e : env_strings) env_ptrs.push_back(const_cast<char*>(e.c_str()));
+  env_ptrs.push_back(nullptr);
+
+  pid_t pid = -1;
+  int rc = posix_spawnp(&pid, argv[0].c_str(), &actions, &attr, argv_ptrs.data(), env_ptrs.data());
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  close(in_pipe[0]);
+  close(out_pipe[1]);
+  if (rc != 0) {
+    close(in_pipe[1]);
+    close(out_pipe[0]);
+    return PosixErrorToStatus(absl::StrCat("spawn ", argv[0]), rc);
+  }
+
+  // Feed stdin and drain stdout together so neither side can block the other.
+  size_t written = 0;
+  int in_fd = in_pipe[1];
+  if (stdin_data.empty()) {
+    close(in_fd);
+    in_fd = -1;
+  }
+  ProcessResult result;
+  char buffer[8192];
+  while (true) {
+    pollfd fds[2];
+    int n = 0;
+    fds[n++] = {out_pipe[0], POLLIN, 0};
+    if (in_fd >= 0) fds[n++] = {in_fd, POLLOUT, 0};
+    if (poll(fds, n, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (in_fd >= 0 && (fds[1].revents & (POLLOUT | POLLERR | POLLHUP))) {
+      // A child that exits without reading must not SIGPIPE us: block it around the write.
+      sigset_t pipe_set, old_set;
+      sigemptyset(&pipe_set);
+      sigaddset(&pipe_set, SIGPIPE);
+      pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
+      ssize_t w = write(in_fd, stdin_data.data() + written, stdin_data.size() - written);
+      if (w < 0 && errno == EPIPE) {
+        timespec zero{0, 0};
+        sigtimedwait(&pipe_set, nullptr, &zero);
+      }
+      pthread_sigmask(SIG_SETMASK, &old_set, nullptr);
+      if (w > 0) written += static_cast<size_t>(w);
+      if (w < 0 && errno != EINTR && errno != EAGAIN) written = stdin_data.size();
+      if (written >= stdin_data.size()) {
+        close(in_fd);
+        in_fd = -1;
+      }
+    }
+    if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+      ssize_t r = read(out_pipe[0], buffer, sizeof(buffer));
+      if (r > 0) {
+        result.output.append(buffer, static_cast<size_t>(r));
+      } else if (r == 0 || errno != EINTR) {
+        break;
+      }
+    }
+  }
+  if (in_fd >= 0) close(in_fd);
+  close(out_pipe[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return PosixErrorToStatus(absl::StrCat("waitpid ", argv[0]), errno);
+  }
+  if (WIFEXITED(status)) {
+    result.exit_code = WEXITSTATUS(status);
+  } else if (WIFSIGNALED(status)) {
+    result.exit_code = 128 + WTERMSIG(status);
+  }
+  return result;
+}
+
+}  // namespace tended::agent::apt
