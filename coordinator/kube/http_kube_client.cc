@@ -607,13 +607,12 @@ absl::Status HttpKubeClient::DeletePod(const std::string& namespace_name, const 
 absl::Status HttpKubeClient::CreateNodeEvent(const std::string& node, const std::string& reason,
                                              const std::string& message, const std::string& type) {
   absl::Time now = clock_->Now();
-  // Events about cluster-scoped objects live in "default"; the name follows client-go's
-  // "<object>.<unix nanoseconds in hex>".
-  std::string name = absl::StrFormat("%s.%x", node, absl::ToUnixNanos(now));
+  // Events about cluster-scoped objects live in "default"; the server completes the name
+  // ("<node>.<suffix>") so two events in the same instant cannot collide.
   json event = {
       {"apiVersion", "v1"},
       {"kind", "Event"},
-      {"metadata", {{"name", name}, {"namespace", "default"}}},
+      {"metadata", {{"generateName", node + "."}, {"namespace", "default"}}},
       {"involvedObject", {{"apiVersion", "v1"}, {"kind", "Node"}, {"name", node}, {"uid", node}}},
       {"reason", reason},
       {"message", message},

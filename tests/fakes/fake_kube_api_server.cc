@@ -381,6 +381,18 @@ FakeKubeApiServer::HttpResponse FakeKubeApiServer::HandleLocked(const HttpReques
     if (event.is_discarded() || !event.is_object() || !event.contains("involvedObject")) {
       return {400, StatusJson(400, "BadRequest", "not an event").dump()};
     }
+    if (!event["metadata"].contains("name")) {
+      if (!event["metadata"].contains("generateName")) {
+        return {422, StatusJson(422, "Invalid", "name or generateName is required").dump()};
+      }
+      event["metadata"]["name"] =
+          absl::StrCat(event["metadata"]["generateName"].get<std::string>(), "x", events_.size());
+    }
+    for (const json& existing : events_) {
+      if (existing["metadata"]["name"] == event["metadata"]["name"]) {
+        return {409, StatusJson(409, "AlreadyExists", "event already exists").dump()};
+      }
+    }
     BumpLocked(event);
     events_.push_back(event);
     return {201, event.dump()};

@@ -369,6 +369,10 @@ TEST_F(HttpKubeClientTest, EventsAndDaemonSets) {
   EXPECT_EQ(events[0]["type"], "Normal");
   EXPECT_EQ(events[0]["firstTimestamp"], "2026-01-01T00:00:00Z");
   EXPECT_EQ(events[0]["metadata"]["namespace"], "default");
+  // A second event in the same instant gets its own name.
+  ASSERT_TRUE(client_->CreateNodeEvent("w1", "TendedDrainStarted", "again", "Normal").ok());
+  ASSERT_EQ(server_.events().size(), 2u);
+  EXPECT_NE(server_.events()[1]["metadata"]["name"], events[0]["metadata"]["name"]);
 
   server_.AddDaemonSet(MakeDaemonSetJson("calico-system", "calico-node", 5, 4));
   absl::StatusOr<DaemonSetInfo> ds = client_->GetDaemonSet("calico-system", "calico-node");
