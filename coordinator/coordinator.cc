@@ -113,6 +113,29 @@ void Coordinator::VerifyLease(const Lease& held, const tended::v1::NodeFacts& fa
   if (held.kind() != tended::v1::LEASE_KIND_REBOOT) return;
   if (facts.boot_id() == held.boot_id_at_grant()) return;  // Not rebooted yet.
   const std::string lease_id = held.id();
+  if (held.phase() == tended::v1::LEASE_PHASE_GRANTED && facts.reboot_required()) {
+    // The node booted again before any disruption under this lease began (the grant went
+    // by facts older than that boot, or the node went down on its own) and still needs its
+    // reboot. Its agent never acts on a lease from another boot, so verifying would wait
+    // forever: give the lease back and queue the request again, for a grant on this boot.
+    const uint64_t token = held.fencing_token();
+    const LeaseKind kind = held.kind();
+    const std::string reason = held.reason();
+    auto returned = leases_->ReleaseByHolder(
+        lease_id, token,
+        absl::StrCat("the node booted again (boot id ", facts.boot_id(),
+                     ") before any disruption under the lease began; asking again"));
+    if (!returned.ok()) {
+      Logger("coordinator")->error("returning {}: {}", lease_id, returned.status().ToString());
+      return;
+    }
+    SendLease(*returned, /*granted=*/false);
+    if (absl::Status queued = leases_->AddPendingRequest(facts.node_name(), kind, reason);
+        !queued.ok()) {
+      Logger("coordinator")->error("queueing {} again: {}", facts.node_name(), queued.ToString());
+    }
+    return;
+  }
   if (held.phase() != tended::v1::LEASE_PHASE_VERIFYING) {
     auto verifying =
         leases_->MarkVerifying(lease_id, absl::StrCat("new boot id ", facts.boot_id()));

@@ -5,7 +5,8 @@ namespace tended::coordinator {
 std::optional<tended::v1::Directive> DirectiveHub::Subscription::Next(absl::Duration timeout) {
   absl::MutexLock lock(&mutex_);
   auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mutex_) { return closed_ || !queue_.empty(); };
-  mutex_.AwaitWithTimeout(absl::Condition(&ready), timeout);
+  // A zero timeout is a poll: do not let the wait put the thread to sleep.
+  if (timeout > absl::ZeroDuration()) mutex_.AwaitWithTimeout(absl::Condition(&ready), timeout);
   if (queue_.empty()) return std::nullopt;
   tended::v1::Directive next = std::move(queue_.front());
   queue_.pop_front();
