@@ -189,6 +189,8 @@ struct EventReplay {
   std::map<std::string, std::string> active;  // lease id -> node
   std::set<std::string> disrupting;           // lease ids that reached DISRUPTING
   std::set<std::string> verifying;            // lease ids that reached VERIFYING
+  bool halted = false;
+  absl::Time last_disruption_end = absl::InfinitePast();
 };
 
 class Fleet {
@@ -754,6 +756,13 @@ class Fleet {
               }
             }
             replay_.active[id] = event.node_name();
+            CheckGrantPassedGates(event);
+            break;
+          case tended::v1::EVENT_TYPE_HALTED:
+            replay_.halted = true;
+            break;
+          case tended::v1::EVENT_TYPE_RESUMED:
+            replay_.halted = false;
             break;
           case tended::v1::EVENT_TYPE_LEASE_PHASE_CHANGED:
             if (replay_.active.count(id) == 0) {
@@ -771,6 +780,12 @@ class Fleet {
         if (!id.empty() && event.lease_phase() == tended::v1::LEASE_PHASE_RELEASED) {
           if (replay_.active.erase(id) == 0) {
             Fail(absl::StrCat("release of ", id, ", which is not active"));
+          }
+          // A disruption ended (verified, or force-released once begun): the soak starts.
+          if (replay_.verifying.count(id) > 0 ||
+              (event.type() == tended::v1::EVENT_TYPE_LEASE_FORCE_RELEASED &&
+               replay_.disrupting.count(id) > 0)) {
+            replay_.last_disruption_end = FromProtoTimestamp(event.time());
           }
           // Short of an operator's force-release, a lease ends after verification, or is
           // given back before any disruption: never a disrupted lease that did not verify.
@@ -794,6 +809,21 @@ class Fleet {
                             " disrupted nodes, concurrency ", limit));
         }
       }
+    }
+  }
+
+  // No disruption starts while a gate says no: the gates the log lets us check.
+  void CheckGrantPassedGates(const tended::v1::Event& grant) {
+    const absl::Time at = FromProtoTimestamp(grant.time());
+    const LeasePolicy& policy = config_.leases.at(tended::v1::LEASE_KIND_REBOOT);
+    if (replay_.halted) Fail(absl::StrCat(grant.lease_id(), " granted while halted"));
+    if (at < replay_.last_disruption_end + policy.soak) {
+      Fail(absl::StrCat(grant.lease_id(), " granted ",
+                        absl::FormatDuration(at - replay_.last_disruption_end),
+                        " after the last disruption ended, inside the soak"));
+    }
+    if (!coordinator::EvaluateWindows(policy.windows, policy.expected_duration, at).open) {
+      Fail(absl::StrCat(grant.lease_id(), " granted outside the maintenance window"));
     }
   }
 
