@@ -8,43 +8,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/file_util.h"
+#include "common/host_port.h"
 #include "common/status_macros.h"
 #include "common/yaml_util.h"
 
 namespace tended::agent {
 namespace {
-
-// Empty when `text` is "host:port" or "[v6]:port" with a port in 1..65535.
-std::string HostPortProblem(absl::string_view text) {
-  constexpr absl::string_view kShape =
-      "expected host:port, e.g. tended-coordinator.tended.svc:7443 or [fd00::1]:7443";
-  size_t colon = text.rfind(':');
-  if (colon == absl::string_view::npos) return std::string(kShape);
-  absl::string_view host = text.substr(0, colon);
-  absl::string_view port = text.substr(colon + 1);
-  if (host.empty()) return absl::StrCat("missing host; ", kShape);
-  if (host.front() == '[') {
-    if (host.size() < 3 || host.back() != ']') return absl::StrCat("bad IPv6 host; ", kShape);
-    for (char c : host.substr(1, host.size() - 2)) {
-      if (!absl::ascii_isxdigit(c) && c != ':' && c != '.') {
-        return absl::StrCat("bad IPv6 host; ", kShape);
-      }
-    }
-  } else {
-    for (char c : host) {
-      if (!absl::ascii_isalnum(c) && c != '-' && c != '.' && c != '_') {
-        return absl::StrCat("bad host \"", host, "\"; ", kShape);
-      }
-    }
-  }
-  uint32_t port_number = 0;
-  bool digits = !port.empty() && port.size() <= 5;
-  for (char c : port) digits = digits && absl::ascii_isdigit(c);
-  if (!digits || !absl::SimpleAtoi(port, &port_number) || port_number < 1 || port_number > 65535) {
-    return absl::StrCat("port must be a number from 1 to 65535, got \"", port, "\"");
-  }
-  return "";
-}
 
 // Kubernetes' DNS-1123 subdomain: at most 253 characters, dot-separated labels of lower-case
 // letters, digits and '-', each starting and ending with a letter or digit.
@@ -73,7 +42,9 @@ Problem Check(const AgentConfig& config) {
                          "\" is not a valid Kubernetes node name (lower-case letters, digits, "
                          "'-' and '.', at most 253 characters)")};
   }
-  if (std::string problem = HostPortProblem(config.coordinator_address); !problem.empty()) {
+  if (std::string problem = HostPortProblem(config.coordinator_address,
+                                            "tended-coordinator.tended.svc:7443 or [fd00::1]:7443");
+      !problem.empty()) {
     return {"coordinator", problem};
   }
   if (!absl::StartsWith(config.root, "/")) return {"root", "must be an absolute path"};

@@ -1,7 +1,10 @@
 // tended-agent: keeps one node patched and reboots it only under a coordinator's lease.
+#include <string>
+
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "agent/apt/plan_command.h"
 #include "agent/run.h"
 #include "common/logging.h"
 
@@ -11,7 +14,12 @@ ABSL_FLAG(std::string, root, "", "Overrides the configured root every path resol
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn or error.");
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("tended-agent --config FILE.yaml");
+  if (argc > 1 && std::string(argv[1]) == "plan") {
+    return tended::agent::apt::RunPlanCommand(argc, argv);
+  }
+  absl::SetProgramUsageMessage(
+      "tended-agent --config FILE.yaml\n"
+      "       tended-agent plan [--root DIR] [--update] [--json] [--config FILE.yaml]");
   absl::ParseCommandLine(argc, argv);
   tended::InitLogging(tended::DetectLogTarget(), absl::GetFlag(FLAGS_log_level));
   tended::agent::AgentOptions options;

@@ -25,6 +25,9 @@ absl::StatusOr<YAML::Node> ParseYamlDocument(absl::string_view contents, absl::s
 class YamlCursor {
  public:
   YamlCursor(YAML::Node node, std::string source, std::string path = "");
+  YamlCursor(const YamlCursor&) = default;
+  // Assigning a yaml-cpp node rewrites the parsed document, so cursors are never assigned.
+  YamlCursor& operator=(const YamlCursor&) = delete;
 
   const YAML::Node& node() const { return node_; }
   const std::string& path() const { return path_; }

@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "common/file_util.h"
+#include "common/host_port.h"
 #include "common/status_macros.h"
 #include "common/yaml_util.h"
 
@@ -39,37 +40,6 @@ constexpr std::array<absl::string_view, 7> kShortDayNames = {"mon", "tue", "wed"
                                                              "fri", "sat", "sun"};
 constexpr std::array<absl::string_view, 7> kLongDayNames = {
     "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"};
-
-// Empty when `text` is "host:port" or "[v6]:port" with a port in 1..65535.
-std::string HostPortProblem(absl::string_view text) {
-  constexpr absl::string_view kShape = "expected host:port, e.g. 0.0.0.0:7443 or [::1]:7443";
-  size_t colon = text.rfind(':');
-  if (colon == absl::string_view::npos) return std::string(kShape);
-  absl::string_view host = text.substr(0, colon);
-  absl::string_view port = text.substr(colon + 1);
-  if (host.empty()) return absl::StrCat("missing host; ", kShape);
-  if (host.front() == '[') {
-    if (host.size() < 3 || host.back() != ']') return absl::StrCat("bad IPv6 host; ", kShape);
-    for (char c : host.substr(1, host.size() - 2)) {
-      if (!absl::ascii_isxdigit(c) && c != ':' && c != '.') {
-        return absl::StrCat("bad IPv6 host; ", kShape);
-      }
-    }
-  } else {
-    for (char c : host) {
-      if (!absl::ascii_isalnum(c) && c != '-' && c != '.' && c != '_') {
-        return absl::StrCat("bad host \"", host, "\"; ", kShape);
-      }
-    }
-  }
-  uint32_t port_number = 0;
-  bool digits = !port.empty() && port.size() <= 5;
-  for (char c : port) digits = digits && absl::ascii_isdigit(c);
-  if (!digits || !absl::SimpleAtoi(port, &port_number) || port_number < 1 || port_number > 65535) {
-    return absl::StrCat("port must be a number from 1 to 65535, got \"", port, "\"");
-  }
-  return "";
-}
 
 std::string UrlProblem(absl::string_view url) {
   if (url.empty()) return "";
@@ -422,7 +392,9 @@ absl::StatusOr<CoordinatorConfig> ParseCoordinatorConfig(absl::string_view yaml,
                                             "allow_kind_overlap", "fleet", "alerts", "leases"}));
   CoordinatorConfig config;
   RETURN_IF_ERROR(cursor.Optional("listen", &config.listen_address));
-  if (std::string problem = HostPortProblem(config.listen_address); !problem.empty()) {
+  if (std::string problem =
+          HostPortProblem(config.listen_address, "0.0.0.0:7443 or [::1]:7443", PortZero::kAllow);
+      !problem.empty()) {
     return cursor.Child("listen").Error(problem);
   }
   RETURN_IF_ERROR(cursor.Optional("state_file", &config.state_file));
@@ -450,7 +422,9 @@ absl::StatusOr<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path)
 }
 
 absl::Status ValidateCoordinatorConfig(const CoordinatorConfig& config) {
-  if (std::string problem = HostPortProblem(config.listen_address); !problem.empty()) {
+  if (std::string problem =
+          HostPortProblem(config.listen_address, "0.0.0.0:7443 or [::1]:7443", PortZero::kAllow);
+      !problem.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("listen: ", problem));
   }
   if (!absl::StartsWith(config.state_file, "/")) {

@@ -66,7 +66,7 @@ struct FleetConfig {
 
 struct CoordinatorConfig {
   std::string listen_address = "0.0.0.0:7443";
-  std::string state_file = "/var/lib/tended/coordinator-state.json";
+  std::string state_file = "/var/lib/tended-coordinator/state.json";
   FleetConfig fleet;
   AlertsConfig alerts;
   // Keyed by kind: REBOOT, OS_UPGRADE, K8S_UPGRADE. A kind absent from the file is disabled.

@@ -310,14 +310,17 @@ absl::StatusOr<Lease*> LeaseManager::FindCurrentLease(CoordinatorState& state,
 absl::StatusOr<Lease> LeaseManager::Renew(absl::string_view lease_id, uint64_t token) {
   CoordinatorState scratch = state_;
   auto found = FindCurrentLease(scratch, lease_id, token);
-  if (!found.ok()) {
+  const Lease* known = FindLease(lease_id);
+  // A holder renewing a lease that was released is how it learns of the release; only a
+  // token that does not match a lease still held is worth an event.
+  if (!found.ok() && known != nullptr && IsActive(*known)) {
     (void)Commit([&](CoordinatorState& state) {
-      AppendEvent(state, tended::v1::EVENT_TYPE_FENCING_REJECTED, nullptr, "",
+      AppendEvent(state, tended::v1::EVENT_TYPE_FENCING_REJECTED, nullptr, known->node_name(),
                   absl::StrCat("renew refused: ", found.status().message()));
       return absl::OkStatus();
     });
-    return found.status();
   }
+  if (!found.ok()) return found.status();
   Lease renewed;
   RETURN_IF_ERROR(Commit([&](CoordinatorState& state) {
     ASSIGN_OR_RETURN(Lease * lease, FindCurrentLease(state, lease_id, token));
@@ -344,7 +347,9 @@ absl::StatusOr<Lease> LeaseManager::BeginDisruption(absl::string_view lease_id, 
   auto found = FindCurrentLease(scratch, lease_id, token);
   if (!found.ok()) {
     (void)Commit([&](CoordinatorState& state) {
-      AppendEvent(state, tended::v1::EVENT_TYPE_FENCING_REJECTED, nullptr, "",
+      const Lease* known = FindLease(lease_id);
+      AppendEvent(state, tended::v1::EVENT_TYPE_FENCING_REJECTED, nullptr,
+                  known != nullptr ? known->node_name() : "",
                   absl::StrCat(step, " refused: ", found.status().message()));
       return absl::OkStatus();
     });
@@ -388,8 +393,8 @@ absl::StatusOr<Lease> LeaseManager::ReleaseByHolder(absl::string_view lease_id, 
   Lease result;
   RETURN_IF_ERROR(Commit([&](CoordinatorState& state) {
     ASSIGN_OR_RETURN(Lease * lease, FindCurrentLease(state, lease_id, token));
-    ReleaseInState(state, *lease, tended::v1::EVENT_TYPE_LEASE_RELEASED,
-                   absl::StrCat("released by the holder before any disruption: ", reason));
+    ReleaseInState(state, *lease, tended::v1::EVENT_TYPE_LEASE_RETURNED,
+                   absl::StrCat("returned by the holder before any disruption: ", reason));
     result = *lease;
     return absl::OkStatus();
   }));

@@ -165,6 +165,7 @@ void ExpectAtMostOneDisruptedAtATime(const std::vector<tended::v1::Event>& event
       held.insert(event.node_name());
     }
     if (event.type() == tended::v1::EVENT_TYPE_LEASE_RELEASED ||
+        event.type() == tended::v1::EVENT_TYPE_LEASE_RETURNED ||
         event.type() == tended::v1::EVENT_TYPE_LEASE_FORCE_RELEASED) {
       held.erase(event.node_name());
     }

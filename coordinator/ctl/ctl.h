@@ -1,0 +1,25 @@
+// tendedctl: inspect and steer a tended-coordinator over OperatorService.
+#ifndef TENDED_COORDINATOR_CTL_CTL_H_
+#define TENDED_COORDINATOR_CTL_CTL_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tended::ctl {
+
+struct CtlOptions {
+  std::string address = "127.0.0.1:7443";
+  bool insecure = false;
+  bool json = false;
+  bool all = false;     // leases: with released ones
+  bool follow = false;  // events: keep printing new ones
+  uint64_t after = 0;   // events: only after this sequence number
+};
+
+// `args` are the positional words: the command and its arguments. Returns the exit code.
+int RunCtl(const CtlOptions& options, const std::vector<std::string>& args);
+
+}  // namespace tended::ctl
+
+#endif  // TENDED_COORDINATOR_CTL_CTL_H_

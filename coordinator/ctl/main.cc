@@ -1,0 +1,29 @@
+// tendedctl: the operators' command line for tended-coordinator.
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "coordinator/ctl/ctl.h"
+
+ABSL_FLAG(std::string, address, "127.0.0.1:7443", "The coordinator's HOST:PORT.");
+ABSL_FLAG(bool, insecure, false, "Plaintext gRPC (no TLS).");
+ABSL_FLAG(bool, json, false, "Print the answers as JSON.");
+ABSL_FLAG(bool, all, false, "leases: include released leases.");
+ABSL_FLAG(bool, follow, false, "events: keep printing new events.");
+ABSL_FLAG(uint64_t, after, 0, "events: only events after this sequence number.");
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("tendedctl [--address HOST:PORT] [--insecure] [--json] COMMAND");
+  std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+  tended::ctl::CtlOptions options;
+  options.address = absl::GetFlag(FLAGS_address);
+  options.insecure = absl::GetFlag(FLAGS_insecure);
+  options.json = absl::GetFlag(FLAGS_json);
+  options.all = absl::GetFlag(FLAGS_all);
+  options.follow = absl::GetFlag(FLAGS_follow);
+  options.after = absl::GetFlag(FLAGS_after);
+  std::vector<std::string> args(positional.begin() + 1, positional.end());
+  return tended::ctl::RunCtl(options, args);
+}
