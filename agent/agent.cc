@@ -224,8 +224,8 @@ absl::Time Agent::RunOnce() {
   }
 
   const bool reboot_needed = facts_reader_.RebootRequired();
-  absl::Time next = journal_.has_lease() ? HandleLease(*boot_id, reboot_needed)
-                                         : HandleNoLease(reboot_needed);
+  absl::Time next =
+      journal_.has_lease() ? HandleLease(*boot_id, reboot_needed) : HandleNoLease(reboot_needed);
   if (!connected_) return next_connect_attempt_;
   return std::min(next, next_report_);
 }
@@ -278,8 +278,8 @@ absl::Time Agent::HandleNoLease(bool reboot_needed) {
       blocking.push_back(absl::StrCat(gate.gate(), ": ", gate.reason()));
     }
   }
-  SetStatus(absl::StrCat("waiting for a reboot lease (queue position ",
-                         response->queue_position(), "): ", absl::StrJoin(blocking, "; ")));
+  SetStatus(absl::StrCat("waiting for a reboot lease (queue position ", response->queue_position(),
+                         "): ", absl::StrJoin(blocking, "; ")));
   return next_acquire_;
 }
 
@@ -313,12 +313,14 @@ absl::Time Agent::HandleLease(const std::string& boot_id, bool reboot_needed) {
     }
     return StartReboot(boot_id);
   } else {
-    SetStatus(absl::StrCat("rebooted under ", lease.id(), "; waiting for the coordinator to verify"));
+    SetStatus(
+        absl::StrCat("rebooted under ", lease.id(), "; waiting for the coordinator to verify"));
   }
 
   // Renew while granted; once disrupted the renewal is how we learn of the release.
-  const absl::Duration probe_every =
-      lease.phase() == tended::v1::LEASE_PHASE_GRANTED ? RenewEvery(lease) : config_.report_interval;
+  const absl::Duration probe_every = lease.phase() == tended::v1::LEASE_PHASE_GRANTED
+                                         ? RenewEvery(lease)
+                                         : config_.report_interval;
   if (now >= next_renew_) {
     tended::v1::RenewLeaseRequest renew;
     renew.set_lease_id(lease.id());
@@ -448,8 +450,8 @@ void Agent::Run(const std::atomic<bool>& stop) {
       (void)deps_.notifier->WatchdogPing();
       next = std::min(next, deps_.clock->Now() + *watchdog);
     }
-    absl::Duration wait = std::clamp(next - deps_.clock->Now(), absl::ZeroDuration(),
-                                     absl::Minutes(5));
+    absl::Duration wait =
+        std::clamp(next - deps_.clock->Now(), absl::ZeroDuration(), absl::Minutes(5));
     absl::MutexLock lock(&events_mutex_);
     auto woken = [this]() ABSL_SHARED_LOCKS_REQUIRED(events_mutex_) { return woken_; };
     events_mutex_.AwaitWithTimeout(absl::Condition(&woken), wait);

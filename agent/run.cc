@@ -43,8 +43,8 @@ int RunAgent(const AgentOptions& options) {
     log->error("{}", rebooter.status().message());
     return 2;
   }
-  auto client = MakeGrpcCoordinatorClient(config->coordinator_address, config->insecure,
-                                          absl::Seconds(10));
+  auto client =
+      MakeGrpcCoordinatorClient(config->coordinator_address, config->insecure, absl::Seconds(10));
   if (!client.ok()) {
     log->error("{}", client.status().message());
     return 2;

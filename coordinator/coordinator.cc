@@ -76,9 +76,10 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(const Coordinat
   std::unique_ptr<Coordinator> coordinator(new Coordinator(config, clock, alert_source));
   ASSIGN_OR_RETURN(std::unique_ptr<LeaseManager> leases,
                    LeaseManager::Load(store, coordinator->config_, clock));
-  Logger("coordinator")->info("state loaded: {} known nodes, {} active leases, fencing token {}",
-                              leases->state().nodes_size(), leases->ActiveLeaseCount(),
-                              leases->state().last_fencing_token());
+  Logger("coordinator")
+      ->info("state loaded: {} known nodes, {} active leases, fencing token {}",
+             leases->state().nodes_size(), leases->ActiveLeaseCount(),
+             leases->state().last_fencing_token());
   absl::MutexLock lock(&coordinator->mutex_);
   coordinator->leases_ = std::move(leases);
   return coordinator;
@@ -514,6 +515,26 @@ absl::StatusOr<tended::v1::ListEventsResponse> Coordinator::ListEvents(
     *response.add_events() = std::move(event);
   }
   return response;
+}
+
+absl::StatusOr<tended::v1::RemoveNodeResponse> Coordinator::RemoveNode(
+    const tended::v1::RemoveNodeRequest& request) {
+  RETURN_IF_ERROR(CheckNodeName("node_name", request.node_name()));
+  if (absl::StripAsciiWhitespace(request.reason()).empty()) {
+    return absl::InvalidArgumentError("reason: required; it is recorded in the event log");
+  }
+  {
+    absl::MutexLock lock(&mutex_);
+    RETURN_IF_ERROR(leases_->RemoveNode(request.node_name(), request.reason()));
+    last_report_.erase(request.node_name());
+  }
+  Schedule();
+  return tended::v1::RemoveNodeResponse();
+}
+
+void Coordinator::SetEventListener(LeaseManager::EventListener listener) {
+  absl::MutexLock lock(&mutex_);
+  leases_->SetEventListener(std::move(listener));
 }
 
 }  // namespace tended::coordinator

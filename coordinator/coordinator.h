@@ -65,6 +65,12 @@ class Coordinator {
       const tended::v1::ForceReleaseLeaseRequest& request);
   absl::StatusOr<tended::v1::ListEventsResponse> ListEvents(
       const tended::v1::ListEventsRequest& request);
+  absl::StatusOr<tended::v1::RemoveNodeResponse> RemoveNode(
+      const tended::v1::RemoveNodeRequest& request);
+
+  // Every event, once durable, in order; called with the coordinator's lock held, so the
+  // listener must be quick and must not call back into the coordinator (queue the work).
+  void SetEventListener(LeaseManager::EventListener listener);
 
   // Flags overdue leases and grants what the gates now allow. Returns when it next wants
   // to run: the earliest time a blocking gate could pass or a lease falls due, capped.

@@ -111,6 +111,12 @@ grpc::Status OperatorServiceImpl::ListEvents(grpc::ServerContext*,
   return Answer(coordinator_.ListEvents(*request), response);
 }
 
+grpc::Status OperatorServiceImpl::RemoveNode(grpc::ServerContext*,
+                                             const tended::v1::RemoveNodeRequest* request,
+                                             tended::v1::RemoveNodeResponse* response) {
+  return Answer(coordinator_.RemoveNode(*request), response);
+}
+
 namespace {
 
 bool IsOurService(const std::string& service) {

@@ -66,6 +66,9 @@ class OperatorServiceImpl final : public tended::v1::OperatorService::Service {
   grpc::Status ListEvents(grpc::ServerContext* context,
                           const tended::v1::ListEventsRequest* request,
                           tended::v1::ListEventsResponse* response) override;
+  grpc::Status RemoveNode(grpc::ServerContext* context,
+                          const tended::v1::RemoveNodeRequest* request,
+                          tended::v1::RemoveNodeResponse* response) override;
 
  private:
   Coordinator& coordinator_;

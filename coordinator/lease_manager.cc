@@ -78,7 +78,13 @@ absl::Status LeaseManager::Commit(const Mutation& mutation) {
     return absl::UnavailableError(
         absl::StrCat("could not persist the coordinator's state: ", saved.message()));
   }
+  const uint64_t last_announced = state_.last_event_sequence();
   state_ = std::move(next);
+  if (event_listener_) {
+    for (const auto& event : state_.events()) {
+      if (event.sequence() > last_announced) event_listener_(event);
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -551,6 +557,31 @@ absl::Status LeaseManager::Resume() {
     state.mutable_halt()->Clear();
     AppendEvent(state, tended::v1::EVENT_TYPE_RESUMED, nullptr, "",
                 absl::StrCat("resumed (was halted: ", previous, ")"));
+    return absl::OkStatus();
+  });
+}
+
+absl::Status LeaseManager::RemoveNode(absl::string_view node, absl::string_view reason) {
+  if (reason.empty()) return absl::InvalidArgumentError("removing a node needs a reason");
+  if (FindNode(node) == nullptr) return absl::NotFoundError(absl::StrCat("no node ", node));
+  if (const Lease* held = FindActiveLeaseForNode(node); held != nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        node, " holds ", held->id(), ": force-release it first if the node is gone for good"));
+  }
+  return Commit([&](CoordinatorState& state) {
+    auto* nodes = state.mutable_nodes();
+    for (int i = 0; i < nodes->size(); ++i) {
+      if (nodes->Get(i).node_name() == node) {
+        nodes->DeleteSubrange(i, 1);
+        break;
+      }
+    }
+    auto* pending = state.mutable_pending_requests();
+    for (int i = pending->size() - 1; i >= 0; --i) {
+      if (pending->Get(i).node_name() == node) pending->DeleteSubrange(i, 1);
+    }
+    AppendEvent(state, tended::v1::EVENT_TYPE_NODE_REMOVED, nullptr, node,
+                absl::StrCat("removed by an operator: ", reason));
     return absl::OkStatus();
   });
 }

@@ -89,6 +89,15 @@ class LeaseManager {
 
   std::vector<tended::v1::Event> EventsAfter(uint64_t sequence, size_t limit) const;
 
+  // Called with every event once it is durable, in order, on the caller's thread (so with
+  // the Coordinator's lock held: the listener must not call back into it).
+  using EventListener = std::function<void(const tended::v1::Event&)>;
+  void SetEventListener(EventListener listener) { event_listener_ = std::move(listener); }
+
+  // Forgets a node that holds no lease (decommissioned): it no longer counts for fleet
+  // health. FAILED_PRECONDITION while it holds a lease; NOT_FOUND when unknown.
+  absl::Status RemoveNode(absl::string_view node, absl::string_view reason);
+
  private:
   LeaseManager(StateStore* store, const CoordinatorConfig& config, const Clock& clock,
                tended::state::v1::CoordinatorState state);
@@ -111,6 +120,7 @@ class LeaseManager {
   const CoordinatorConfig& config_;
   const Clock& clock_;
   tended::state::v1::CoordinatorState state_;
+  EventListener event_listener_;
 };
 
 bool IsActive(const tended::v1::Lease& lease);

@@ -85,8 +85,8 @@ int RunCoordinator(const CoordinatorOptions& options) {
         "trusted network)");
     return 2;
   }
-  std::string address = options.listen_override.empty() ? config->listen_address
-                                                         : options.listen_override;
+  std::string address =
+      options.listen_override.empty() ? config->listen_address : options.listen_override;
 
   // Block the stop signals before any thread starts, then wait for them on one thread.
   sigset_t stop_signals;
@@ -103,12 +103,10 @@ int RunCoordinator(const CoordinatorOptions& options) {
   }
   auto coordinator = Coordinator::Create(*config, Clock::Real(), &store, alerts.get());
   if (!coordinator.ok()) {
-    log->error("cannot load state from {}: {}", config->state_file,
-               coordinator.status().message());
+    log->error("cannot load state from {}: {}", config->state_file, coordinator.status().message());
     return 1;
   }
-  auto server =
-      CoordinatorServer::Start(**coordinator, address, grpc::InsecureServerCredentials());
+  auto server = CoordinatorServer::Start(**coordinator, address, grpc::InsecureServerCredentials());
   if (!server.ok()) {
     log->error("{}", server.status().message());
     return 1;

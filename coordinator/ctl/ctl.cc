@@ -30,6 +30,7 @@ commands:
   halt REASON...                 stop new grants; in-flight steps finish safely
   resume                         allow grants again
   release LEASE_ID REASON...     force-release a lease (a node that will not come back)
+  remove NODE REASON...          forget a decommissioned node (it holds no lease)
   events [--after N] [--follow]  the event log; --follow keeps printing new events
   audit                          replay the event log: most nodes disrupted at once, reboots
   wait-rebooted N [TIMEOUT]      wait until N nodes completed a verified reboot and no lease
@@ -69,8 +70,7 @@ void PrintJson(const google::protobuf::Message& message) {
 }
 
 int Fail(const grpc::Status& status) {
-  std::cerr << "tendedctl: " << status.error_message() << " (code " << status.error_code()
-            << ")\n";
+  std::cerr << "tendedctl: " << status.error_message() << " (code " << status.error_code() << ")\n";
   return status.error_code() == grpc::StatusCode::UNAVAILABLE ? 3 : 1;
 }
 
@@ -190,6 +190,18 @@ class Ctl {
     return 0;
   }
 
+  int Remove(const std::string& node, const std::string& reason) {
+    grpc::ClientContext context;
+    tended::v1::RemoveNodeRequest request;
+    request.set_node_name(node);
+    request.set_reason(reason);
+    tended::v1::RemoveNodeResponse response;
+    grpc::Status status = stub_->RemoveNode(&context, request, &response);
+    if (!status.ok()) return Fail(status);
+    std::printf("removed %s\n", node.c_str());
+    return 0;
+  }
+
   // Appends the events after `after` to `out`; pages until caught up.
   grpc::Status FetchEvents(uint64_t after, std::vector<tended::v1::Event>* out) {
     for (int page = 0; page < 10000; ++page) {
@@ -301,6 +313,7 @@ int RunCtl(const CtlOptions& options, const std::vector<std::string>& args) {
   if (command == "halt" && args.size() >= 2) return ctl.Halt(JoinFrom(args, 1));
   if (command == "resume") return ctl.Resume();
   if (command == "release" && args.size() >= 3) return ctl.Release(args[1], JoinFrom(args, 2));
+  if (command == "remove" && args.size() >= 3) return ctl.Remove(args[1], JoinFrom(args, 2));
   if (command == "events") return ctl.Events(options.after, options.follow);
   if (command == "audit") return ctl.Audit();
   if (command == "wait-rebooted" && args.size() >= 2) {

@@ -23,8 +23,8 @@ EventAudit AuditEvents(const std::vector<tended::v1::Event>& events) {
       case tended::v1::EVENT_TYPE_LEASE_GRANTED:
         for (const auto& [id, node] : held) {
           if (node == event.node_name()) {
-            audit.anomalies.push_back(absl::StrCat(event.lease_id(), " granted while ", node,
-                                                   " still held ", id));
+            audit.anomalies.push_back(
+                absl::StrCat(event.lease_id(), " granted while ", node, " still held ", id));
           }
         }
         held[event.lease_id()] = event.node_name();

@@ -1,8 +1,8 @@
 // The real coordinator server and real agents (gRPC client, inotify watcher, simulated
 // reboots) over loopback: a rolling reboot, a coordinator restart in the middle of it,
 // and invalid requests answered with INVALID_ARGUMENT.
-#include <grpcpp/grpcpp.h>
 #include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -49,8 +49,8 @@ struct CoordinatorUnderTest {
     auto created = coordinator::Coordinator::Create(config, Clock::Real(), &store, nullptr);
     EXPECT_TRUE(created.ok()) << created.status();
     core = std::move(*created);
-    auto started = coordinator::CoordinatorServer::Start(
-        *core, absl::StrCat("127.0.0.1:", port), grpc::InsecureServerCredentials());
+    auto started = coordinator::CoordinatorServer::Start(*core, absl::StrCat("127.0.0.1:", port),
+                                                         grpc::InsecureServerCredentials());
     EXPECT_TRUE(started.ok()) << started.status();
     server = std::move(*started);
   }
@@ -80,8 +80,8 @@ class AgentUnderTest {
     auto rebooter = agent::SimulatedRebooter::Create(root_, Clock::Real());
     EXPECT_TRUE(rebooter.ok()) << rebooter.status();
     rebooter_ = std::move(*rebooter);
-    auto client = agent::MakeGrpcCoordinatorClient(config_.coordinator_address, true,
-                                                   absl::Seconds(2));
+    auto client =
+        agent::MakeGrpcCoordinatorClient(config_.coordinator_address, true, absl::Seconds(2));
     EXPECT_TRUE(client.ok());
     client_ = std::move(*client);
     agent::Agent::Dependencies dependencies;
@@ -105,7 +105,9 @@ class AgentUnderTest {
     watcher_->Stop();
   }
 
-  void NeedReboot() { ASSERT_TRUE(testing::MarkRebootRequired(dir_.path(), "linux-image-6.1.0-28-amd64").ok()); }
+  void NeedReboot() {
+    ASSERT_TRUE(testing::MarkRebootRequired(dir_.path(), "linux-image-6.1.0-28-amd64").ok());
+  }
   int reboots() const { return rebooter_->reboot_count(); }
   bool sentinel_present() const { return PathExists(root_.Resolve("/var/run/reboot-required")); }
   const std::string& name() const { return name_; }
@@ -133,8 +135,8 @@ bool WaitFor(const std::function<bool()>& done, absl::Duration limit) {
 }
 
 std::unique_ptr<tended::v1::OperatorService::Stub> OperatorStub(int port) {
-  return tended::v1::OperatorService::NewStub(grpc::CreateChannel(
-      absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+  return tended::v1::OperatorService::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
 }
 
 std::vector<tended::v1::Event> AllEvents(tended::v1::OperatorService::Stub& stub) {
@@ -160,8 +162,8 @@ void ExpectAtMostOneDisruptedAtATime(const std::vector<tended::v1::Event>& event
   for (const auto& event : events) {
     EXPECT_LE(event.disrupted_nodes(), 1u) << event.DebugString();
     if (event.type() == tended::v1::EVENT_TYPE_LEASE_GRANTED) {
-      EXPECT_TRUE(held.empty()) << "granted to " << event.node_name() << " while "
-                                << *held.begin() << " held a lease";
+      EXPECT_TRUE(held.empty()) << "granted to " << event.node_name() << " while " << *held.begin()
+                                << " held a lease";
       held.insert(event.node_name());
     }
     if (event.type() == tended::v1::EVENT_TYPE_LEASE_RELEASED ||
@@ -232,9 +234,9 @@ TEST(FleetOverGrpc, CoordinatorRestartMidRolloutLosesNothing) {
   }
   for (auto& agent : agents) agent->NeedReboot();
   // Restart as soon as the first node has rebooted, while the rest wait for the soak.
-  ASSERT_TRUE(WaitFor([&] { return agents[0]->reboots() + agents[1]->reboots() +
-                                       agents[2]->reboots() >= 1; },
-                      kSettle));
+  ASSERT_TRUE(WaitFor(
+      [&] { return agents[0]->reboots() + agents[1]->reboots() + agents[2]->reboots() >= 1; },
+      kSettle));
   coordinator.reset();
   coordinator = std::make_unique<CoordinatorUnderTest>(config, port);
 

@@ -10,9 +10,9 @@
 namespace tended::coordinator {
 namespace {
 
-using ::testing::HasSubstr;
 using tended::v1::LEASE_KIND_OS_UPGRADE;
 using tended::v1::LEASE_KIND_REBOOT;
+using ::testing::HasSubstr;
 
 // Counts saves and can be told to fail them, to check that nothing is answered unsaved.
 class CountingStore final : public StateStore {
@@ -84,8 +84,8 @@ TEST_F(LeaseManagerTest, GrantsWithGrowingFencingTokensUpToTheConcurrency) {
 
 TEST_F(LeaseManagerTest, OneLeasePerNodeAndKindsDoNotOverlapByDefault) {
   ASSERT_TRUE(manager_->Grant("node-a", LEASE_KIND_REBOOT, "").ok());
-  EXPECT_TRUE(absl::IsFailedPrecondition(
-      manager_->Grant("node-a", LEASE_KIND_REBOOT, "").status()));
+  EXPECT_TRUE(
+      absl::IsFailedPrecondition(manager_->Grant("node-a", LEASE_KIND_REBOOT, "").status()));
   auto upgrade = manager_->Grant("node-b", LEASE_KIND_OS_UPGRADE, "");
   EXPECT_TRUE(absl::IsFailedPrecondition(upgrade.status()));
   EXPECT_THAT(upgrade.status().message(), HasSubstr("may not overlap"));
@@ -146,8 +146,8 @@ TEST_F(LeaseManagerTest, SilentHolderKeepsItsSlotAndIsFlaggedOverdue) {
   ASSERT_EQ(flagged->size(), 2u);
   // Still held: a timeout never hands the slot on.
   EXPECT_EQ(manager_->ActiveLeaseCount(), 2);
-  EXPECT_TRUE(absl::IsFailedPrecondition(
-      manager_->Grant("node-c", LEASE_KIND_REBOOT, "").status()));
+  EXPECT_TRUE(
+      absl::IsFailedPrecondition(manager_->Grant("node-c", LEASE_KIND_REBOOT, "").status()));
   // Flagged once only.
   EXPECT_TRUE(manager_->FlagOverdueLeases()->empty());
 
@@ -254,6 +254,36 @@ TEST_F(LeaseManagerTest, BootIdChangeIsRecordedAsARebootEvent) {
   int saves = store_.saves;
   EXPECT_FALSE(*manager_->RecordFacts(facts));
   EXPECT_EQ(store_.saves, saves) << "a plain heartbeat must not rewrite the state file";
+}
+
+TEST_F(LeaseManagerTest, RemoveNodeOnlyWithoutALeaseAndWithAReason) {
+  auto lease = manager_->Grant("node-a", LEASE_KIND_REBOOT, "");
+  ASSERT_TRUE(lease.ok());
+  ASSERT_TRUE(manager_->AddPendingRequest("node-b", LEASE_KIND_REBOOT, "kernel").ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(manager_->RemoveNode("node-a", "gone")));
+  EXPECT_TRUE(absl::IsInvalidArgument(manager_->RemoveNode("node-b", "")));
+  EXPECT_TRUE(absl::IsNotFound(manager_->RemoveNode("node-z", "typo")));
+
+  ASSERT_TRUE(manager_->RemoveNode("node-b", "decommissioned").ok());
+  EXPECT_EQ(manager_->FindNode("node-b"), nullptr);
+  EXPECT_TRUE(manager_->PendingRequests(LEASE_KIND_REBOOT).empty());
+  EXPECT_EQ(manager_->EventsAfter(0, 100).back().type(), tended::v1::EVENT_TYPE_NODE_REMOVED);
+  Reload();
+  EXPECT_EQ(manager_->FindNode("node-b"), nullptr);
+}
+
+TEST_F(LeaseManagerTest, ListenerHearsEveryDurableEventInOrder) {
+  std::vector<tended::v1::Event> heard;
+  manager_->SetEventListener([&](const tended::v1::Event& event) { heard.push_back(event); });
+  auto lease = manager_->Grant("node-a", LEASE_KIND_REBOOT, "");
+  ASSERT_TRUE(lease.ok());
+  ASSERT_TRUE(manager_->Halt("maintenance").ok());
+  store_.fail_saves = true;
+  EXPECT_FALSE(manager_->Resume().ok());
+  ASSERT_EQ(heard.size(), 2u);
+  EXPECT_EQ(heard[0].type(), tended::v1::EVENT_TYPE_LEASE_GRANTED);
+  EXPECT_EQ(heard[1].type(), tended::v1::EVENT_TYPE_HALTED);
+  EXPECT_EQ(heard[1].sequence(), heard[0].sequence() + 1);
 }
 
 }  // namespace
