@@ -72,6 +72,16 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const AgentConfig& config,
     agent->journal_.Clear();
   }
   agent->journal_.set_format_version(1);
+  if (dependencies.packages != nullptr) {
+    OsUpgradeStep::Options options;
+    options.plan_interval = config.apt.plan_interval;
+    options.update_interval = config.apt.update_interval;
+    options.background = dependencies.apt_in_background;
+    agent->os_ = std::make_unique<OsUpgradeStep>(dependencies.packages, options,
+                                                 *dependencies.clock,
+                                                 [raw = agent.get()] { raw->Wake(); });
+    agent->StartOsUpgrades();
+  }
   // Whatever happened before the restart, check the sentinel and the lease now.
   agent->Wake();
   return agent;
@@ -111,6 +121,8 @@ void Agent::AdoptLease(const Lease& lease, absl::string_view how) {
     if (journal_.has_lease() && journal_.lease().fencing_token() > lease.fencing_token()) return;
     journal_.clear_step();
     journal_.clear_boot_id_before_step();
+    journal_.clear_step_report();
+    journal_.clear_step_report_delivered();
     *journal_.mutable_lease() = lease;
     Log()->info("holding lease {} (token {}), {}", lease.id(), lease.fencing_token(), how);
   }
@@ -128,6 +140,8 @@ void Agent::ClearLease(absl::string_view why) {
   journal_.clear_step();
   journal_.clear_boot_id_before_step();
   journal_.clear_step_start_time();
+  journal_.clear_step_report();
+  journal_.clear_step_report_delivered();
   reboot_at_.reset();
   if (absl::Status removed = RemoveFileIfExists(root_.Resolve(config_.reboot.gated_sentinel));
       !removed.ok()) {
@@ -172,6 +186,7 @@ void Agent::Disconnected(const absl::Status& why) {
 
 absl::Status Agent::Report() {
   ASSIGN_OR_RETURN(tended::v1::NodeFacts facts, facts_reader_.Read());
+  if (os_ != nullptr) FillOsUpgradeFacts(facts.mutable_os_upgrade());
   tended::v1::ReportFactsRequest request;
   *request.mutable_facts() = std::move(facts);
   ASSIGN_OR_RETURN(auto response, deps_.coordinator->ReportFacts(request));
@@ -216,6 +231,11 @@ absl::Time Agent::RunOnce() {
     (void)SaveJournal();
     next_report_ = absl::InfinitePast();
   }
+  absl::Time os_next = absl::InfiniteFuture();
+  if (os_ != nullptr) {
+    os_next = os_->RefreshPlanIfDue(now);
+    if (os_->TakePlanChanged()) next_report_ = absl::InfinitePast();  // Tell the coordinator.
+  }
   if (now >= next_report_) {
     if (absl::Status reported = Report(); !reported.ok()) {
       Disconnected(reported);
@@ -227,7 +247,7 @@ absl::Time Agent::RunOnce() {
   absl::Time next =
       journal_.has_lease() ? HandleLease(*boot_id, reboot_needed) : HandleNoLease(reboot_needed);
   if (!connected_) return next_connect_attempt_;
-  return std::min(next, next_report_);
+  return std::min({next, next_report_, os_next});
 }
 
 absl::Time Agent::HandleNoLease(bool reboot_needed) {
@@ -243,9 +263,13 @@ absl::Time Agent::HandleNoLease(bool reboot_needed) {
       }
       waiting_for_lease_ = false;
     }
+    if (os_ != nullptr) return HandleNoOsLease();
     SetStatus("idle: no reboot required");
     return absl::InfiniteFuture();
   }
+  // The reboot goes first; OS upgrades are asked for again after it.
+  if (waiting_for_os_lease_) CancelOsLeaseRequest();
+  if (!connected_) return next_connect_attempt_;
   if (waiting_for_lease_ && now < next_acquire_) return next_acquire_;
 
   tended::v1::AcquireLeaseRequest request;
@@ -286,7 +310,12 @@ absl::Time Agent::HandleNoLease(bool reboot_needed) {
 absl::Time Agent::HandleLease(const std::string& boot_id, bool reboot_needed) {
   const absl::Time now = deps_.clock->Now();
   const Lease& lease = journal_.lease();
-  if (lease.kind() != tended::v1::LEASE_KIND_REBOOT) {
+  absl::Time step_next = absl::InfiniteFuture();
+  if (lease.kind() == tended::v1::LEASE_KIND_OS_UPGRADE && os_ != nullptr) {
+    step_next = HandleOsUpgradeLease();
+    // The lease may have ended (then `lease` is gone) or the coordinator be unreachable.
+    if (!journal_.has_lease() || !connected_) return step_next;
+  } else if (lease.kind() != tended::v1::LEASE_KIND_REBOOT) {
     // Other kinds are acted on by their own steps; keep the lease alive meanwhile.
     SetStatus(absl::StrCat("holding ", lease.id()));
   } else if (journal_.step() == kRebootStep) {
@@ -338,7 +367,7 @@ absl::Time Agent::HandleLease(const std::string& boot_id, bool reboot_needed) {
     }
     next_renew_ = now + probe_every;
   }
-  return next_renew_;
+  return std::min(next_renew_, step_next);
 }
 
 absl::Time Agent::StartReboot(const std::string& boot_id) {
@@ -440,6 +469,12 @@ void Agent::SimulateRestartForTest() {
   }
 }
 
+  waiting_for_os_lease_ = false;
+  next_os_acquire_ = absl::InfinitePast();
+  if (os_ != nullptr) {
+    os_->Reset();
+    StartOsUpgrades();
+  }
 void Agent::Run(const std::atomic<bool>& stop) {
   if (deps_.notifier != nullptr) (void)deps_.notifier->Ready();
   std::optional<absl::Duration> watchdog =

@@ -21,6 +21,7 @@
 #include "agent/config.h"
 #include "agent/coordinator_client.h"
 #include "agent/node_facts.h"
+#include "agent/os_upgrade_step.h"
 #include "agent/rebooter.h"
 #include "agent/service_notifier.h"
 #include "common/clock.h"
@@ -36,6 +37,12 @@ class Agent {
     CoordinatorClient* coordinator = nullptr;
     Rebooter* rebooter = nullptr;
     ServiceNotifier* notifier = nullptr;  // Optional.
+    // Optional: with it the agent plans OS upgrades and installs them under OS_UPGRADE
+    // leases (config.apt sets the schedule), and repairs an interrupted dpkg on start.
+    apt::PackageManager* packages = nullptr;
+    // Run list refreshes, plans and installs on a worker thread (the daemon); false runs
+    // them inside RunOnce (tests, the simulation).
+    bool apt_in_background = true;
   };
 
   // Loads the journal from <root>/<state_dir>/agent-state.json. A corrupt journal is set
@@ -79,6 +86,16 @@ class Agent {
   absl::Time FinishReboot();
   void SetStatus(const std::string& status);
 
+  // OS upgrades (agent_os_upgrade.cc).
+  // On start: repair dpkg, and turn a dpkg step journaled before a crash into an
+  // INTERRUPTED report (never redone).
+  void StartOsUpgrades();
+  void FillOsUpgradeFacts(tended::v1::OsUpgradeFacts* facts) const;
+  absl::Time HandleNoOsLease();
+  absl::Time HandleOsUpgradeLease();
+  absl::Time DeliverStepReport();
+  void CancelOsLeaseRequest();
+
   const AgentConfig& config_;
   const std::string node_name_;
   const RootPath root_;
@@ -97,6 +114,14 @@ class Agent {
   std::optional<absl::Time> reboot_at_;
   bool awaiting_host_reboot_ = false;
   std::string last_status_;
+
+  std::unique_ptr<OsUpgradeStep> os_;
+  bool waiting_for_os_lease_ = false;
+  absl::Time next_os_acquire_ = absl::InfinitePast();
+  // The plan being installed, for the report when Apply fails.
+  apt::UpgradePlan applying_;
+  // The last delivered OS upgrade report (also in <state_dir>/last-os-upgrade.json).
+  tended::v1::StepReport last_os_step_;
 
   absl::Mutex events_mutex_;
   std::deque<tended::v1::Directive> directives_ ABSL_GUARDED_BY(events_mutex_);

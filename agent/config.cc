@@ -78,6 +78,15 @@ Problem Check(const AgentConfig& config) {
   if (config.reboot.delay < absl::ZeroDuration()) {
     return {"reboot.delay", "must not be negative"};
   }
+  if (config.apt.plan_interval <= absl::ZeroDuration()) {
+    return {"apt.plan_interval", "must be longer than 0"};
+  }
+  if (config.apt.update_interval < absl::ZeroDuration()) {
+    return {"apt.update_interval", "must not be negative (0 never refreshes the lists)"};
+  }
+  if (config.apt.lock_timeout <= absl::ZeroDuration()) {
+    return {"apt.lock_timeout", "must be longer than 0"};
+  }
   return {};
 }
 
@@ -97,6 +106,33 @@ absl::Status ParseReboot(const YamlCursor& cursor, AgentConfig::Reboot* reboot) 
   RETURN_IF_ERROR(cursor.Optional("sentinel", &reboot->sentinel));
   RETURN_IF_ERROR(cursor.Optional("gated_sentinel", &reboot->gated_sentinel));
   RETURN_IF_ERROR(cursor.Optional("delay", &reboot->delay));
+  return absl::OkStatus();
+}
+
+// The `apt:` section: the agent's own keys, then the policy keys through the apt engine's
+// parser (given a copy of the mapping without the agent's keys).
+absl::Status ParseApt(const YamlCursor& cursor, absl::string_view source,
+                      AgentConfig::Apt* apt) {
+  RETURN_IF_ERROR(cursor.ExpectMapWithKeys(
+      {"enabled", "plan_interval", "update_interval", "lock_timeout", "allowed_origins",
+       "origins_pattern", "blacklist", "whitelist", "whitelist_strict", "holds",
+       "replace_apt_config"}));
+  if (cursor.IsNull()) return absl::OkStatus();
+  RETURN_IF_ERROR(cursor.Optional("enabled", &apt->enabled));
+  RETURN_IF_ERROR(cursor.Optional("plan_interval", &apt->plan_interval));
+  RETURN_IF_ERROR(cursor.Optional("update_interval", &apt->update_interval));
+  RETURN_IF_ERROR(cursor.Optional("lock_timeout", &apt->lock_timeout));
+  YAML::Node policy(YAML::NodeType::Map);
+  for (auto it = cursor.node().begin(); it != cursor.node().end(); ++it) {
+    const std::string key = it->first.as<std::string>();
+    if (key == "enabled" || key == "plan_interval" || key == "update_interval" ||
+        key == "lock_timeout") {
+      continue;
+    }
+    policy.force_insert(it->first, it->second);
+  }
+  ASSIGN_OR_RETURN(apt->policy,
+                   apt::ParseAptPolicyYaml(YamlCursor(policy, std::string(source), "apt")));
   return absl::OkStatus();
 }
 
@@ -122,10 +158,10 @@ YamlCursor CursorFor(const YamlCursor& at, absl::string_view dotted, bool* exact
 absl::StatusOr<AgentConfig> ParseAgentConfig(absl::string_view yaml, absl::string_view source) {
   ASSIGN_OR_RETURN(YAML::Node root, ParseYamlDocument(yaml, source));
   YamlCursor cursor(root, std::string(source));
-  // Every key the agent knows. Issue 3 (OS upgrades) adds "apt" here with its own section.
-  RETURN_IF_ERROR(
-      cursor.ExpectMapWithKeys({"node_name", "coordinator", "insecure", "root", "state_dir",
-                                "report_interval", "check_period", "reconnect", "reboot"}));
+  // Every key the agent knows.
+  RETURN_IF_ERROR(cursor.ExpectMapWithKeys({"node_name", "coordinator", "insecure", "root",
+                                            "state_dir", "report_interval", "check_period",
+                                            "reconnect", "reboot", "apt"}));
   AgentConfig config;
   RETURN_IF_ERROR(cursor.Optional("node_name", &config.node_name));
   RETURN_IF_ERROR(cursor.Optional("coordinator", &config.coordinator_address));
@@ -139,6 +175,7 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(absl::string_view yaml, absl::strin
   RETURN_IF_ERROR(reconnect.Optional("initial_backoff", &config.reconnect_initial_backoff));
   RETURN_IF_ERROR(reconnect.Optional("max_backoff", &config.reconnect_max_backoff));
   RETURN_IF_ERROR(ParseReboot(cursor.Child("reboot"), &config.reboot));
+  RETURN_IF_ERROR(ParseApt(cursor.Child("apt"), source, &config.apt));
 
   Problem problem = Check(config);
   if (!problem.key.empty()) {

@@ -8,6 +8,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "agent/apt/upgrade_policy.h"
 
 namespace tended::agent {
 
@@ -35,6 +36,20 @@ struct AgentConfig {
     // Pause between the lease's fence check and the reboot.
     absl::Duration delay = absl::Seconds(30);
   } reboot;
+
+  // OS package upgrades through the apt engine (agent/apt), under OS_UPGRADE leases.
+  struct Apt {
+    bool enabled = false;
+    // How often the upgrade plan is computed and reported.
+    absl::Duration plan_interval = absl::Hours(1);
+    // How often the package lists are refreshed before planning; 0: never (something else
+    // refreshes them).
+    absl::Duration update_interval = absl::Hours(12);
+    // How long an upgrade waits for another apt or dpkg to release the lock.
+    absl::Duration lock_timeout = absl::Minutes(10);
+    // Origins, blacklist, whitelist and holds added to (or replacing) the apt configuration's.
+    apt::AptPolicyOverrides policy;
+  } apt;
 };
 
 absl::StatusOr<AgentConfig> ParseAgentConfig(absl::string_view yaml, absl::string_view source);

@@ -29,6 +29,8 @@ class CoordinatorClient {
       const tended::v1::ReleaseLeaseRequest& request) = 0;
   virtual absl::StatusOr<tended::v1::CancelLeaseRequestResponse> CancelLeaseRequest(
       const tended::v1::CancelLeaseRequestRequest& request) = 0;
+  virtual absl::StatusOr<tended::v1::ReportStepResponse> ReportStep(
+      const tended::v1::ReportStepRequest& request) = 0;
 
   // Opens the node's directive stream. Directives arrive on `on_directive` and the end of
   // the stream (with why) on `on_end`, both possibly on another thread. At most one

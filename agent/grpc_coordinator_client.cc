@@ -44,6 +44,10 @@ class GrpcCoordinatorClient final : public CoordinatorClient {
       const tended::v1::CancelLeaseRequestRequest& request) override {
     return Call(&tended::v1::NodeService::Stub::CancelLeaseRequest, request);
   }
+  absl::StatusOr<tended::v1::ReportStepResponse> ReportStep(
+      const tended::v1::ReportStepRequest& request) override {
+    return Call(&tended::v1::NodeService::Stub::ReportStep, request);
+  }
 
   void OpenDirectiveStream(const std::string& node_name,
                            std::function<void(const tended::v1::Directive&)> on_directive,

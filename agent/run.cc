@@ -49,8 +49,23 @@ int RunAgent(const AgentOptions& options) {
     log->error("{}", client.status().message());
     return 2;
   }
+  std::unique_ptr<apt::PackageManager> packages;
+  if (config->apt.enabled) {
+    apt::AptOptions apt_options;
+    apt_options.root = config->root;
+    apt_options.policy = config->apt.policy;
+    apt_options.lock_timeout = config->apt.lock_timeout;
+    apt_options.clock = &Clock::Real();
+    auto created = apt::CreateAptPackageManager(apt_options);
+    if (!created.ok()) {
+      log->error("apt: {}", created.status().message());
+      return 1;
+    }
+    packages = *std::move(created);
+  }
   Agent::Dependencies dependencies;
   dependencies.clock = &Clock::Real();
+  dependencies.packages = packages.get();
   dependencies.coordinator = client->get();
   dependencies.rebooter = rebooter->get();
   dependencies.notifier = &notifier;

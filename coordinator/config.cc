@@ -197,6 +197,17 @@ absl::StatusOr<MaintenanceWindow> ParseWindow(const YamlCursor& cursor) {
 }
 
 // A broken rule between fields of one lease policy: which key it concerns ("" for the
+bool IsNodeNameForCanary(absl::string_view name) {
+  if (name.size() > 253 || !absl::ascii_isalnum(name.front()) ||
+      !absl::ascii_isalnum(name.back())) {
+    return false;
+  }
+  for (char c : name) {
+    if (!absl::ascii_islower(c) && !absl::ascii_isdigit(c) && c != '-' && c != '.') return false;
+  }
+  return true;
+}
+
 // policy itself), which window (or -1), and why.
 struct PolicyProblem {
   std::string key;
@@ -220,6 +231,15 @@ std::optional<PolicyProblem> CheckPolicy(const LeasePolicy& policy) {
     return PolicyProblem{"renew_deadline", -1, "must be longer than 0"};
   }
   if (policy.return_deadline < policy.expected_duration) {
+  if (!policy.canary.empty() && !IsNodeNameForCanary(policy.canary)) {
+    return PolicyProblem{"canary", -1,
+                         absl::StrCat("\"", policy.canary,
+                                      "\" is not a node name (lowercase letters, digits, '-' "
+                                      "and '.')")};
+  }
+  if (policy.canary_soak < absl::ZeroDuration()) {
+    return PolicyProblem{"canary_soak", -1, "must not be negative"};
+  }
     return PolicyProblem{"return_deadline", -1,
                          absl::StrCat("(", absl::FormatDuration(policy.return_deadline),
                                       ") is shorter than expected_duration (",
@@ -322,7 +342,8 @@ absl::Status ParseAlerts(const YamlCursor& cursor, AlertsConfig* alerts) {
 
 absl::StatusOr<LeasePolicy> ParseLeasePolicy(const YamlCursor& cursor) {
   RETURN_IF_ERROR(cursor.ExpectMapWithKeys({"enabled", "concurrency", "soak", "expected_duration",
-                                            "renew_deadline", "return_deadline", "windows"}));
+                                            "renew_deadline", "return_deadline", "windows",
+                                            "canary", "canary_soak"}));
   LeasePolicy policy;
   RETURN_IF_ERROR(cursor.Optional("enabled", &policy.enabled));
   int64_t concurrency = policy.concurrency;
@@ -333,6 +354,8 @@ absl::StatusOr<LeasePolicy> ParseLeasePolicy(const YamlCursor& cursor) {
   RETURN_IF_ERROR(cursor.Optional("renew_deadline", &policy.renew_deadline));
   RETURN_IF_ERROR(cursor.Optional("return_deadline", &policy.return_deadline));
   YamlCursor windows = cursor.Child("windows");
+  RETURN_IF_ERROR(cursor.Optional("canary", &policy.canary));
+  RETURN_IF_ERROR(cursor.Optional("canary_soak", &policy.canary_soak));
   if (!windows.IsNull()) {
     if (!windows.IsSequence()) {
       return windows.Error("expected a list of windows (leave it out for always open)");
@@ -359,6 +382,9 @@ absl::Status ParseLeases(const YamlCursor& cursor, std::map<LeaseKind, LeasePoli
     if (!cursor.Has(name)) continue;
     ASSIGN_OR_RETURN(LeasePolicy policy, ParseLeasePolicy(cursor.Child(name)));
     (*leases)[kind] = std::move(policy);
+    if (kind != tended::v1::LEASE_KIND_OS_UPGRADE && cursor.Child(name).Has("canary")) {
+      return cursor.Child(name).Child("canary").Error("only os_upgrade rollouts have a canary");
+    }
   }
   return absl::OkStatus();
 }
@@ -477,3 +503,7 @@ absl::Status ValidateCoordinatorConfig(const CoordinatorConfig& config) {
 }
 
 }  // namespace tended::coordinator
+    if (kind != tended::v1::LEASE_KIND_OS_UPGRADE && !policy.canary.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "leases.", LeaseKindConfigName(kind), ".canary: only os_upgrade rollouts have a canary"));
+    }

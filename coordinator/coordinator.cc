@@ -90,6 +90,8 @@ absl::StatusOr<tended::v1::ReportFactsResponse> Coordinator::ReportFacts(
   const tended::v1::NodeFacts& facts = request.facts();
   RETURN_IF_ERROR(CheckNodeName("facts.node_name", facts.node_name()));
   if (facts.boot_id().empty()) return absl::InvalidArgumentError("facts.boot_id: required");
+  std::optional<AlertSnapshot> os_alerts;
+  if (AwaitsOsVerification(facts.node_name())) os_alerts = FreshAlerts();
   {
     absl::MutexLock lock(&mutex_);
     RETURN_IF_ERROR(leases_->RecordFacts(facts).status());
@@ -100,7 +102,11 @@ absl::StatusOr<tended::v1::ReportFactsResponse> Coordinator::ReportFacts(
           leases_->RemovePendingRequest(facts.node_name(), tended::v1::LEASE_KIND_REBOOT));
     }
     if (const Lease* held = leases_->FindActiveLeaseForNode(facts.node_name()); held != nullptr) {
-      VerifyLease(*held, facts);
+      if (held->kind() == tended::v1::LEASE_KIND_OS_UPGRADE) {
+        VerifyOsUpgradeLease(*held, facts, os_alerts);
+      } else {
+        VerifyLease(*held, facts);
+      }
     }
   }
   Schedule();
@@ -218,6 +224,10 @@ absl::StatusOr<tended::v1::AcquireLeaseResponse> Coordinator::AcquireLease(
 absl::StatusOr<tended::v1::RenewLeaseResponse> Coordinator::RenewLease(
     const tended::v1::RenewLeaseRequest& request) {
   RETURN_IF_ERROR(CheckLeaseRef(request.lease_id(), request.fencing_token()));
+  if (request.kind() == tended::v1::LEASE_KIND_OS_UPGRADE) {
+    *response.add_gates() =
+        ToProto(CanaryGateForNode(CollectOsRolloutFacts(), request.node_name(), clock_.Now()));
+  }
   absl::MutexLock lock(&mutex_);
   ASSIGN_OR_RETURN(Lease lease, leases_->Renew(request.lease_id(), request.fencing_token()));
   tended::v1::RenewLeaseResponse response;
@@ -351,7 +361,8 @@ absl::Time Coordinator::GrantWhatGatesAllow(const std::optional<AlertSnapshot>& 
         }
         break;
       }
-      const auto& head = pending.front();
+      const auto& head = *std::find_if(pending.begin(), pending.end(),
+                                       [&](const auto& p) { return p.node_name() == chosen; });
       auto granted = leases_->Grant(head.node_name(), kind, head.reason());
       if (!granted.ok()) {
         Logger("coordinator")
@@ -372,6 +383,13 @@ void Coordinator::Schedule() {
   }
   std::optional<AlertSnapshot> alerts = FreshAlerts();
   absl::MutexLock lock(&mutex_);
+      // The oldest request, unless the OS rollout lets only its canary (or vetted nodes) go.
+      std::string chosen = pending.front().node_name();
+      if (kind == tended::v1::LEASE_KIND_OS_UPGRADE) {
+        std::vector<std::string> waiting;
+        for (const auto& request : pending) waiting.push_back(request.node_name());
+        outcomes.push_back(CanaryGate(CollectOsRolloutFacts(), waiting, now, &chosen));
+      }
   GrantWhatGatesAllow(alerts);
 }
 
@@ -496,6 +514,14 @@ absl::StatusOr<tended::v1::ForceReleaseLeaseResponse> Coordinator::ForceReleaseL
     return absl::InvalidArgumentError("reason: required; it is recorded in the event log");
   }
   tended::v1::ForceReleaseLeaseResponse response;
+    if (kind == tended::v1::LEASE_KIND_OS_UPGRADE) {
+      std::vector<std::string> waiting;
+      for (const auto& pending : leases_->PendingRequests(kind)) {
+        waiting.push_back(pending.node_name());
+      }
+      std::string first;
+      outcomes.push_back(CanaryGate(CollectOsRolloutFacts(), waiting, now, &first));
+    }
   {
     absl::MutexLock lock(&mutex_);
     ASSIGN_OR_RETURN(Lease lease, leases_->ForceRelease(request.lease_id(), request.reason()));

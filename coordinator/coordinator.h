@@ -21,6 +21,7 @@
 #include "coordinator/gates.h"
 #include "coordinator/lease_manager.h"
 #include "coordinator/state_store.h"
+#include "coordinator/os_rollout.h"
 #include "tended/v1/node_service.pb.h"
 #include "tended/v1/operator_service.pb.h"
 
@@ -49,6 +50,9 @@ class Coordinator {
   absl::StatusOr<tended::v1::CancelLeaseRequestResponse> CancelLeaseRequest(
       const tended::v1::CancelLeaseRequestRequest& request);
   // A stream's subscription; the leases the node holds are queued first.
+  // Defined in os_rollout.cc.
+  absl::StatusOr<tended::v1::ReportStepResponse> ReportStep(
+      const tended::v1::ReportStepRequest& request);
   absl::StatusOr<std::shared_ptr<DirectiveHub::Subscription>> SubscribeDirectives(
       const std::string& node);
   void UnsubscribeDirectives(const std::string& node,
@@ -68,6 +72,9 @@ class Coordinator {
   absl::StatusOr<tended::v1::RemoveNodeResponse> RemoveNode(
       const tended::v1::RemoveNodeRequest& request);
 
+  // Defined in os_rollout.cc.
+  absl::StatusOr<tended::v1::ResumeRolloutResponse> ResumeRollout(
+      const tended::v1::ResumeRolloutRequest& request);
   // Every event, once durable, in order; called with the coordinator's lock held, so the
   // listener must be quick and must not call back into the coordinator (queue the work).
   void SetEventListener(LeaseManager::EventListener listener);
@@ -110,6 +117,18 @@ class Coordinator {
   std::unique_ptr<LeaseManager> leases_ ABSL_GUARDED_BY(mutex_);
   // Not persisted: after a restart every known node gets a full deadline to report.
   std::map<std::string, absl::Time> last_report_ ABSL_GUARDED_BY(mutex_);
+
+  // The OS rollout (os_rollout.cc).
+  OsRolloutFacts CollectOsRolloutFacts() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Whether `node` holds an OS_UPGRADE lease waiting for verification (so alerts are read).
+  bool AwaitsOsVerification(const std::string& node) ABSL_LOCKS_EXCLUDED(mutex_);
+  // Releases a verifying OS_UPGRADE lease once its step succeeded, the node reports
+  // after it, and no alert fires; vets the canary's packages.
+  void VerifyOsUpgradeLease(const tended::v1::Lease& lease, const tended::v1::NodeFacts& facts,
+                            const std::optional<AlertSnapshot>& alerts)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void StopOsRollout(const std::string& node, const std::string& reason)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   absl::Mutex alerts_mutex_;
   std::optional<AlertSnapshot> cached_alerts_ ABSL_GUARDED_BY(alerts_mutex_);

@@ -69,6 +69,12 @@ grpc::Status NodeServiceImpl::CancelLeaseRequest(
   return Answer(coordinator_.CancelLeaseRequest(*request), response);
 }
 
+grpc::Status NodeServiceImpl::ReportStep(grpc::ServerContext*,
+                                         const tended::v1::ReportStepRequest* request,
+                                         tended::v1::ReportStepResponse* response) {
+  return Answer(coordinator_.ReportStep(*request), response);
+}
+
 grpc::Status OperatorServiceImpl::ListNodes(grpc::ServerContext*,
                                             const tended::v1::ListNodesRequest*,
                                             tended::v1::ListNodesResponse* response) {
@@ -115,6 +121,12 @@ grpc::Status OperatorServiceImpl::RemoveNode(grpc::ServerContext*,
                                              const tended::v1::RemoveNodeRequest* request,
                                              tended::v1::RemoveNodeResponse* response) {
   return Answer(coordinator_.RemoveNode(*request), response);
+}
+
+grpc::Status OperatorServiceImpl::ResumeRollout(grpc::ServerContext*,
+                                                const tended::v1::ResumeRolloutRequest* request,
+                                                tended::v1::ResumeRolloutResponse* response) {
+  return Answer(coordinator_.ResumeRollout(*request), response);
 }
 
 namespace {

@@ -38,6 +38,9 @@ class NodeServiceImpl final : public tended::v1::NodeService::Service {
   grpc::Status CancelLeaseRequest(grpc::ServerContext* context,
                                   const tended::v1::CancelLeaseRequestRequest* request,
                                   tended::v1::CancelLeaseRequestResponse* response) override;
+  grpc::Status ReportStep(grpc::ServerContext* context,
+                          const tended::v1::ReportStepRequest* request,
+                          tended::v1::ReportStepResponse* response) override;
 
  private:
   Coordinator& coordinator_;
@@ -69,6 +72,9 @@ class OperatorServiceImpl final : public tended::v1::OperatorService::Service {
   grpc::Status RemoveNode(grpc::ServerContext* context,
                           const tended::v1::RemoveNodeRequest* request,
                           tended::v1::RemoveNodeResponse* response) override;
+  grpc::Status ResumeRollout(grpc::ServerContext* context,
+                             const tended::v1::ResumeRolloutRequest* request,
+                             tended::v1::ResumeRolloutResponse* response) override;
 
  private:
   Coordinator& coordinator_;

@@ -162,7 +162,9 @@ absl::StatusOr<bool> LeaseManager::RecordFacts(const tended::v1::NodeFacts& fact
   const tended::state::v1::KnownNode* known = FindNode(facts.node_name());
   if (known != nullptr && known->boot_id() == facts.boot_id() &&
       known->last_facts().reboot_required() == facts.reboot_required() &&
-      known->last_facts().kernel_release() == facts.kernel_release()) {
+      known->last_facts().kernel_release() == facts.kernel_release() &&
+      known->last_facts().os_upgrade().SerializeAsString() ==
+          facts.os_upgrade().SerializeAsString()) {
     return false;  // Nothing durable changed: a heartbeat.
   }
   bool boot_changed = known != nullptr && known->boot_id() != facts.boot_id();
@@ -583,6 +585,17 @@ absl::Status LeaseManager::RemoveNode(absl::string_view node, absl::string_view 
     AppendEvent(state, tended::v1::EVENT_TYPE_NODE_REMOVED, nullptr, node,
                 absl::StrCat("removed by an operator: ", reason));
     return absl::OkStatus();
+  });
+}
+
+absl::Status LeaseManager::Mutate(
+    const std::function<absl::Status(CoordinatorState&, const EventAppender&)>& mutation) {
+  return Commit([&](CoordinatorState& state) {
+    EventAppender append = [&](tended::v1::EventType type, const Lease* lease,
+                               absl::string_view node, std::string message) {
+      AppendEvent(state, type, lease, node, std::move(message));
+    };
+    return mutation(state, append);
   });
 }
 

@@ -98,6 +98,15 @@ class LeaseManager {
   // health. FAILED_PRECONDITION while it holds a lease; NOT_FOUND when unknown.
   absl::Status RemoveNode(absl::string_view node, absl::string_view reason);
 
+  // Changes state kept for other parts of the coordinator (the OS rollout) with the same
+  // durability as every other change; `mutation` records events through `append`.
+  using EventAppender = std::function<void(tended::v1::EventType type,
+                                           const tended::v1::Lease* lease,
+                                           absl::string_view node, std::string message)>;
+  absl::Status Mutate(
+      const std::function<absl::Status(tended::state::v1::CoordinatorState&,
+                                       const EventAppender& append)>& mutation);
+
  private:
   LeaseManager(StateStore* store, const CoordinatorConfig& config, const Clock& clock,
                tended::state::v1::CoordinatorState state);

@@ -29,6 +29,7 @@ commands:
                                  every gate: pass or block, why, earliest pass time
   halt REASON...                 stop new grants; in-flight steps finish safely
   resume                         allow grants again
+  resume-rollout REASON...       clear a stopped OS upgrade rollout (its canary failed)
   release LEASE_ID REASON...     force-release a lease (a node that will not come back)
   remove NODE REASON...          forget a decommissioned node (it holds no lease)
   events [--after N] [--follow]  the event log; --follow keeps printing new events
@@ -177,6 +178,23 @@ class Ctl {
     return 0;
   }
 
+  int ResumeRollout(const std::string& reason) {
+    grpc::ClientContext context;
+    tended::v1::ResumeRolloutRequest request;
+    request.set_kind(tended::v1::LEASE_KIND_OS_UPGRADE);
+    request.set_reason(reason);
+    tended::v1::ResumeRolloutResponse response;
+    grpc::Status status = stub_->ResumeRollout(&context, request, &response);
+    if (!status.ok()) return Fail(status);
+    if (!response.cleared().stopped()) {
+      std::printf("the OS upgrade rollout was not stopped\n");
+    } else {
+      std::printf("OS upgrade rollout resumed (it stopped because %s)\n",
+                  response.cleared().reason().c_str());
+    }
+    return 0;
+  }
+
   int Release(const std::string& lease_id, const std::string& reason) {
     grpc::ClientContext context;
     tended::v1::ForceReleaseLeaseRequest request;
@@ -312,6 +330,7 @@ int RunCtl(const CtlOptions& options, const std::vector<std::string>& args) {
   }
   if (command == "halt" && args.size() >= 2) return ctl.Halt(JoinFrom(args, 1));
   if (command == "resume") return ctl.Resume();
+  if (command == "resume-rollout" && args.size() >= 2) return ctl.ResumeRollout(JoinFrom(args, 1));
   if (command == "release" && args.size() >= 3) return ctl.Release(args[1], JoinFrom(args, 2));
   if (command == "remove" && args.size() >= 3) return ctl.Remove(args[1], JoinFrom(args, 2));
   if (command == "events") return ctl.Events(options.after, options.follow);

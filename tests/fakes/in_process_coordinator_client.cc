@@ -80,6 +80,12 @@ InProcessCoordinatorClient::CancelLeaseRequest(
       [&](coordinator::Coordinator& c) { return c.CancelLeaseRequest(request); });
 }
 
+absl::StatusOr<tended::v1::ReportStepResponse> InProcessCoordinatorClient::ReportStep(
+    const tended::v1::ReportStepRequest& request) {
+  return Call<tended::v1::ReportStepResponse>(
+      "ReportStep", [&](coordinator::Coordinator& c) { return c.ReportStep(request); });
+}
+
 void InProcessCoordinatorClient::OpenDirectiveStream(
     const std::string& node_name, std::function<void(const tended::v1::Directive&)> on_directive,
     std::function<void(const absl::Status&)> on_end) {

@@ -81,6 +81,8 @@ class InProcessCoordinatorClient final : public agent::CoordinatorClient {
       const tended::v1::ReleaseLeaseRequest& request) override;
   absl::StatusOr<tended::v1::CancelLeaseRequestResponse> CancelLeaseRequest(
       const tended::v1::CancelLeaseRequestRequest& request) override;
+  absl::StatusOr<tended::v1::ReportStepResponse> ReportStep(
+      const tended::v1::ReportStepRequest& request) override;
 
   // Like the gRPC client: opening replaces the previous stream, and closing ends it with
   // CANCELLED through on_end.

@@ -104,12 +104,33 @@ TEST(AgentConfigTest, LoadUsesPathAsSource) {
 }
 
 TEST(AgentConfigErrorTest, UnknownKeys) {
+  EXPECT_THAT(ErrorOf("node_name: n1\nos:\n  upgrade: true\n"),
+              StartsWith("a.yaml:2: os: unknown key (allowed here: node_name, "));
   EXPECT_THAT(ErrorOf("node_name: n1\napt:\n  upgrade: true\n"),
-              StartsWith("a.yaml:2: apt: unknown key (allowed here: node_name, "));
+              StartsWith("a.yaml:3: apt.upgrade: unknown key (allowed here: enabled, "));
   EXPECT_THAT(ErrorOf("reconnect:\n  initial_backoff: 1s\n  jitter: 0.2\n"),
               StartsWith("a.yaml:3: reconnect.jitter: unknown key"));
   EXPECT_THAT(ErrorOf("reboot:\n  method: logind\n  command: /sbin/reboot\n"),
               StartsWith("a.yaml:3: reboot.command: unknown key"));
+}
+
+TEST(AgentConfigTest, AptSection) {
+  absl::StatusOr<AgentConfig> config = ParseAgentConfig(
+      "apt:\n  enabled: true\n  plan_interval: 30m\n  update_interval: 0\n"
+      "  lock_timeout: 2m\n  holds: [kubelet, kubeadm]\n  blacklist: ['^linux-image']\n",
+      "a.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->apt.enabled);
+  EXPECT_EQ(config->apt.plan_interval, absl::Minutes(30));
+  EXPECT_EQ(config->apt.update_interval, absl::ZeroDuration());
+  EXPECT_EQ(config->apt.lock_timeout, absl::Minutes(2));
+  EXPECT_EQ(config->apt.policy.holds, (std::vector<std::string>{"kubelet", "kubeadm"}));
+  EXPECT_EQ(config->apt.policy.blacklist, (std::vector<std::string>{"^linux-image"}));
+  absl::StatusOr<AgentConfig> defaults = ParseAgentConfig("node_name: n1\n", "a.yaml");
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_FALSE(defaults->apt.enabled);
+  EXPECT_THAT(ErrorOf("apt:\n  plan_interval: 0\n"), HasSubstr("apt.plan_interval"));
+  EXPECT_THAT(ErrorOf("apt:\n  blacklist: ['(']\n"), StartsWith("a.yaml:2:"));
 }
 
 TEST(AgentConfigErrorTest, SyntaxAndTypes) {
