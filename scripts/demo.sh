@@ -5,6 +5,8 @@
 # node as needing a reboot and shows the rolling reboot live, one node at a time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# `scripts/demo.sh --os-upgrade`: the canary-first OS upgrade rollout instead.
+if [ "${1:-}" = "--os-upgrade" ]; then exec scripts/demo-os-upgrade.sh; fi
 
 scripts/install-deps.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

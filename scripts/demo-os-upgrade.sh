@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# A canary-first OS upgrade rollout on a local five-node demo fleet (k8s-master,
+# k8s-node1..4) on loopback. Each node is a throwaway dpkg root under /tmp with two demo
+# packages installed from a local repository; the repository then gets their updates (one
+# asks for a reboot). The coordinator lets the canary k8s-node4 upgrade first, soaks, then
+# the others one at a time; each node's reboot follows its upgrade. Real dpkg runs, confined
+# to the roots (so it needs root, like the apt engine's tests); reboots are simulated.
+# Run as `scripts/demo.sh --os-upgrade` or directly.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "demo: the OS upgrade demo installs packages into throwaway dpkg roots: run it as root" >&2
+  exit 2
+fi
+scripts/install-deps.sh
+BUILD=${TENDED_DEMO_BUILD:-build}
+cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+ninja -C "$BUILD" tended-coordinator tended-agent tendedctl
+
+BIN=$PWD/$BUILD
+DEMO=$(mktemp -d /tmp/tended-os-demo.XXXXXX)
+chmod 755 "$DEMO"
+CANARY_SOAK=${TENDED_DEMO_CANARY_SOAK:-10s}
+NODES=(k8s-master k8s-node1 k8s-node2 k8s-node3 k8s-node4)
+CANARY=k8s-node4
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+# Tiny packages: demo-libssl (a library update) and demo-kernel, whose postinst asks for
+# a reboot as a kernel's does.
+build_deb() {  # name version postinst-body out-dir
+  local src="$DEMO/src/$1-$2"
+  mkdir -p "$src/DEBIAN" "$src/usr/share/doc/$1" "$4"
+  printf 'Package: %s\nVersion: %s\nArchitecture: all\nMaintainer: demo <demo@example.invalid>\nDescription: tended demo package %s\n' \
+    "$1" "$2" "$1" >"$src/DEBIAN/control"
+  echo "$1 $2" >"$src/usr/share/doc/$1/VERSION"
+  if [ -n "$3" ]; then
+    printf '#!/bin/sh\nset -e\n%s\n' "$3" >"$src/DEBIAN/postinst"
+    chmod 755 "$src/DEBIAN/postinst"
+  fi
+  dpkg-deb --root-owner-group -Zgzip -z1 --build "$src" "$4/$1_$2_all.deb" >/dev/null
+}
+REBOOT_POSTINST='if [ "$1" = configure ] && [ -n "$2" ]; then touch "$DPKG_ROOT/var/run/reboot-required"; echo demo-kernel >>"$DPKG_ROOT/var/run/reboot-required.pkgs"; fi'
+build_deb demo-libssl 1.0 "" "$DEMO/base"
+build_deb demo-kernel 1.0 "$REBOOT_POSTINST" "$DEMO/base"
+
+REPO=$DEMO/repo
+ARCH=$(dpkg --print-architecture)
+publish() {
+  local dists="$REPO/dists/stable-security" bin
+  bin="$dists/main/binary-$ARCH"
+  mkdir -p "$bin"
+  (cd "$REPO" && apt-ftparchive packages pool >"$bin/Packages")
+  (cd "$REPO" && apt-ftparchive -o APT::FTPArchive::Release::Origin=NodeOS \
+    -o APT::FTPArchive::Release::Label=NodeOS-Security \
+    -o APT::FTPArchive::Release::Suite=stable-security \
+    -o APT::FTPArchive::Release::Codename=bookworm-security \
+    -o APT::FTPArchive::Release::Components=main \
+    -o "APT::FTPArchive::Release::Architectures=$ARCH" release dists/stable-security >"$DEMO/Release")
+  mv "$DEMO/Release" "$dists/Release"
+}
+mkdir -p "$REPO/pool"
+publish
+
+cat >"$DEMO/coordinator.yaml" <<YAML
+listen: "127.0.0.1:0"
+state_file: $DEMO/coordinator-state.json
+fleet:
+  report_deadline: 10s
+  report_interval: 1s
+leases:
+  reboot:
+    concurrency: 1
+    soak: 2s
+    expected_duration: 30s
+    renew_deadline: 30s
+    return_deadline: 2m
+  os_upgrade:
+    concurrency: 1
+    soak: 2s
+    expected_duration: 30s
+    renew_deadline: 30s
+    return_deadline: 2m
+    canary: $CANARY
+    canary_soak: $CANARY_SOAK
+YAML
+"$BIN/coordinator/tended-coordinator" --config "$DEMO/coordinator.yaml" --insecure \
+  >"$DEMO/coordinator.log" 2>&1 &
+pids+=($!)
+port=""
+for _ in $(seq 1 100); do
+  port=$(sed -n 's/.*serving tended.v1 on port \([0-9]*\).*/\1/p' "$DEMO/coordinator.log")
+  [ -n "$port" ] && break
+  sleep 0.1
+done
+if [ -z "$port" ]; then
+  echo "demo: the coordinator did not start:" >&2
+  cat "$DEMO/coordinator.log" >&2
+  exit 1
+fi
+ctl=("$BIN/coordinator/ctl/tendedctl" --address "127.0.0.1:$port" --insecure)
+
+for node in "${NODES[@]}"; do
+  root="$DEMO/nodes/$node"
+  for d in etc/apt/apt.conf.d etc/apt/sources.list.d etc/apt/preferences.d var/lib/dpkg/updates \
+    var/lib/dpkg/info var/lib/dpkg/triggers var/lib/dpkg/alternatives var/lib/apt/lists/partial \
+    var/cache/apt/archives/partial var/log/apt run proc/sys/kernel/random; do
+    mkdir -p "$root/$d"
+  done
+  ln -s ../run "$root/var/run"
+  : >"$root/var/lib/dpkg/status"
+  : >"$root/var/lib/dpkg/available"
+  printf 'ID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n' >"$root/etc/os-release"
+  printf 'Types: deb\nURIs: file:%s\nSuites: stable-security\nComponents: main\nTrusted: yes\n' \
+    "$REPO" >"$root/etc/apt/sources.list.d/demo.sources"
+  cat >"$root/etc/apt/apt.conf.d/50unattended-upgrades" <<'CONF'
+Unattended-Upgrade::Origins-Pattern { "o=NodeOS,n=${distro_codename}-security"; };
+CONF
+  dpkg --root="$root" --force-script-chrootless --log="$root/var/log/dpkg.log" \
+    -i "$DEMO/base/demo-libssl_1.0_all.deb" "$DEMO/base/demo-kernel_1.0_all.deb" >/dev/null
+  cat /proc/sys/kernel/random/uuid >"$root/proc/sys/kernel/random/boot_id"
+  uname -r >"$root/proc/sys/kernel/osrelease"
+  printf 'btime %s\n' "$(date +%s)" >"$root/proc/stat"
+  cat >"$DEMO/$node.yaml" <<YAML
+node_name: $node
+coordinator: 127.0.0.1:$port
+insecure: true
+root: $root
+report_interval: 1s
+check_period: 30s
+reconnect:
+  initial_backoff: 200ms
+  max_backoff: 2s
+reboot:
+  method: simulate
+  delay: 1s
+apt:
+  enabled: true
+  plan_interval: 2s
+  update_interval: 2s
+YAML
+  "$BIN/agent/tended-agent" --config "$DEMO/$node.yaml" >"$DEMO/$node.log" 2>&1 &
+  pids+=($!)
+done
+
+echo "demo: coordinator on 127.0.0.1:$port, five agents with a dpkg root each, logs in $DEMO"
+for _ in $(seq 1 100); do
+  [ "$("${ctl[@]}" nodes 2>/dev/null | grep -c ' IDLE ')" -eq 5 ] && break
+  sleep 0.1
+done
+"${ctl[@]}" nodes
+echo
+echo "demo: publishing demo-libssl 1.1 and demo-kernel 1.1 (its postinst asks for a reboot)"
+build_deb demo-libssl 1.1 "" "$REPO/pool"
+build_deb demo-kernel 1.1 "$REBOOT_POSTINST" "$REPO/pool"
+publish
+sleep 4
+"${ctl[@]}" gates os_upgrade
+echo
+echo "demo: the rollout, as the coordinator's event log records it:"
+"${ctl[@]}" events --follow > >(grep --line-buffered -E \
+  'GRANTED|STEP_REPORTED|LEASE_RELEASED|ROLLOUT|FORCE|OVERDUE|VERIFICATION') &
+follower=$!
+pids+=($follower)
+
+upgraded() {
+  local count=0 node
+  for node in "${NODES[@]}"; do
+    if [ "$(dpkg-query --admindir="$DEMO/nodes/$node/var/lib/dpkg" -W -f='${Version}' demo-libssl)" = 1.1 ]; then
+      count=$((count + 1))
+    fi
+  done
+  echo "$count"
+}
+status=1
+for _ in $(seq 1 900); do
+  if [ "$(upgraded)" -eq 5 ] && "${ctl[@]}" wait-rebooted 5 1s >/dev/null 2>&1; then
+    status=0
+    break
+  fi
+  sleep 0.2
+done
+sleep 0.5
+kill "$follower" 2>/dev/null || true
+echo
+"${ctl[@]}" nodes
+echo
+audit=$("${ctl[@]}" audit | tail -n 1)
+first=$("${ctl[@]}" events | grep GRANTED | grep -m1 os_upgrade | grep -o 'k8s-[a-z0-9]*' | head -n 1 || true)
+if [ "$status" -ne 0 ]; then
+  echo "demo: the rollout did not finish ($(upgraded) of 5 upgraded); see $DEMO" >&2
+  exit 1
+fi
+disrupted=$(echo "$audit" | sed -n 's/.*at most \([0-9]*\) disrupted at once.*/\1/p')
+echo "demo: 5 nodes upgraded canary-first ($first first) and rebooted, at most $disrupted disrupted at once"
+[ "$first" = "$CANARY" ] && [ "$disrupted" = 1 ]
