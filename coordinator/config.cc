@@ -17,6 +17,7 @@
 #include "common/host_port.h"
 #include "common/status_macros.h"
 #include "common/yaml_util.h"
+#include "coordinator/notifications_config.h"
 
 namespace tended::coordinator {
 namespace {
@@ -415,6 +416,7 @@ absl::StatusOr<CoordinatorConfig> ParseCoordinatorConfig(absl::string_view yaml,
   YamlCursor cursor(root, std::string(source));
   // Every key the coordinator knows; anything else is a mistake worth stopping for.
   RETURN_IF_ERROR(cursor.ExpectMapWithKeys({"listen", "state_file", "history_limit",
+                                            "metrics_listen", "notifications",
                                             "allow_kind_overlap", "fleet", "alerts", "leases"}));
   CoordinatorConfig config;
   RETURN_IF_ERROR(cursor.Optional("listen", &config.listen_address));
@@ -435,6 +437,13 @@ absl::StatusOr<CoordinatorConfig> ParseCoordinatorConfig(absl::string_view yaml,
   RETURN_IF_ERROR(ParseFleet(cursor.Child("fleet"), &config.fleet));
   RETURN_IF_ERROR(ParseAlerts(cursor.Child("alerts"), &config.alerts));
   RETURN_IF_ERROR(ParseLeases(cursor.Child("leases"), &config.leases));
+  RETURN_IF_ERROR(cursor.Optional("metrics_listen", &config.metrics_listen));
+  if (std::string problem =
+          HostPortProblem(config.metrics_listen, "0.0.0.0:9477 or [::1]:9477", PortZero::kAllow);
+      !config.metrics_listen.empty() && !problem.empty()) {
+    return cursor.Child("metrics_listen").Error(problem);
+  }
+  RETURN_IF_ERROR(ParseNotificationsConfig(cursor.Child("notifications"), &config.notifications));
   // Everything was checked above with its line; this is the backstop for the rules.
   if (absl::Status status = ValidateCoordinatorConfig(config); !status.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(source, ": ", status.message()));
@@ -465,6 +474,12 @@ absl::Status ValidateCoordinatorConfig(const CoordinatorConfig& config) {
   if (std::string problem = FleetProblem(config.fleet, &fleet_key); !problem.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("fleet.", fleet_key, ": ", problem));
   }
+  if (std::string problem =
+          HostPortProblem(config.metrics_listen, "0.0.0.0:9477 or [::1]:9477", PortZero::kAllow);
+      !config.metrics_listen.empty() && !problem.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("metrics_listen: ", problem));
+  }
+  RETURN_IF_ERROR(ValidateNotificationsConfig(config.notifications));
   const AlertsConfig& alerts = config.alerts;
   if (std::string problem = UrlProblem(alerts.prometheus_url); !problem.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("alerts.prometheus_url: ", problem));

@@ -14,6 +14,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
+#include "coordinator/notifications_config.h"
 #include "tended/v1/types.pb.h"
 
 namespace tended::coordinator {
@@ -80,6 +81,9 @@ struct CoordinatorConfig {
   bool allow_kind_overlap = false;
   // How many released leases and events the state file keeps.
   int history_limit = 1000;
+  // HOST:PORT to serve /metrics on; empty: no metrics endpoint. --metrics-listen wins.
+  std::string metrics_listen;
+  NotificationsConfig notifications;
 };
 
 // `source` names the document in errors (usually the file name).

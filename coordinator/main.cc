@@ -8,16 +8,24 @@
 ABSL_FLAG(std::string, config, "", "Path to the coordinator's YAML configuration.");
 ABSL_FLAG(std::string, listen, "", "HOST:PORT to serve gRPC on; overrides the configuration.");
 ABSL_FLAG(bool, insecure, false, "Serve plaintext gRPC (no TLS).");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "HOST:PORT to serve Prometheus /metrics on; overrides the configuration.");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn or error.");
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "tended-coordinator --config FILE.yaml [--listen HOST:PORT] [--insecure]");
+      "tended-coordinator --config FILE.yaml [--listen HOST:PORT] [--metrics-listen "
+      "HOST:PORT] [--insecure]");
+  // The documented spelling --metrics-listen works too (absl flags use underscores).
+  for (int i = 1; i < argc && std::string(argv[i]) != "--"; ++i) {
+    if (std::string(argv[i]).rfind("--metrics-listen", 0) == 0) argv[i][9] = '_';
+  }
   absl::ParseCommandLine(argc, argv);
   tended::InitLogging(tended::DetectLogTarget(), absl::GetFlag(FLAGS_log_level));
   tended::coordinator::CoordinatorOptions options;
   options.config_path = absl::GetFlag(FLAGS_config);
   options.listen_override = absl::GetFlag(FLAGS_listen);
   options.insecure = absl::GetFlag(FLAGS_insecure);
+  options.metrics_listen_override = absl::GetFlag(FLAGS_metrics_listen);
   return tended::coordinator::RunCoordinator(options);
 }

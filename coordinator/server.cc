@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "coordinator/prometheus_alert_source.h"
+#include "coordinator/observability.h"
 #include "coordinator/state_store.h"
 
 namespace tended::coordinator {
@@ -104,6 +105,15 @@ int RunCoordinator(const CoordinatorOptions& options) {
   auto coordinator = Coordinator::Create(*config, Clock::Real(), &store, alerts.get());
   if (!coordinator.ok()) {
     log->error("cannot load state from {}: {}", config->state_file, coordinator.status().message());
+    return 1;
+  }
+  std::string metrics_address = options.metrics_listen_override.empty()
+                                    ? config->metrics_listen
+                                    : options.metrics_listen_override;
+  auto observability =
+      CoordinatorObservability::Start(**coordinator, Clock::Real(), metrics_address);
+  if (!observability.ok()) {
+    log->error("{}", observability.status().message());
     return 1;
   }
   auto server = CoordinatorServer::Start(**coordinator, address, grpc::InsecureServerCredentials());

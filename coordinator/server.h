@@ -52,6 +52,7 @@ class CoordinatorServer {
 struct CoordinatorOptions {
   std::string config_path;
   std::string listen_override;  // Empty: the configuration's listen address.
+  std::string metrics_listen_override;  // Empty: the configuration's metrics_listen.
   bool insecure = false;
 };
 

@@ -18,6 +18,7 @@ namespace {
 using tended::v1::LEASE_KIND_K8S_UPGRADE;
 using tended::v1::LEASE_KIND_OS_UPGRADE;
 using tended::v1::LEASE_KIND_REBOOT;
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
@@ -560,6 +561,66 @@ TEST(ValidateCoordinatorConfigTest, NamesTheBrokenRule) {
   config = ValidConfigInCode();
   config.listen_address = "nowhere";
   EXPECT_THAT(message(config), StartsWith("listen: "));
+}
+
+TEST(CoordinatorConfigTest, MetricsAndNotifications) {
+  absl::StatusOr<CoordinatorConfig> config = Parse(
+      "metrics_listen: \"[::1]:9477\"\n"
+      "notifications:\n"
+      "  urls:\n"
+      "    - slack://hook:T1-B2-X3@webhook\n"
+      "    - generic+https://hooks.example.com/tended\n"
+      "  blocked_threshold: 2h\n"
+      "  timeout: 3s\n"
+      "  templates:\n"
+      "    disrupting: \"Draining {node}\"\n"
+      "    resumed: \"\"\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->metrics_listen, "[::1]:9477");
+  EXPECT_THAT(config->notifications.urls, ElementsAre("slack://hook:T1-B2-X3@webhook",
+                                                      "generic+https://hooks.example.com/tended"));
+  EXPECT_EQ(config->notifications.blocked_threshold, absl::Hours(2));
+  EXPECT_EQ(config->notifications.timeout, absl::Seconds(3));
+  EXPECT_EQ(config->notifications.templates.at("disrupting"), "Draining {node}");
+  EXPECT_EQ(config->notifications.templates.at("resumed"), "");
+  EXPECT_TRUE(ValidateCoordinatorConfig(*config).ok());
+
+  absl::StatusOr<CoordinatorConfig> defaults = Parse("");
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->metrics_listen, "");
+  EXPECT_TRUE(defaults->notifications.urls.empty());
+  EXPECT_EQ(defaults->notifications.blocked_threshold, absl::Hours(1));
+}
+
+TEST(CoordinatorConfigErrorTest, BadMetricsAndNotifications) {
+  EXPECT_THAT(ErrorOf("metrics_listen: 9477\n"), StartsWith("c.yaml:1: metrics_listen: "));
+  EXPECT_THAT(ErrorOf("notifications:\n  urls:\n    - slack://T1/B2/X3\n"
+                      "    - teams://group@tenant/a/b\n"),
+              AllOf(StartsWith("c.yaml:4: notifications.urls"),
+                    HasSubstr("unsupported notification service \"teams\"")));
+  EXPECT_THAT(ErrorOf("notifications:\n  urls: [\"slack://xoxb:1-2@C1\"]\n"),
+              AllOf(StartsWith("c.yaml:2: notifications.urls"), HasSubstr("bot tokens")));
+  EXPECT_THAT(ErrorOf("notifications:\n  templates:\n    drained: x\n"),
+              AllOf(StartsWith("c.yaml:3: notifications.templates.drained: "),
+                    HasSubstr("unknown transition")));
+  EXPECT_THAT(ErrorOf("notifications:\n  templates:\n    verified: \"{host} ok\"\n"),
+              AllOf(StartsWith("c.yaml:3: notifications.templates.verified: "),
+                    HasSubstr("unknown placeholder {host}")));
+  EXPECT_THAT(ErrorOf("notifications:\n  timeout: 0s\n"),
+              StartsWith("c.yaml:2: notifications.timeout: "));
+  EXPECT_THAT(ErrorOf("notifications:\n  webhook: x\n"),
+              StartsWith("c.yaml:2: notifications.webhook: unknown key"));
+  EXPECT_THAT(ErrorOf("notifications:\n  slack_api_base: hooks.local\n"),
+              StartsWith("c.yaml:2: notifications.slack_api_base: "));
+}
+
+TEST(CoordinatorConfigTest, ShippedExampleServesMetrics) {
+  absl::StatusOr<CoordinatorConfig> config =
+      LoadCoordinatorConfig(TENDED_SOURCE_DIR "/packaging/examples/coordinator.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->metrics_listen, "0.0.0.0:9477");
+  EXPECT_TRUE(config->notifications.urls.empty());
+  EXPECT_EQ(config->notifications.blocked_threshold, absl::Hours(6));
 }
 
 }  // namespace
