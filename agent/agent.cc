@@ -340,7 +340,9 @@ absl::Time Agent::HandleLease(const std::string& boot_id, bool reboot_needed) {
       Disconnected(released.status());
       return next_connect_attempt_;
     }
-    return StartReboot(boot_id);
+    if (!lease.preparing()) return StartReboot(boot_id);
+    // The coordinator cordons and drains first; the lease comes again when it is done.
+    SetStatus(absl::StrCat("holding ", lease.id(), "; waiting for the coordinator to drain"));
   } else {
     SetStatus(
         absl::StrCat("rebooted under ", lease.id(), "; waiting for the coordinator to verify"));

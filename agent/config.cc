@@ -47,6 +47,11 @@ Problem Check(const AgentConfig& config) {
       !problem.empty()) {
     return {"coordinator", problem};
   }
+  if (std::string problem = HostPortProblem(config.metrics_listen, "0.0.0.0:9478 or [::1]:9478",
+                                            PortZero::kAllow);
+      !config.metrics_listen.empty() && !problem.empty()) {
+    return {"metrics_listen", problem};
+  }
   if (!absl::StartsWith(config.root, "/")) return {"root", "must be an absolute path"};
   if (!absl::StartsWith(config.state_dir, "/")) {
     return {"state_dir", "must be an absolute path (it is resolved under root)"};
@@ -161,7 +166,8 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(absl::string_view yaml, absl::strin
   // Every key the agent knows.
   RETURN_IF_ERROR(cursor.ExpectMapWithKeys({"node_name", "coordinator", "insecure", "root",
                                             "state_dir", "report_interval", "check_period",
-                                            "reconnect", "reboot", "apt"}));
+                                            "reconnect", "reboot", "apt",
+                                            "metrics_listen"}));
   AgentConfig config;
   RETURN_IF_ERROR(cursor.Optional("node_name", &config.node_name));
   RETURN_IF_ERROR(cursor.Optional("coordinator", &config.coordinator_address));
@@ -170,6 +176,7 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(absl::string_view yaml, absl::strin
   RETURN_IF_ERROR(cursor.Optional("state_dir", &config.state_dir));
   RETURN_IF_ERROR(cursor.Optional("report_interval", &config.report_interval));
   RETURN_IF_ERROR(cursor.Optional("check_period", &config.check_period));
+  RETURN_IF_ERROR(cursor.Optional("metrics_listen", &config.metrics_listen));
   YamlCursor reconnect = cursor.Child("reconnect");
   RETURN_IF_ERROR(reconnect.ExpectMapWithKeys({"initial_backoff", "max_backoff"}));
   RETURN_IF_ERROR(reconnect.Optional("initial_backoff", &config.reconnect_initial_backoff));

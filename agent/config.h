@@ -26,6 +26,8 @@ struct AgentConfig {
   absl::Duration report_interval = absl::Seconds(30);
   // A backstop: a waiting lease request is repeated this often even without a directive.
   absl::Duration check_period = absl::Hours(1);
+  // HOST:PORT to serve /metrics on; empty: no metrics endpoint. --metrics-listen wins.
+  std::string metrics_listen;
   absl::Duration reconnect_initial_backoff = absl::Seconds(1);
   absl::Duration reconnect_max_backoff = absl::Seconds(60);
 

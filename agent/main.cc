@@ -12,19 +12,26 @@ ABSL_FLAG(std::string, config, "/etc/tended/agent.yaml", "Path to the agent's YA
 ABSL_FLAG(std::string, node_name, "", "Overrides the configured node name.");
 ABSL_FLAG(std::string, root, "", "Overrides the configured root every path resolves under.");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn or error.");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "HOST:PORT to serve Prometheus /metrics on; overrides the configuration.");
 
 int main(int argc, char** argv) {
   if (argc > 1 && std::string(argv[1]) == "plan") {
     return tended::agent::apt::RunPlanCommand(argc, argv);
   }
   absl::SetProgramUsageMessage(
-      "tended-agent --config FILE.yaml\n"
+      "tended-agent --config FILE.yaml [--metrics-listen HOST:PORT]\n"
       "       tended-agent plan [--root DIR] [--update] [--json] [--config FILE.yaml]");
+  // The documented spelling --metrics-listen works too (absl flags use underscores).
+  for (int i = 1; i < argc && std::string(argv[i]) != "--"; ++i) {
+    if (std::string(argv[i]).rfind("--metrics-listen", 0) == 0) argv[i][9] = '_';
+  }
   absl::ParseCommandLine(argc, argv);
   tended::InitLogging(tended::DetectLogTarget(), absl::GetFlag(FLAGS_log_level));
   tended::agent::AgentOptions options;
   options.config_path = absl::GetFlag(FLAGS_config);
   options.node_name_override = absl::GetFlag(FLAGS_node_name);
   options.root_override = absl::GetFlag(FLAGS_root);
+  options.metrics_listen_override = absl::GetFlag(FLAGS_metrics_listen);
   return tended::agent::RunAgent(options);
 }

@@ -7,6 +7,7 @@
 
 #include "agent/agent.h"
 #include "agent/coordinator_client.h"
+#include "agent/metrics_exporter.h"
 #include "agent/rebooter.h"
 #include "agent/sentinel_watcher.h"
 #include "agent/service_notifier.h"
@@ -63,10 +64,12 @@ int RunAgent(const AgentOptions& options) {
     }
     packages = *std::move(created);
   }
+  // Observes the calls' outcomes for tended_agent_coordinator_connected.
+  ConnectionTrackingClient tracked_client(client->get());
   Agent::Dependencies dependencies;
   dependencies.clock = &Clock::Real();
   dependencies.packages = packages.get();
-  dependencies.coordinator = client->get();
+  dependencies.coordinator = &tracked_client;
   dependencies.rebooter = rebooter->get();
   dependencies.notifier = &notifier;
   auto agent = Agent::Create(*config, node_name, root, dependencies);
@@ -82,6 +85,15 @@ int RunAgent(const AgentOptions& options) {
   }
   if (absl::Status started = (*watcher)->Start(); !started.ok()) {
     log->error("{}", started.message());
+    return 1;
+  }
+  std::string metrics_address = options.metrics_listen_override.empty()
+                                    ? config->metrics_listen
+                                    : options.metrics_listen_override;
+  auto metrics = AgentMetricsEndpoint::Start(*config, root, node_name, &tracked_client,
+                                             metrics_address);
+  if (!metrics.ok()) {
+    log->error("{}", metrics.status().message());
     return 1;
   }
   log->info("tended-agent {} for node {} (root {}, coordinator {}, reboots {})", TENDED_VERSION,

@@ -11,6 +11,7 @@ struct AgentOptions {
   std::string config_path;
   std::string node_name_override;
   std::string root_override;
+  std::string metrics_listen_override;  // Empty: the configuration's metrics_listen.
 };
 
 // Runs until SIGTERM or SIGINT; returns the process exit code.

@@ -417,7 +417,8 @@ absl::StatusOr<CoordinatorConfig> ParseCoordinatorConfig(absl::string_view yaml,
   // Every key the coordinator knows; anything else is a mistake worth stopping for.
   RETURN_IF_ERROR(cursor.ExpectMapWithKeys({"listen", "state_file", "history_limit",
                                             "metrics_listen", "notifications",
-                                            "allow_kind_overlap", "fleet", "alerts", "leases"}));
+                                            "allow_kind_overlap", "fleet", "alerts", "leases",
+                                            "kubernetes"}));
   CoordinatorConfig config;
   RETURN_IF_ERROR(cursor.Optional("listen", &config.listen_address));
   if (std::string problem =
@@ -444,6 +445,7 @@ absl::StatusOr<CoordinatorConfig> ParseCoordinatorConfig(absl::string_view yaml,
     return cursor.Child("metrics_listen").Error(problem);
   }
   RETURN_IF_ERROR(ParseNotificationsConfig(cursor.Child("notifications"), &config.notifications));
+  RETURN_IF_ERROR(ParseKubernetesConfig(cursor.Child("kubernetes"), &config.kubernetes));
   // Everything was checked above with its line; this is the backstop for the rules.
   if (absl::Status status = ValidateCoordinatorConfig(config); !status.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(source, ": ", status.message()));
@@ -501,6 +503,9 @@ absl::Status ValidateCoordinatorConfig(const CoordinatorConfig& config) {
   }
   if (alerts.timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("alerts.timeout: must be longer than 0");
+  }
+  if (absl::Status kubernetes = ValidateKubernetesConfig(config.kubernetes); !kubernetes.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("kubernetes.", kubernetes.message()));
   }
   for (const auto& [kind, policy] : config.leases) {
     if (LeaseKindConfigName(kind) == "unspecified") {

@@ -14,6 +14,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
+#include "coordinator/kubernetes_config.h"
 #include "coordinator/notifications_config.h"
 #include "tended/v1/types.pb.h"
 
@@ -84,6 +85,8 @@ struct CoordinatorConfig {
   // HOST:PORT to serve /metrics on; empty: no metrics endpoint. --metrics-listen wins.
   std::string metrics_listen;
   NotificationsConfig notifications;
+  // Cordon, drain and verify through the Kubernetes API; off unless enabled.
+  KubernetesConfig kubernetes;
 };
 
 // `source` names the document in errors (usually the file name).

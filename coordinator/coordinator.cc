@@ -120,6 +120,16 @@ void Coordinator::VerifyLease(const Lease& held, const tended::v1::NodeFacts& fa
   if (held.kind() != tended::v1::LEASE_KIND_REBOOT) return;
   if (facts.boot_id() == held.boot_id_at_grant()) return;  // Not rebooted yet.
   const std::string lease_id = held.id();
+  // `held` points into the state, which the calls below replace.
+  const bool flow_owns = disruption_flow_ != nullptr && disruption_flow_->Owns(*leases_, held);
+  if (flow_owns && held.phase() == tended::v1::LEASE_PHASE_GRANTED &&
+      (held.preparing() || facts.reboot_required())) {
+    // Booted again while being drained (or drained and still needing its reboot): undo the
+    // cordon first, then the lease goes back and the agent asks again.
+    disruption_flow_->Abandon(lease_id, absl::StrCat("the node booted again (boot id ",
+                                                     facts.boot_id(), ") before its reboot"));
+    return;
+  }
   if (held.phase() == tended::v1::LEASE_PHASE_GRANTED && facts.reboot_required()) {
     // The node booted again before any disruption under this lease began (the grant went
     // by facts older than that boot, or the node went down on its own) and still needs its
@@ -156,6 +166,10 @@ void Coordinator::VerifyLease(const Lease& held, const tended::v1::NodeFacts& fa
         lease_id,
         absl::StrCat("rebooted (boot id ", facts.boot_id(), ") but still reports reboot-required: ",
                      absl::StrJoin(facts.reboot_required_reasons(), ", ")));
+    return;
+  }
+  if (flow_owns) {
+    disruption_flow_->Wake();  // It checks Kubernetes, uncordons, then releases.
     return;
   }
   auto released = leases_->CompleteVerification(
@@ -240,6 +254,11 @@ absl::StatusOr<tended::v1::BeginDisruptionResponse> Coordinator::BeginDisruption
   RETURN_IF_ERROR(CheckLeaseRef(request.lease_id(), request.fencing_token()));
   if (request.step().empty()) return absl::InvalidArgumentError("step: required");
   absl::MutexLock lock(&mutex_);
+  if (const Lease* lease = leases_->FindLease(request.lease_id());
+      disruption_flow_ != nullptr && lease != nullptr && IsActive(*lease) &&
+      lease->fencing_token() == request.fencing_token()) {
+    RETURN_IF_ERROR(disruption_flow_->MayDisrupt(*leases_, *lease));
+  }
   ASSIGN_OR_RETURN(Lease lease, leases_->BeginDisruption(request.lease_id(),
                                                          request.fencing_token(), request.step()));
   tended::v1::BeginDisruptionResponse response;
@@ -253,6 +272,17 @@ absl::StatusOr<tended::v1::ReleaseLeaseResponse> Coordinator::ReleaseLease(
   tended::v1::ReleaseLeaseResponse response;
   {
     absl::MutexLock lock(&mutex_);
+    if (const Lease* lease = leases_->FindLease(request.lease_id());
+        disruption_flow_ != nullptr && lease != nullptr && IsActive(*lease) &&
+        lease->fencing_token() == request.fencing_token() &&
+        lease->phase() == tended::v1::LEASE_PHASE_GRANTED &&
+        disruption_flow_->Owns(*leases_, *lease)) {
+      // The node may be cordoned for it: the flow uncordons, then returns the lease.
+      disruption_flow_->Abandon(lease->id(),
+                                absl::StrCat("returned by the holder: ", request.reason()));
+      *response.mutable_lease() = *lease;
+      return response;
+    }
     ASSIGN_OR_RETURN(
         Lease lease,
         leases_->ReleaseByHolder(request.lease_id(), request.fencing_token(), request.reason()));
@@ -317,6 +347,7 @@ GateFacts Coordinator::CollectGateFacts(const AlertSnapshot* alerts) const {
     facts.active_leases.push_back({lease.node_name(), lease.kind()});
   }
   if (alerts != nullptr) facts.alerts = *alerts;
+  if (disruption_flow_ != nullptr) facts.kube = disruption_flow_->GateFactsSnapshot();
   return facts;
 }
 
@@ -369,6 +400,17 @@ absl::Time Coordinator::GrantWhatGatesAllow(const std::optional<AlertSnapshot>& 
             ->error("gates passed but the grant to {} failed: {}", head.node_name(),
                     granted.status().ToString());
         break;
+      }
+      if (disruption_flow_ != nullptr) {
+        // Cordon and drain first; until then BeginDisruption is refused.
+        auto prepared = disruption_flow_->OnGranted(*leases_, *granted);
+        if (prepared.ok()) {
+          granted = *std::move(prepared);
+        } else {
+          Logger("coordinator")
+              ->error("recording the drain for {}: {}", granted->id(),
+                      prepared.status().ToString());
+        }
       }
       SendLease(*granted, /*granted=*/true);
     }
@@ -527,6 +569,7 @@ absl::StatusOr<tended::v1::ForceReleaseLeaseResponse> Coordinator::ForceReleaseL
     ASSIGN_OR_RETURN(Lease lease, leases_->ForceRelease(request.lease_id(), request.reason()));
     *response.mutable_lease() = lease;
     SendLease(lease, /*granted=*/false);
+    if (disruption_flow_ != nullptr) disruption_flow_->Wake();  // Uncordons, if ours.
   }
   Schedule();
   return response;

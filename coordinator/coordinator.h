@@ -18,6 +18,7 @@
 #include "coordinator/alert_source.h"
 #include "coordinator/config.h"
 #include "coordinator/directive_hub.h"
+#include "coordinator/disruption_flow.h"
 #include "coordinator/gates.h"
 #include "coordinator/lease_manager.h"
 #include "coordinator/state_store.h"
@@ -88,6 +89,16 @@ class Coordinator {
 
   const CoordinatorConfig& config() const { return config_; }
 
+  // Turns on the Kubernetes steps of REBOOT leases (cordon, drain, verify, uncordon:
+  // disruption_flow.h) and the Kubernetes gates, when the configuration enables them.
+  // `client` null means the API cannot be used (`unusable` says why): the kubernetes gate
+  // then blocks every grant. Call once, before serving; `sleeper` must outlive the
+  // coordinator. Without `start_worker` the steps run only when a test calls
+  // disruption_flow()->RunOnce().
+  void AttachKubernetes(std::unique_ptr<kube::KubeClient> client, absl::Status unusable,
+                        std::string source, kube::Sleeper& sleeper, bool start_worker);
+  DisruptionFlow* disruption_flow() { return disruption_flow_.get(); }
+
  private:
   Coordinator(const CoordinatorConfig& config, const Clock& clock, AlertSource* alert_source);
 
@@ -132,10 +143,19 @@ class Coordinator {
 
   absl::Mutex alerts_mutex_;
   std::optional<AlertSnapshot> cached_alerts_ ABSL_GUARDED_BY(alerts_mutex_);
+
+  // Last, so the flow's worker stops before the members it uses go away.
+  std::unique_ptr<kube::KubeClient> kube_client_;
+  std::unique_ptr<DisruptionFlow> disruption_flow_;  // Null unless attached.
 };
 
 // Whether a node name is acceptable: a DNS-1123 subdomain, as Kubernetes node names are.
 bool IsValidNodeName(absl::string_view name);
+
+// For main(): when the configuration enables Kubernetes, connects to the API (kubeconfig,
+// else in-cluster) and attaches it with its worker running. When no API can be used the
+// coordinator still serves, with the kubernetes gate blocking.
+void AttachKubernetesFromConfig(Coordinator& coordinator);
 
 }  // namespace tended::coordinator
 

@@ -13,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "coordinator/kube_gates.h"
 #include "coordinator/window.h"
 
 namespace tended::coordinator {
@@ -262,12 +263,14 @@ std::vector<GateOutcome> EvaluateGates(tended::v1::LeaseKind kind, const GateFac
     return {
         Block("policy", absl::StrCat(KindName(kind), " leases are disabled in the configuration"))};
   }
-  return {HaltGate(facts),
-          WindowGate(policy->second, now),
-          ConcurrencyGate(kind, facts, config),
-          SoakGate(policy->second, facts, now),
-          FleetHealthGate(facts, config, now),
-          AlertsGate(facts, config)};
+  std::vector<GateOutcome> outcomes = {HaltGate(facts),
+                                       WindowGate(policy->second, now),
+                                       ConcurrencyGate(kind, facts, config),
+                                       SoakGate(policy->second, facts, now),
+                                       FleetHealthGate(facts, config, now),
+                                       AlertsGate(facts, config)};
+  AppendKubernetesGates(policy->second, facts, config, now, outcomes);
+  return outcomes;
 }
 
 bool AllPass(const std::vector<GateOutcome>& outcomes) {

@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "coordinator/alert_source.h"
 #include "coordinator/config.h"
+#include "coordinator/kube_gate_facts.h"
 #include "tended/v1/types.pb.h"
 
 namespace tended::coordinator {
@@ -43,6 +44,8 @@ struct GateFacts {
   std::vector<ActiveLeaseForGates> active_leases;
   // Absent when no alert source is configured.
   std::optional<AlertSnapshot> alerts;
+  // Absent when Kubernetes is not enabled (kube_gates.h).
+  std::optional<KubeGateFacts> kube;
 };
 
 // When a set of maintenance windows next admits a step of `expected_duration`.

@@ -107,6 +107,7 @@ int RunCoordinator(const CoordinatorOptions& options) {
     log->error("cannot load state from {}: {}", config->state_file, coordinator.status().message());
     return 1;
   }
+  AttachKubernetesFromConfig(**coordinator);
   std::string metrics_address = options.metrics_listen_override.empty()
                                     ? config->metrics_listen
                                     : options.metrics_listen_override;

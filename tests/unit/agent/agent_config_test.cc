@@ -196,5 +196,22 @@ TEST(ValidateAgentConfigTest, ConfigBuiltInCode) {
   EXPECT_THAT(std::string(ValidateAgentConfig(config).message()), StartsWith("node_name: "));
 }
 
+TEST(AgentConfigTest, MetricsListen) {
+  absl::StatusOr<AgentConfig> config =
+      ParseAgentConfig("metrics_listen: \"[::1]:0\"\n", "a.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->metrics_listen, "[::1]:0");
+  absl::StatusOr<AgentConfig> defaults = ParseAgentConfig("", "a.yaml");
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->metrics_listen, "");
+  absl::StatusOr<AgentConfig> bad = ParseAgentConfig("metrics_listen: 9478\n", "a.yaml");
+  EXPECT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.status().message()), StartsWith("a.yaml:1: metrics_listen: "));
+  absl::StatusOr<AgentConfig> example =
+      LoadAgentConfig(TENDED_SOURCE_DIR "/packaging/examples/agent.yaml");
+  ASSERT_TRUE(example.ok()) << example.status();
+  EXPECT_EQ(example->metrics_listen, "0.0.0.0:9478");
+}
+
 }  // namespace
 }  // namespace tended::agent
