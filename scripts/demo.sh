@@ -7,10 +7,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # `scripts/demo.sh --os-upgrade`: the canary-first OS upgrade rollout instead.
 if [ "${1:-}" = "--os-upgrade" ]; then exec scripts/demo-os-upgrade.sh; fi
+# `scripts/demo.sh --kubernetes`: the same rollout with a fake Kubernetes API server; the
+# coordinator cordons and drains each node before its reboot and uncordons it after.
+KUBE=0
+if [ "${1:-}" = "--kubernetes" ]; then KUBE=1; fi
 
 scripts/install-deps.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 ninja -C build tended-coordinator tended-agent tendedctl
+if [ "$KUBE" = 1 ]; then ninja -C build fake-kube-apiserver; fi
 
 BIN=$PWD/build
 DEMO=$(mktemp -d /tmp/tended-demo.XXXXXX)
@@ -39,6 +44,24 @@ leases:
     renew_deadline: 30s
     return_deadline: 2m
 YAML
+if [ "$KUBE" = 1 ]; then
+  # The fake API server plays the five kubelets: it watches the node roots' boot ids.
+  "$BIN/tests/fake-kube-apiserver" --nodes "$(IFS=,; echo "${NODES[*]}")" \
+    --node_roots "$DEMO/nodes" --kubeconfig_out "$DEMO/kubeconfig" >"$DEMO/kube.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 100); do [ -s "$DEMO/kubeconfig" ] && break; sleep 0.1; done
+  cat >>"$DEMO/coordinator.yaml" <<YAML
+kubernetes:
+  enabled: true
+  kubeconfig: $DEMO/kubeconfig
+  drain:
+    timeout: 60s
+  poll_interval: 1s
+  facts_max_age: 10s
+  node_marks:
+    kured_compatible: true
+YAML
+fi
 
 "$BIN/coordinator/tended-coordinator" --config "$DEMO/coordinator.yaml" --insecure \
   >"$DEMO/coordinator.log" 2>&1 &
@@ -97,7 +120,7 @@ sleep 1
 echo
 echo "demo: the rolling reboot, as the coordinator's event log records it:"
 "${ctl[@]}" events --follow > >(grep --line-buffered -E \
-  'GRANTED|PHASE_CHANGED|NODE_REBOOTED|LEASE_RELEASED|FORCE|OVERDUE|VERIFICATION') &
+  'GRANTED|PHASE_CHANGED|NODE_REBOOTED|LEASE_RELEASED|FORCE|OVERDUE|VERIFICATION|KUBERNETES|RETURNED') &
 follower=$!
 pids+=($follower)
 
@@ -115,6 +138,22 @@ if [ "$status" -ne 0 ]; then
   exit 1
 fi
 echo "demo: $summary"
+if [ "$KUBE" = 1 ]; then
+  echo
+  echo "demo: what the (fake) Kubernetes API server saw:"
+  sed 's/^fake-kube-apiserver: /  /' "$DEMO/kube.log"
+  # Per node: cordoned, then its pods evicted, then rebooted, then uncordoned.
+  for node in "${NODES[@]}"; do
+    order=$(awk -v n="$node" '$2 == n { if ($3 == "cordoned") c = NR; if ($3 == "pod" && !e) e = NR;
+      if ($3 == "rebooted") r = NR; if ($3 == "uncordoned") u = NR }
+      END { print (c && e && r && u && c < e && e < r && r < u) ? "ok" : "bad" }' "$DEMO/kube.log")
+    if [ "$order" != ok ]; then
+      echo "demo: $node was not cordoned, drained, rebooted and uncordoned in that order" >&2
+      exit 1
+    fi
+  done
+  echo "demo: every node was cordoned, drained, rebooted and uncordoned, in that order"
+fi
 case "$summary" in
   "5 nodes rebooted, at most 1 disrupted at once") exit 0 ;;
   *) exit 1 ;;
