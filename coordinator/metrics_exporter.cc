@@ -126,7 +126,11 @@ void CoordinatorMetrics::Collect(metrics::Collection& out) {
     return;
   }
   bool halted = false;
+  const auto& policies = coordinator_.config().leases;
   for (const auto& explanation : gates->explanations()) {
+    // A kind that is not enabled never grants; its gates are noise.
+    auto policy = policies.find(explanation.kind());
+    if (policy == policies.end() || !policy->second.enabled) continue;
     const std::string kind = Kind(explanation.kind());
     for (const auto& gate : explanation.gates()) {
       bool passing = gate.verdict() == tended::v1::GATE_VERDICT_PASS;

@@ -110,6 +110,8 @@ TEST_F(CoordinatorMetricsTest, LeasesNodesGatesAndEventsOverHttp) {
   EXPECT_EQ(samples["tended_disruptions_total{kind=\"reboot\"}"], 0);
   EXPECT_EQ(samples["tended_events_total{type=\"node_registered\"}"], 2);
   EXPECT_THAT(samples, Not(Contains(Key(HasSubstr("tended_lease_held")))));
+  // Kinds not enabled in the configuration are left out.
+  EXPECT_THAT(samples, Not(Contains(Key(HasSubstr("os_upgrade")))));
 
   tended::v1::AcquireLeaseResponse granted = Ask("node-a");
   ASSERT_TRUE(granted.has_lease());
