@@ -197,7 +197,6 @@ absl::StatusOr<MaintenanceWindow> ParseWindow(const YamlCursor& cursor) {
   return window;
 }
 
-// A broken rule between fields of one lease policy: which key it concerns ("" for the
 bool IsNodeNameForCanary(absl::string_view name) {
   if (name.size() > 253 || !absl::ascii_isalnum(name.front()) ||
       !absl::ascii_isalnum(name.back())) {
@@ -209,6 +208,7 @@ bool IsNodeNameForCanary(absl::string_view name) {
   return true;
 }
 
+// A broken rule between fields of one lease policy: which key it concerns ("" for the
 // policy itself), which window (or -1), and why.
 struct PolicyProblem {
   std::string key;
@@ -231,7 +231,6 @@ std::optional<PolicyProblem> CheckPolicy(const LeasePolicy& policy) {
   if (policy.renew_deadline <= absl::ZeroDuration()) {
     return PolicyProblem{"renew_deadline", -1, "must be longer than 0"};
   }
-  if (policy.return_deadline < policy.expected_duration) {
   if (!policy.canary.empty() && !IsNodeNameForCanary(policy.canary)) {
     return PolicyProblem{"canary", -1,
                          absl::StrCat("\"", policy.canary,
@@ -241,6 +240,7 @@ std::optional<PolicyProblem> CheckPolicy(const LeasePolicy& policy) {
   if (policy.canary_soak < absl::ZeroDuration()) {
     return PolicyProblem{"canary_soak", -1, "must not be negative"};
   }
+  if (policy.return_deadline < policy.expected_duration) {
     return PolicyProblem{"return_deadline", -1,
                          absl::StrCat("(", absl::FormatDuration(policy.return_deadline),
                                       ") is shorter than expected_duration (",
@@ -354,9 +354,9 @@ absl::StatusOr<LeasePolicy> ParseLeasePolicy(const YamlCursor& cursor) {
   RETURN_IF_ERROR(cursor.Optional("expected_duration", &policy.expected_duration));
   RETURN_IF_ERROR(cursor.Optional("renew_deadline", &policy.renew_deadline));
   RETURN_IF_ERROR(cursor.Optional("return_deadline", &policy.return_deadline));
-  YamlCursor windows = cursor.Child("windows");
   RETURN_IF_ERROR(cursor.Optional("canary", &policy.canary));
   RETURN_IF_ERROR(cursor.Optional("canary_soak", &policy.canary_soak));
+  YamlCursor windows = cursor.Child("windows");
   if (!windows.IsNull()) {
     if (!windows.IsSequence()) {
       return windows.Error("expected a list of windows (leave it out for always open)");
@@ -382,10 +382,10 @@ absl::Status ParseLeases(const YamlCursor& cursor, std::map<LeaseKind, LeasePoli
     absl::string_view name = LeaseKindConfigName(kind);
     if (!cursor.Has(name)) continue;
     ASSIGN_OR_RETURN(LeasePolicy policy, ParseLeasePolicy(cursor.Child(name)));
-    (*leases)[kind] = std::move(policy);
     if (kind != tended::v1::LEASE_KIND_OS_UPGRADE && cursor.Child(name).Has("canary")) {
       return cursor.Child(name).Child("canary").Error("only os_upgrade rollouts have a canary");
     }
+    (*leases)[kind] = std::move(policy);
   }
   return absl::OkStatus();
 }
@@ -512,6 +512,10 @@ absl::Status ValidateCoordinatorConfig(const CoordinatorConfig& config) {
       return absl::InvalidArgumentError(
           absl::StrCat("leases: unknown lease kind ", static_cast<int>(kind)));
     }
+    if (kind != tended::v1::LEASE_KIND_OS_UPGRADE && !policy.canary.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "leases.", LeaseKindConfigName(kind), ".canary: only os_upgrade rollouts have a canary"));
+    }
     if (std::optional<PolicyProblem> problem = CheckPolicy(policy); problem.has_value()) {
       std::string where = absl::StrCat("leases.", LeaseKindConfigName(kind));
       if (problem->window >= 0) absl::StrAppend(&where, ".windows[", problem->window, "]");
@@ -523,7 +527,3 @@ absl::Status ValidateCoordinatorConfig(const CoordinatorConfig& config) {
 }
 
 }  // namespace tended::coordinator
-    if (kind != tended::v1::LEASE_KIND_OS_UPGRADE && !policy.canary.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "leases.", LeaseKindConfigName(kind), ".canary: only os_upgrade rollouts have a canary"));
-    }

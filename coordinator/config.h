@@ -44,13 +44,13 @@ struct LeasePolicy {
   absl::Duration return_deadline = absl::Minutes(30);
   // Empty means always open.
   std::vector<MaintenanceWindow> windows;
-};
-
   // os_upgrade only: the node that upgrades first. The others wait until it installed and
   // verified their planned upgrades and canary_soak passed; its failure stops the rollout
   // (coordinator/os_rollout.h). Empty: no canary.
   std::string canary;
   absl::Duration canary_soak = absl::Hours(24);
+};
+
 struct AlertsConfig {
   // Empty disables the alerts gate.
   std::string prometheus_url;
