@@ -1,5 +1,7 @@
 #include "agent/os_upgrade_step.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <utility>
@@ -134,6 +136,9 @@ absl::Time OsUpgradeStep::RefreshPlanIfDue(absl::Time now) {
       }
     }
     absl::StatusOr<apt::UpgradePlan> plan = packages_->Plan();
+    // The cache libapt-pkg built (tens of MB on a full host) is freed; give it back to the
+    // system so the idle agent stays small.
+    ::malloc_trim(0);
     absl::MutexLock lock(&mutex_);
     refreshed_ = std::move(plan);
   });
