@@ -133,6 +133,12 @@ absl::string_view TransitionName(Transition transition) {
       return "halted";
     case Transition::kResumed:
       return "resumed";
+    case Transition::kKubernetes:
+      return "kubernetes";
+    case Transition::kRolloutStopped:
+      return "rollout_stopped";
+    case Transition::kRolloutResumed:
+      return "rollout_resumed";
   }
   return "unknown";
 }
@@ -164,6 +170,12 @@ absl::string_view DefaultTemplate(Transition transition) {
       return "Disruptions halted: {message}";
     case Transition::kResumed:
       return "Disruptions resumed";
+    case Transition::kKubernetes:
+      return "Node {node} ({kind}, lease {lease}): {message}";
+    case Transition::kRolloutStopped:
+      return "OS upgrades stopped at node {node}: {message}";
+    case Transition::kRolloutResumed:
+      return "OS upgrades resumed: {message}";
   }
   return "";
 }

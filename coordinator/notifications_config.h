@@ -48,15 +48,20 @@ enum class Transition {
   kForceReleased,       // An operator released a lease without verification.
   kHalted,
   kResumed,
+  kKubernetes,      // A step of the Kubernetes side: cordon and drain begun, drained,
+                    // drain failed, uncordoned after verification.
+  kRolloutStopped,  // The OS upgrade rollout stopped (its canary failed).
+  kRolloutResumed,
 };
 
 inline constexpr Transition kAllTransitions[] = {
-    Transition::kDisrupting,    Transition::kRebooted, Transition::kVerified,
-    Transition::kBlocked,       Transition::kOverdue,  Transition::kVerificationFailed,
-    Transition::kForceReleased, Transition::kHalted,   Transition::kResumed};
+    Transition::kDisrupting,    Transition::kRebooted,       Transition::kVerified,
+    Transition::kBlocked,       Transition::kOverdue,        Transition::kVerificationFailed,
+    Transition::kForceReleased, Transition::kHalted,         Transition::kResumed,
+    Transition::kKubernetes,    Transition::kRolloutStopped, Transition::kRolloutResumed};
 
 // "disrupting", "rebooted", "verified", "blocked", "overdue", "verification_failed",
-// "force_released", "halted", "resumed".
+// "force_released", "halted", "resumed", "kubernetes", "rollout_stopped", "rollout_resumed".
 absl::string_view TransitionName(Transition transition);
 std::optional<Transition> TransitionFromName(absl::string_view name);
 absl::string_view DefaultTemplate(Transition transition);

@@ -289,6 +289,15 @@ void Notifier::OnEvent(const Event& event) {
     case tended::v1::EVENT_TYPE_RESUMED:
       transition = Transition::kResumed;
       break;
+    case tended::v1::EVENT_TYPE_KUBERNETES_STEP:
+      transition = Transition::kKubernetes;
+      break;
+    case tended::v1::EVENT_TYPE_ROLLOUT_STOPPED:
+      transition = Transition::kRolloutStopped;
+      break;
+    case tended::v1::EVENT_TYPE_ROLLOUT_RESUMED:
+      transition = Transition::kRolloutResumed;
+      break;
     default:
       break;
   }

@@ -520,6 +520,35 @@ TEST_F(NotifierTest, BlockedLongerThanTheThresholdIsAnnouncedOncePerEpisode) {
   EXPECT_THAT(texts[1], HasSubstr("Node node-b has waited 1h30m for a reboot lease: concurrency"));
 }
 
+TEST_F(NotifierTest, KubernetesStepsAndRolloutStops) {
+  auto poster = std::make_shared<ScriptedPoster>();
+  NotificationsConfig notifications;
+  notifications.urls = {"slack://T1/B2/X3"};
+  Notifier::Options options;
+  options.poster = poster;
+  StartNotifier(notifications, options);
+  tended::v1::Event drain;
+  drain.set_sequence(1);
+  drain.set_type(tended::v1::EVENT_TYPE_KUBERNETES_STEP);
+  drain.set_node_name("k8s-node2");
+  drain.set_lease_id("lease-3");
+  drain.set_lease_kind(tended::v1::LEASE_KIND_REBOOT);
+  drain.set_message("the node is cordoned and drained before it may reboot");
+  notifier_->OnEvent(drain);
+  tended::v1::Event stopped;
+  stopped.set_sequence(2);
+  stopped.set_type(tended::v1::EVENT_TYPE_ROLLOUT_STOPPED);
+  stopped.set_node_name("k8s-node4");
+  stopped.set_message("os_upgrade rollout stopped: dpkg failed");
+  notifier_->OnEvent(stopped);
+  ASSERT_TRUE(notifier_->WaitIdleForTest(absl::Seconds(20)));
+  EXPECT_THAT(poster->texts(),
+              ElementsAre("Node k8s-node2 (reboot, lease lease-3): the node is cordoned and "
+                          "drained before it may reboot",
+                          "OS upgrades stopped at node k8s-node4: os_upgrade rollout stopped: "
+                          "dpkg failed"));
+}
+
 TEST_F(NotifierTest, NoUrlsMeansNothingQueued) {
   NotificationsConfig notifications;
   StartNotifier(notifications);
