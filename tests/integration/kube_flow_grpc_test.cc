@@ -1,0 +1,236 @@
+// The real coordinator server with its Kubernetes worker and the real HttpKubeClient
+// against the fake API server, and real agents over loopback gRPC with simulated reboots:
+// every node is cordoned and drained before its agent reboots it (checked at the moment of
+// each reboot), verified through the API and uncordoned after, one node at a time.
+#include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "agent/agent.h"
+#include "agent/coordinator_client.h"
+#include "agent/sentinel_watcher.h"
+#include "agent/simulated_rebooter.h"
+#include "common/status_macros.h"
+#include "coordinator/coordinator.h"
+#include "coordinator/server.h"
+#include "tests/fakes/fake_kube_api_server.h"
+#include "tests/fakes/node_root.h"
+#include "tests/fakes/temp_dir.h"
+#include "tests/unit/coordinator/kube/kube_test_util.h"
+
+namespace tended {
+namespace {
+
+using testing::FakeKubeApiServer;
+using testing::FakeNodeSpec;
+using testing::FakePodSpec;
+
+constexpr absl::Duration kSettle = absl::Seconds(60);
+
+bool WaitFor(const std::function<bool()>& done, absl::Duration limit) {
+  const absl::Time deadline = absl::Now() + limit;
+  while (absl::Now() < deadline) {
+    if (done()) return true;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return done();
+}
+
+bool Unschedulable(const FakeKubeApiServer& server, const std::string& node) {
+  nlohmann::json spec = server.GetNode(node)->at("spec");
+  return spec.contains("unschedulable") && spec["unschedulable"].get<bool>();
+}
+
+// Checks the node is cordoned and drained when its agent reboots, then reboots it inside
+// its root and plays its kubelet: a new bootID and Ready again.
+class CheckingRebooter final : public agent::Rebooter {
+ public:
+  CheckingRebooter(std::unique_ptr<agent::SimulatedRebooter> inner, FakeKubeApiServer& server,
+                   std::string node)
+      : inner_(std::move(inner)), server_(server), node_(std::move(node)) {}
+
+  absl::Status Reboot(absl::string_view reason) override {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      ++reboots_;
+      if (!Unschedulable(server_, node_)) violations_.push_back("rebooted while schedulable");
+      if (server_.GetPod("default", "web-" + node_).has_value()) {
+        violations_.push_back("rebooted before its pod was evicted");
+      }
+    }
+    RETURN_IF_ERROR(inner_->Reboot(reason));
+    const std::string now =
+        absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone());
+    server_.UpdateNode(node_, [&](nlohmann::json& json) {
+      json["status"]["nodeInfo"]["bootID"] = "kb-" + node_ + "-" + std::to_string(reboots());
+      for (auto& condition : json["status"]["conditions"]) {
+        if (condition["type"] == "Ready") condition["lastTransitionTime"] = now;
+      }
+    });
+    return absl::OkStatus();
+  }
+  bool simulated() const override { return true; }
+  int reboots() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return reboots_;
+  }
+  std::vector<std::string> violations() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return violations_;
+  }
+
+ private:
+  std::unique_ptr<agent::SimulatedRebooter> inner_;
+  FakeKubeApiServer& server_;
+  const std::string node_;
+  mutable std::mutex mutex_;
+  int reboots_ = 0;
+  std::vector<std::string> violations_;
+};
+
+class NodeUnderTest {
+ public:
+  NodeUnderTest(const std::string& name, int port, FakeKubeApiServer& server) {
+    EXPECT_TRUE(testing::PrepareNodeRoot(dir_.path(), "boot-0-" + name).ok());
+    config_.node_name = name;
+    config_.coordinator_address = absl::StrCat("127.0.0.1:", port);
+    config_.insecure = true;
+    config_.root = dir_.path();
+    config_.report_interval = absl::Milliseconds(200);
+    config_.check_period = absl::Seconds(2);
+    config_.reconnect_initial_backoff = absl::Milliseconds(100);
+    config_.reconnect_max_backoff = absl::Milliseconds(500);
+    config_.reboot.method = agent::RebootMethod::kSimulate;
+    config_.reboot.delay = absl::Milliseconds(100);
+    root_ = RootPath(dir_.path());
+    auto simulated = agent::SimulatedRebooter::Create(root_, Clock::Real());
+    EXPECT_TRUE(simulated.ok());
+    rebooter_ = std::make_unique<CheckingRebooter>(std::move(*simulated), server, name);
+    auto client =
+        agent::MakeGrpcCoordinatorClient(config_.coordinator_address, true, absl::Seconds(2));
+    EXPECT_TRUE(client.ok());
+    client_ = std::move(*client);
+    agent::Agent::Dependencies dependencies;
+    dependencies.clock = &Clock::Real();
+    dependencies.coordinator = client_.get();
+    dependencies.rebooter = rebooter_.get();
+    auto created = agent::Agent::Create(config_, name, root_, dependencies);
+    EXPECT_TRUE(created.ok()) << created.status();
+    agent_ = std::move(*created);
+    auto watcher = agent::SentinelWatcher::Create(root_.Resolve(config_.reboot.sentinel),
+                                                  [this](bool) { agent_->Wake(); });
+    EXPECT_TRUE(watcher.ok());
+    watcher_ = std::move(*watcher);
+    EXPECT_TRUE(watcher_->Start().ok());
+    thread_ = std::thread([this] { agent_->Run(stop_); });
+  }
+  ~NodeUnderTest() {
+    stop_ = true;
+    agent_->Wake();
+    thread_.join();
+    watcher_->Stop();
+  }
+  void NeedReboot() {
+    ASSERT_TRUE(testing::MarkRebootRequired(dir_.path(), "linux-image-6.1.0-28-amd64").ok());
+  }
+  const CheckingRebooter& rebooter() const { return *rebooter_; }
+
+ private:
+  testing::TempDir dir_;
+  agent::AgentConfig config_;
+  RootPath root_;
+  std::unique_ptr<CheckingRebooter> rebooter_;
+  std::unique_ptr<agent::CoordinatorClient> client_;
+  std::unique_ptr<agent::Agent> agent_;
+  std::unique_ptr<agent::SentinelWatcher> watcher_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+TEST(KubeFlowOverGrpc, AgentsRebootOnlyAfterTheDrainAndNodesAreUncordonedAfter) {
+  FakeKubeApiServer server;
+  ASSERT_TRUE(server.Start().ok());
+  const std::vector<std::string> names = {"k8s-master", "k8s-node1", "k8s-node2"};
+  for (const std::string& name : names) {
+    server.AddNode(tended::testing::MakeNodeJson(
+        FakeNodeSpec(name).BootId("kb-" + name + "-0").TransitionAt(absl::Now() - absl::Hours(1))));
+    server.AddPod(tended::testing::MakePodJson(FakePodSpec("web-" + name, name)));
+  }
+  // Evicted pods take a while to terminate: a reboot that did not wait would find them.
+  server.SetPodDeletionDelay(absl::Milliseconds(800));
+  // An operator cordoned k8s-node2 for reasons of their own.
+  server.UpdateNode("k8s-node2",
+                    [](nlohmann::json& json) { json["spec"]["unschedulable"] = true; });
+
+  testing::TempDir state;
+  coordinator::CoordinatorConfig config;
+  config.listen_address = "127.0.0.1:0";
+  config.state_file = state.Path("coordinator.json");
+  config.fleet.report_deadline = absl::Seconds(10);
+  config.fleet.report_interval = absl::Milliseconds(200);
+  coordinator::LeasePolicy reboot;
+  reboot.soak = absl::Milliseconds(300);
+  reboot.expected_duration = absl::Seconds(5);
+  reboot.renew_deadline = absl::Seconds(30);
+  reboot.return_deadline = absl::Seconds(30);
+  config.leases[tended::v1::LEASE_KIND_REBOOT] = reboot;
+  config.kubernetes.enabled = true;
+  config.kubernetes.poll_interval = absl::Milliseconds(100);
+  config.kubernetes.drain.timeout = absl::Seconds(20);
+
+  coordinator::FileStateStore store(config.state_file);
+  auto created = coordinator::Coordinator::Create(config, Clock::Real(), &store, nullptr);
+  ASSERT_TRUE(created.ok()) << created.status();
+  std::unique_ptr<coordinator::Coordinator> core = std::move(*created);
+  core->AttachKubernetes(kube::testing::ClientFor(server, Clock::Real()), absl::OkStatus(), "test",
+                         kube::Sleeper::Real(), /*start_worker=*/true);
+  auto started = coordinator::CoordinatorServer::Start(*core, "127.0.0.1:0",
+                                                       grpc::InsecureServerCredentials());
+  ASSERT_TRUE(started.ok()) << started.status();
+  std::unique_ptr<coordinator::CoordinatorServer> grpc_server = std::move(*started);
+
+  std::vector<std::unique_ptr<NodeUnderTest>> nodes;
+  for (const std::string& name : names) {
+    nodes.push_back(std::make_unique<NodeUnderTest>(name, grpc_server->port(), server));
+  }
+  ASSERT_TRUE(WaitFor([&] { return core->ListNodes().nodes_size() == 3; }, kSettle));
+  for (auto& node : nodes) node->NeedReboot();
+
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        for (auto& node : nodes) {
+          if (node->rebooter().reboots() != 1) return false;
+        }
+        return core->ListLeases(tended::v1::ListLeasesRequest()).leases().empty();
+      },
+      kSettle));
+  for (auto& node : nodes) {
+    EXPECT_EQ(node->rebooter().reboots(), 1);
+    EXPECT_THAT(node->rebooter().violations(), ::testing::IsEmpty());
+  }
+  EXPECT_FALSE(Unschedulable(server, "k8s-master"));
+  EXPECT_FALSE(Unschedulable(server, "k8s-node1"));
+  EXPECT_TRUE(Unschedulable(server, "k8s-node2"));  // Not ours to undo.
+
+  tended::v1::ListEventsRequest request;
+  request.set_limit(1000);
+  auto events = core->ListEvents(request);
+  ASSERT_TRUE(events.ok());
+  int released = 0;
+  for (const auto& event : events->events()) {
+    EXPECT_LE(event.disrupted_nodes(), 1u) << event.DebugString();
+    released += event.type() == tended::v1::EVENT_TYPE_LEASE_RELEASED ? 1 : 0;
+  }
+  EXPECT_EQ(released, 3);
+  nodes.clear();
+  grpc_server->Shutdown();
+}
+
+}  // namespace
+}  // namespace tended
