@@ -27,7 +27,7 @@ TEST(AgentConfigTest, EmptyDocumentGivesDefaults) {
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->node_name, "");
   EXPECT_EQ(config->coordinator_address, "tended-coordinator.tended.svc:7443");
-  EXPECT_TRUE(config->insecure);  // Plaintext until mTLS lands.
+  EXPECT_FALSE(config->insecure);
   EXPECT_EQ(config->root, "/");
   EXPECT_EQ(config->state_dir, "/var/lib/tended");
   EXPECT_EQ(config->report_interval, absl::Seconds(30));
