@@ -361,6 +361,9 @@ bool DisruptionFlow::SaveRecord(const Record& record, const std::string& event_m
             absl::StrCat("lease ", record.lease_id(), " is no longer active"));
       }
       *stored = record;
+      // What `tendedctl leases` shows while the coordinator works on the node.
+      lease->set_status_message(absl::StrCat(
+          StepName(record.step()), record.message().empty() ? "" : ": ", record.message()));
       if (!event_message.empty()) {
         append(tended::v1::EVENT_TYPE_KUBERNETES_STEP, lease, record.node_name(), event_message);
       }
@@ -501,6 +504,7 @@ bool DisruptionFlow::Drain(Snapshot& snapshot) {
           }
           *stored = record;
           lease->set_preparing(false);
+          lease->set_status_message("drained; waiting for the reboot");
           append(tended::v1::EVENT_TYPE_KUBERNETES_STEP, lease, node, message);
           ready = *lease;
           return absl::OkStatus();

@@ -215,6 +215,7 @@ TEST_F(DisruptionFlowTest, CordonDrainRebootVerifyUncordonInOrder) {
   Run();  // Cordon and drain.
   lease = LeaseOf("w1");
   EXPECT_FALSE(lease->preparing());
+  EXPECT_THAT(lease->status_message(), HasSubstr("drained"));
   EXPECT_TRUE(Unschedulable("w1"));
   EXPECT_FALSE(server_.GetPod("default", "web-1").has_value());
   EXPECT_TRUE(server_.GetNode("w1")
