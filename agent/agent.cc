@@ -469,14 +469,14 @@ void Agent::SimulateRestartForTest() {
   } else {
     journal_.Clear();
   }
-}
-
   waiting_for_os_lease_ = false;
   next_os_acquire_ = absl::InfinitePast();
   if (os_ != nullptr) {
     os_->Reset();
     StartOsUpgrades();
   }
+}
+
 void Agent::Run(const std::atomic<bool>& stop) {
   if (deps_.notifier != nullptr) (void)deps_.notifier->Ready();
   std::optional<absl::Duration> watchdog =

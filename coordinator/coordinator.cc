@@ -226,6 +226,10 @@ absl::StatusOr<tended::v1::AcquireLeaseResponse> Coordinator::AcquireLease(
   for (const GateOutcome& outcome : EvaluateGates(request.kind(), facts, config_, clock_.Now())) {
     *response.add_gates() = ToProto(outcome);
   }
+  if (request.kind() == tended::v1::LEASE_KIND_OS_UPGRADE) {
+    *response.add_gates() =
+        ToProto(CanaryGateForNode(CollectOsRolloutFacts(), request.node_name(), clock_.Now()));
+  }
   uint32_t position = 0;
   for (const auto& pending : leases_->PendingRequests(request.kind())) {
     ++position;
@@ -238,10 +242,6 @@ absl::StatusOr<tended::v1::AcquireLeaseResponse> Coordinator::AcquireLease(
 absl::StatusOr<tended::v1::RenewLeaseResponse> Coordinator::RenewLease(
     const tended::v1::RenewLeaseRequest& request) {
   RETURN_IF_ERROR(CheckLeaseRef(request.lease_id(), request.fencing_token()));
-  if (request.kind() == tended::v1::LEASE_KIND_OS_UPGRADE) {
-    *response.add_gates() =
-        ToProto(CanaryGateForNode(CollectOsRolloutFacts(), request.node_name(), clock_.Now()));
-  }
   absl::MutexLock lock(&mutex_);
   ASSIGN_OR_RETURN(Lease lease, leases_->Renew(request.lease_id(), request.fencing_token()));
   tended::v1::RenewLeaseResponse response;
@@ -384,6 +384,13 @@ absl::Time Coordinator::GrantWhatGatesAllow(const std::optional<AlertSnapshot>& 
       if (pending.empty()) break;
       GateFacts facts = CollectGateFacts(alerts.has_value() ? &*alerts : nullptr);
       std::vector<GateOutcome> outcomes = EvaluateGates(kind, facts, config_, now);
+      // The oldest request, unless the OS rollout lets only its canary (or vetted nodes) go.
+      std::string chosen = pending.front().node_name();
+      if (kind == tended::v1::LEASE_KIND_OS_UPGRADE) {
+        std::vector<std::string> waiting;
+        for (const auto& request : pending) waiting.push_back(request.node_name());
+        outcomes.push_back(CanaryGate(CollectOsRolloutFacts(), waiting, now, &chosen));
+      }
       if (!AllPass(outcomes)) {
         for (const GateOutcome& outcome : outcomes) {
           if (!outcome.pass && outcome.earliest_pass.has_value()) {
@@ -425,13 +432,6 @@ void Coordinator::Schedule() {
   }
   std::optional<AlertSnapshot> alerts = FreshAlerts();
   absl::MutexLock lock(&mutex_);
-      // The oldest request, unless the OS rollout lets only its canary (or vetted nodes) go.
-      std::string chosen = pending.front().node_name();
-      if (kind == tended::v1::LEASE_KIND_OS_UPGRADE) {
-        std::vector<std::string> waiting;
-        for (const auto& request : pending) waiting.push_back(request.node_name());
-        outcomes.push_back(CanaryGate(CollectOsRolloutFacts(), waiting, now, &chosen));
-      }
   GrantWhatGatesAllow(alerts);
 }
 
@@ -516,6 +516,14 @@ absl::StatusOr<tended::v1::ExplainGatesResponse> Coordinator::ExplainGates(
     auto* explanation = response.add_explanations();
     explanation->set_kind(kind);
     std::vector<GateOutcome> outcomes = EvaluateGates(kind, facts, config_, now);
+    if (kind == tended::v1::LEASE_KIND_OS_UPGRADE) {
+      std::vector<std::string> waiting;
+      for (const auto& pending : leases_->PendingRequests(kind)) {
+        waiting.push_back(pending.node_name());
+      }
+      std::string first;
+      outcomes.push_back(CanaryGate(CollectOsRolloutFacts(), waiting, now, &first));
+    }
     for (const GateOutcome& outcome : outcomes) *explanation->add_gates() = ToProto(outcome);
     explanation->set_would_grant(AllPass(outcomes));
     for (const auto& pending : leases_->PendingRequests(kind)) {
@@ -556,14 +564,6 @@ absl::StatusOr<tended::v1::ForceReleaseLeaseResponse> Coordinator::ForceReleaseL
     return absl::InvalidArgumentError("reason: required; it is recorded in the event log");
   }
   tended::v1::ForceReleaseLeaseResponse response;
-    if (kind == tended::v1::LEASE_KIND_OS_UPGRADE) {
-      std::vector<std::string> waiting;
-      for (const auto& pending : leases_->PendingRequests(kind)) {
-        waiting.push_back(pending.node_name());
-      }
-      std::string first;
-      outcomes.push_back(CanaryGate(CollectOsRolloutFacts(), waiting, now, &first));
-    }
   {
     absl::MutexLock lock(&mutex_);
     ASSIGN_OR_RETURN(Lease lease, leases_->ForceRelease(request.lease_id(), request.reason()));

@@ -21,8 +21,8 @@
 #include "coordinator/disruption_flow.h"
 #include "coordinator/gates.h"
 #include "coordinator/lease_manager.h"
-#include "coordinator/state_store.h"
 #include "coordinator/os_rollout.h"
+#include "coordinator/state_store.h"
 #include "tended/v1/node_service.pb.h"
 #include "tended/v1/operator_service.pb.h"
 
@@ -50,10 +50,10 @@ class Coordinator {
       const tended::v1::ReleaseLeaseRequest& request);
   absl::StatusOr<tended::v1::CancelLeaseRequestResponse> CancelLeaseRequest(
       const tended::v1::CancelLeaseRequestRequest& request);
-  // A stream's subscription; the leases the node holds are queued first.
   // Defined in os_rollout.cc.
   absl::StatusOr<tended::v1::ReportStepResponse> ReportStep(
       const tended::v1::ReportStepRequest& request);
+  // A stream's subscription; the leases the node holds are queued first.
   absl::StatusOr<std::shared_ptr<DirectiveHub::Subscription>> SubscribeDirectives(
       const std::string& node);
   void UnsubscribeDirectives(const std::string& node,
@@ -72,10 +72,10 @@ class Coordinator {
       const tended::v1::ListEventsRequest& request);
   absl::StatusOr<tended::v1::RemoveNodeResponse> RemoveNode(
       const tended::v1::RemoveNodeRequest& request);
-
   // Defined in os_rollout.cc.
   absl::StatusOr<tended::v1::ResumeRolloutResponse> ResumeRollout(
       const tended::v1::ResumeRolloutRequest& request);
+
   // Every event, once durable, in order; called with the coordinator's lock held, so the
   // listener must be quick and must not call back into the coordinator (queue the work).
   void SetEventListener(LeaseManager::EventListener listener);
@@ -118,17 +118,6 @@ class Coordinator {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void SendLease(const tended::v1::Lease& lease, bool granted);
 
-  const CoordinatorConfig config_;
-  const Clock& clock_;
-  AlertSource* alert_source_;
-  DirectiveHub directives_;
-  const absl::Time started_at_;
-
-  mutable absl::Mutex mutex_;
-  std::unique_ptr<LeaseManager> leases_ ABSL_GUARDED_BY(mutex_);
-  // Not persisted: after a restart every known node gets a full deadline to report.
-  std::map<std::string, absl::Time> last_report_ ABSL_GUARDED_BY(mutex_);
-
   // The OS rollout (os_rollout.cc).
   OsRolloutFacts CollectOsRolloutFacts() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Whether `node` holds an OS_UPGRADE lease waiting for verification (so alerts are read).
@@ -140,6 +129,17 @@ class Coordinator {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void StopOsRollout(const std::string& node, const std::string& reason)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+
+  const CoordinatorConfig config_;
+  const Clock& clock_;
+  AlertSource* alert_source_;
+  DirectiveHub directives_;
+  const absl::Time started_at_;
+
+  mutable absl::Mutex mutex_;
+  std::unique_ptr<LeaseManager> leases_ ABSL_GUARDED_BY(mutex_);
+  // Not persisted: after a restart every known node gets a full deadline to report.
+  std::map<std::string, absl::Time> last_report_ ABSL_GUARDED_BY(mutex_);
 
   absl::Mutex alerts_mutex_;
   std::optional<AlertSnapshot> cached_alerts_ ABSL_GUARDED_BY(alerts_mutex_);
