@@ -315,6 +315,16 @@ absl::StatusOr<Lease*> LeaseManager::FindCurrentLease(CoordinatorState& state,
   return lease;
 }
 
+void LeaseManager::RecordFencingRejection(absl::string_view lease_id, std::string message) {
+  const Lease* known = FindLease(lease_id);
+  const std::string node = known != nullptr ? known->node_name() : "";
+  // Best effort: the refusal stands whether or not the event could be saved.
+  (void)Commit([&](CoordinatorState& state) {
+    AppendEvent(state, tended::v1::EVENT_TYPE_FENCING_REJECTED, nullptr, node, std::move(message));
+    return absl::OkStatus();
+  });
+}
+
 absl::StatusOr<Lease> LeaseManager::Renew(absl::string_view lease_id, uint64_t token) {
   CoordinatorState scratch = state_;
   auto found = FindCurrentLease(scratch, lease_id, token);
@@ -322,11 +332,7 @@ absl::StatusOr<Lease> LeaseManager::Renew(absl::string_view lease_id, uint64_t t
   // A holder renewing a lease that was released is how it learns of the release; only a
   // token that does not match a lease still held is worth an event.
   if (!found.ok() && known != nullptr && IsActive(*known)) {
-    (void)Commit([&](CoordinatorState& state) {
-      AppendEvent(state, tended::v1::EVENT_TYPE_FENCING_REJECTED, nullptr, known->node_name(),
-                  absl::StrCat("renew refused: ", found.status().message()));
-      return absl::OkStatus();
-    });
+    RecordFencingRejection(lease_id, absl::StrCat("renew refused: ", found.status().message()));
   }
   if (!found.ok()) return found.status();
   Lease renewed;
@@ -354,13 +360,7 @@ absl::StatusOr<Lease> LeaseManager::BeginDisruption(absl::string_view lease_id, 
   CoordinatorState scratch = state_;
   auto found = FindCurrentLease(scratch, lease_id, token);
   if (!found.ok()) {
-    (void)Commit([&](CoordinatorState& state) {
-      const Lease* known = FindLease(lease_id);
-      AppendEvent(state, tended::v1::EVENT_TYPE_FENCING_REJECTED, nullptr,
-                  known != nullptr ? known->node_name() : "",
-                  absl::StrCat(step, " refused: ", found.status().message()));
-      return absl::OkStatus();
-    });
+    RecordFencingRejection(lease_id, absl::StrCat(step, " refused: ", found.status().message()));
     return found.status();
   }
   if ((*found)->phase() == tended::v1::LEASE_PHASE_VERIFYING) {

@@ -122,6 +122,8 @@ class LeaseManager {
                    const tended::v1::Lease* lease, absl::string_view node,
                    std::string message) const;
   void TrimHistory(tended::state::v1::CoordinatorState& state) const;
+  // Records a refused holder call as a FENCING_REJECTED event.
+  void RecordFencingRejection(absl::string_view lease_id, std::string message);
   void ReleaseInState(tended::state::v1::CoordinatorState& state, tended::v1::Lease& lease,
                       tended::v1::EventType type, std::string message) const;
 

@@ -13,23 +13,15 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "demo: the OS upgrade demo installs packages into throwaway dpkg roots: run it as root" >&2
   exit 2
 fi
-scripts/install-deps.sh
+source scripts/lib/demo-fleet.sh
 BUILD=${TENDED_DEMO_BUILD:-build}
-cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-ninja -C "$BUILD" tended-coordinator tended-agent tendedctl
+demo_build tended-coordinator tended-agent tendedctl
 
-BIN=$PWD/$BUILD
 DEMO=$(mktemp -d /tmp/tended-os-demo.XXXXXX)
 chmod 755 "$DEMO"
 CANARY_SOAK=${TENDED_DEMO_CANARY_SOAK:-10s}
 NODES=(k8s-master k8s-node1 k8s-node2 k8s-node3 k8s-node4)
 CANARY=k8s-node4
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-}
-trap cleanup EXIT
 
 # Tiny packages: demo-libssl (a library update) and demo-kernel, whose postinst asks for
 # a reboot as a kernel's does.
@@ -89,21 +81,7 @@ leases:
     canary: $CANARY
     canary_soak: $CANARY_SOAK
 YAML
-"$BIN/coordinator/tended-coordinator" --config "$DEMO/coordinator.yaml" --insecure \
-  >"$DEMO/coordinator.log" 2>&1 &
-pids+=($!)
-port=""
-for _ in $(seq 1 100); do
-  port=$(sed -n 's/.*serving tended.v1 on port \([0-9]*\).*/\1/p' "$DEMO/coordinator.log")
-  [ -n "$port" ] && break
-  sleep 0.1
-done
-if [ -z "$port" ]; then
-  echo "demo: the coordinator did not start:" >&2
-  cat "$DEMO/coordinator.log" >&2
-  exit 1
-fi
-ctl=("$BIN/coordinator/ctl/tendedctl" --address "127.0.0.1:$port" --insecure)
+demo_start_coordinator
 
 for node in "${NODES[@]}"; do
   root="$DEMO/nodes/$node"
@@ -123,9 +101,7 @@ Unattended-Upgrade::Origins-Pattern { "o=NodeOS,n=${distro_codename}-security"; 
 CONF
   dpkg --root="$root" --force-script-chrootless --log="$root/var/log/dpkg.log" \
     -i "$DEMO/base/demo-libssl_1.0_all.deb" "$DEMO/base/demo-kernel_1.0_all.deb" >/dev/null
-  cat /proc/sys/kernel/random/uuid >"$root/proc/sys/kernel/random/boot_id"
-  uname -r >"$root/proc/sys/kernel/osrelease"
-  printf 'btime %s\n' "$(date +%s)" >"$root/proc/stat"
+  demo_boot_files "$root"
   cat >"$DEMO/$node.yaml" <<YAML
 node_name: $node
 coordinator: 127.0.0.1:$port

@@ -12,21 +12,14 @@ if [ "${1:-}" = "--os-upgrade" ]; then exec scripts/demo-os-upgrade.sh; fi
 KUBE=0
 if [ "${1:-}" = "--kubernetes" ]; then KUBE=1; fi
 
-scripts/install-deps.sh
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-ninja -C build tended-coordinator tended-agent tendedctl
-if [ "$KUBE" = 1 ]; then ninja -C build fake-kube-apiserver; fi
+source scripts/lib/demo-fleet.sh
+targets=(tended-coordinator tended-agent tendedctl)
+if [ "$KUBE" = 1 ]; then targets+=(fake-kube-apiserver); fi
+demo_build "${targets[@]}"
 
-BIN=$PWD/build
 DEMO=$(mktemp -d /tmp/tended-demo.XXXXXX)
 SOAK=${TENDED_DEMO_SOAK:-5s}
 NODES=(k8s-master k8s-node1 k8s-node2 k8s-node3 k8s-node4)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-}
-trap cleanup EXIT
 
 # The reference policy (packaging/examples/coordinator.yaml) with the window open, the soak
 # in seconds, no Prometheus (none runs here) and a fresh state file.
@@ -63,28 +56,12 @@ kubernetes:
 YAML
 fi
 
-"$BIN/coordinator/tended-coordinator" --config "$DEMO/coordinator.yaml" --insecure \
-  >"$DEMO/coordinator.log" 2>&1 &
-pids+=($!)
-port=""
-for _ in $(seq 1 100); do
-  port=$(sed -n 's/.*serving tended.v1 on port \([0-9]*\).*/\1/p' "$DEMO/coordinator.log")
-  [ -n "$port" ] && break
-  sleep 0.1
-done
-if [ -z "$port" ]; then
-  echo "demo: the coordinator did not start:" >&2
-  cat "$DEMO/coordinator.log" >&2
-  exit 1
-fi
-ctl=("$BIN/coordinator/ctl/tendedctl" --address "127.0.0.1:$port" --insecure)
+demo_start_coordinator
 
 for node in "${NODES[@]}"; do
   root="$DEMO/nodes/$node"
-  mkdir -p "$root/proc/sys/kernel/random" "$root/var/run" "$root/run"
-  cat /proc/sys/kernel/random/uuid >"$root/proc/sys/kernel/random/boot_id"
-  uname -r >"$root/proc/sys/kernel/osrelease"
-  printf 'btime %s\n' "$(date +%s)" >"$root/proc/stat"
+  mkdir -p "$root/var/run" "$root/run"
+  demo_boot_files "$root"
   cat >"$DEMO/$node.yaml" <<YAML
 node_name: $node
 coordinator: 127.0.0.1:$port

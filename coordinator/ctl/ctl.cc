@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -44,21 +45,14 @@ std::string Time(const google::protobuf::Timestamp& timestamp) {
   return absl::FormatTime("%Y-%m-%d %H:%M:%S", time, absl::LocalTimeZone());
 }
 
-std::string Kind(tended::v1::LeaseKind kind) {
-  switch (kind) {
-    case tended::v1::LEASE_KIND_REBOOT:
-      return "reboot";
-    case tended::v1::LEASE_KIND_OS_UPGRADE:
-      return "os_upgrade";
-    case tended::v1::LEASE_KIND_K8S_UPGRADE:
-      return "k8s_upgrade";
-    default:
-      return "-";
-  }
-}
-
 std::string Trimmed(const std::string& name, const std::string& prefix) {
   return name.rfind(prefix, 0) == 0 ? name.substr(prefix.size()) : name;
+}
+
+// "reboot", "os_upgrade", "k8s_upgrade", as in the configuration.
+std::string Kind(tended::v1::LeaseKind kind) {
+  if (kind == tended::v1::LEASE_KIND_UNSPECIFIED) return "-";
+  return absl::AsciiStrToLower(Trimmed(tended::v1::LeaseKind_Name(kind), "LEASE_KIND_"));
 }
 
 void PrintJson(const google::protobuf::Message& message) {

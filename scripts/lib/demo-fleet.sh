@@ -1,0 +1,48 @@
+# Shared by the demo scripts: building, starting the coordinator on a free loopback port,
+# the agents' simulated node files, and stopping everything on exit. Sourced, not run.
+
+# Installs what is missing and builds the given targets into $BUILD (default build/).
+demo_build() {
+  scripts/install-deps.sh
+  BUILD=${BUILD:-build}
+  cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  ninja -C "$BUILD" "$@"
+  BIN=$PWD/$BUILD
+}
+
+# Every background process the demo starts; all are stopped and reaped on exit.
+pids=()
+demo_cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap demo_cleanup EXIT
+
+# Starts tended-coordinator with $DEMO/coordinator.yaml (which listens on port 0) and sets
+# `port` and the tendedctl command line `ctl`.
+demo_start_coordinator() {
+  "$BIN/coordinator/tended-coordinator" --config "$DEMO/coordinator.yaml" --insecure \
+    >"$DEMO/coordinator.log" 2>&1 &
+  pids+=($!)
+  port=""
+  for _ in $(seq 1 100); do
+    port=$(sed -n 's/.*serving tended.v1 on port \([0-9]*\).*/\1/p' "$DEMO/coordinator.log")
+    [ -n "$port" ] && break
+    sleep 0.1
+  done
+  if [ -z "$port" ]; then
+    echo "demo: the coordinator did not start:" >&2
+    cat "$DEMO/coordinator.log" >&2
+    exit 1
+  fi
+  ctl=("$BIN/coordinator/ctl/tendedctl" --address "127.0.0.1:$port" --insecure)
+}
+
+# The files an agent reads about its boot, under a node's root.
+demo_boot_files() {
+  local root=$1
+  mkdir -p "$root/proc/sys/kernel/random"
+  cat /proc/sys/kernel/random/uuid >"$root/proc/sys/kernel/random/boot_id"
+  uname -r >"$root/proc/sys/kernel/osrelease"
+  printf 'btime %s\n' "$(date +%s)" >"$root/proc/stat"
+}
