@@ -207,7 +207,7 @@ class Planner {
               });
     if (!cf_.BuildDepCache(nullptr)) return AptError("cannot build the dependency cache");
     depcache_ = cf_.GetDepCache();
-    records_ = std::make_unique<pkgRecords>(*cache_);
+    app_restart_.assign(cache_->Head().VersionCount, AppRestart::kUnknown);
     return absl::OkStatus();
   }
 
@@ -217,6 +217,7 @@ class Planner {
     pkgDepCache& d = *depcache_;
     std::vector<pkgCache::PkgIterator> candidates;
     std::set<std::string> kept_names;
+    ReadAppRestartInFileOrder();
     for (const pkgCache::PkgIterator& p : installed_) {
       std::string name = p.FullName(true);
       pkgCache::VerIterator current = p.CurrentVer();
@@ -330,10 +331,45 @@ class Planner {
   }
   bool RequiresAppRestart(const pkgCache::VerIterator& v) {
     if (policy_.ignore_apps_require_restart()) return false;
-    pkgCache::VerFileIterator vf = v.FileList();
-    if (vf.end()) return false;
+    AppRestart& known = app_restart_[v->ID];
+    if (known == AppRestart::kUnknown) {
+      pkgCache::VerFileIterator vf = v.FileList();
+      known = !vf.end() && ReadAppRestart(vf) ? AppRestart::kYes : AppRestart::kNo;
+    }
+    return known == AppRestart::kYes;
+  }
+  bool ReadAppRestart(const pkgCache::VerFileIterator& vf) {
+    if (records_ == nullptr) records_ = std::make_unique<pkgRecords>(*cache_);
     pkgRecords::Parser& parser = records_->Lookup(vf);
     return absl::StripAsciiWhitespace(parser.RecordField("Upgrade-Requires")) == "app-restart";
+  }
+
+  // Reads Upgrade-Requires of every version that can be upgraded to, before anything asks.
+  // Records of compressed lists (lz4, gz) can only be read forwards: a jump back
+  // decompresses the file again from its start. So the records are read per file in
+  // offset order, which costs one pass over each file at most.
+  void ReadAppRestartInFileOrder() {
+    if (policy_.ignore_apps_require_restart()) return;
+    pkgDepCache& d = *depcache_;
+    std::vector<std::pair<pkgCache::VerFileIterator, map_id_t>> wanted;
+    for (const pkgCache::PkgIterator& p : installed_) {
+      pkgCache::VerIterator cand = d[p].CandidateVerIter(d);
+      if (cand.end() || cand == p.CurrentVer() || Cmp(cand, p.CurrentVer()) <= 0) continue;
+      if (app_restart_[cand->ID] != AppRestart::kUnknown) continue;
+      pkgCache::VerFileIterator vf = cand.FileList();
+      if (vf.end()) {
+        app_restart_[cand->ID] = AppRestart::kNo;
+        continue;
+      }
+      wanted.emplace_back(vf, cand->ID);
+    }
+    std::sort(wanted.begin(), wanted.end(), [](const auto& a, const auto& b) {
+      return std::make_pair(a.first.File()->ID, a.first->Offset) <
+             std::make_pair(b.first.File()->ID, b.first->Offset);
+    });
+    for (const auto& [vf, id] : wanted) {
+      app_restart_[id] = ReadAppRestart(vf) ? AppRestart::kYes : AppRestart::kNo;
+    }
   }
 
   // Why `p` is not even tried; nullopt when it is a candidate.
@@ -545,7 +581,9 @@ class Planner {
   pkgCacheFile& cf_;
   pkgCache* cache_ = nullptr;
   pkgDepCache* depcache_ = nullptr;
-  std::unique_ptr<pkgRecords> records_;
+  std::unique_ptr<pkgRecords> records_;  // Opened on the first record read.
+  enum class AppRestart : uint8_t { kUnknown, kNo, kYes };
+  std::vector<AppRestart> app_restart_;  // Upgrade-Requires, by version ID.
   std::vector<FileInfo> files_;
   std::vector<pkgCache::PkgIterator> all_;
   std::vector<pkgCache::PkgIterator> installed_;

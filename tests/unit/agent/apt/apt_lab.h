@@ -30,6 +30,7 @@ struct Deb {
   std::map<std::string, std::string> files;  // Path relative to the root -> contents.
   std::vector<std::string> conffiles;        // Absolute paths, e.g. "/etc/cfg.conf".
   std::string postinst;                      // Script body, without the #! line.
+  std::string extra_control;                 // More control lines, each ending in "\n".
 };
 
 // Runs `sh -c command`; fails the test (and returns "") when it exits non-zero.
@@ -65,6 +66,7 @@ inline std::string BuildDeb(const std::string& work, const Deb& deb, const std::
                                      "\nArchitecture: all\nMaintainer: lab <lab@example.invalid>"
                                      "\nSection: misc\nPriority: optional\n");
   if (!deb.depends.empty()) absl::StrAppend(&control, "Depends: ", deb.depends, "\n");
+  absl::StrAppend(&control, deb.extra_control);
   absl::StrAppend(&control, "Description: test package ", deb.name, "\n");
   WriteFile(dir + "/DEBIAN/control", control);
   if (!deb.conffiles.empty()) {
@@ -92,8 +94,10 @@ struct RepoSpec {
 // A gpg key and signed repositories, built once per test suite.
 class RepoSet {
  public:
-  RepoSet(const std::string& base, const std::vector<RepoSpec>& repos, bool sign = true)
-      : base_(base), sign_(sign) {
+  // With `lz4`, each repository also offers Packages.lz4 (as Debian's mirrors do).
+  RepoSet(const std::string& base, const std::vector<RepoSpec>& repos, bool sign = true,
+          bool lz4 = false)
+      : base_(base), sign_(sign), lz4_(lz4) {
     chmod(base.c_str(), 0755);
     arch_ = HostArch();
     gnupg_ = base + "/gnupg";
@@ -134,6 +138,7 @@ class RepoSet {
     std::string bin = absl::StrCat(dists, "/main/binary-", arch_);
     EXPECT_TRUE(MakeDirectories(bin).ok());
     Sh(absl::StrCat("cd '", dir, "' && apt-ftparchive packages pool > '", bin, "/Packages'"));
+    if (lz4_) Sh(absl::StrCat("lz4 -q -f '", bin, "/Packages' '", bin, "/Packages.lz4'"));
     const std::string r = "-o APT::FTPArchive::Release::";
     Sh(absl::StrCat("cd '", dir, "' && apt-ftparchive ", r, "Origin='", repo.origin, "' ", r,
                     "Label='", repo.label, "' ", r, "Suite='", repo.name, "' ", r, "Codename='",
@@ -149,6 +154,7 @@ class RepoSet {
 
   std::string base_;
   bool sign_;
+  bool lz4_;
   std::string arch_;
   std::string gnupg_;
   std::vector<std::string> names_;
