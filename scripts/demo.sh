@@ -14,7 +14,7 @@ if [ "${1:-}" = "--kubernetes" ]; then KUBE=1; fi
 
 source scripts/lib/demo-fleet.sh
 targets=(tended-coordinator tended-agent tendedctl)
-if [ "$KUBE" = 1 ]; then targets+=(fake-kube-apiserver); fi
+if [ "$KUBE" = 1 ]; then targets+=(fake-kube-apiserver webhook-capture); fi
 demo_build "${targets[@]}"
 
 DEMO=$(mktemp -d /tmp/tended-demo.XXXXXX)
@@ -54,9 +54,37 @@ kubernetes:
   node_marks:
     kured_compatible: true
 YAML
+  # A webhook receiver for the coordinator's notifications (generic JSON payloads), and
+  # /metrics on a free port.
+  "$BIN/tests/webhook-capture" --port_file "$DEMO/webhook.port" >"$DEMO/webhook.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 100); do [ -s "$DEMO/webhook.port" ] && break; sleep 0.1; done
+  if [ ! -s "$DEMO/webhook.port" ]; then
+    echo "demo: the webhook receiver did not start:" >&2
+    cat "$DEMO/webhook.log" >&2
+    exit 1
+  fi
+  cat >>"$DEMO/coordinator.yaml" <<YAML
+metrics_listen: 127.0.0.1:0
+notifications:
+  urls: ["generic+http://127.0.0.1:$(cat "$DEMO/webhook.port")/tended"]
+YAML
 fi
 
 demo_start_coordinator
+if [ "$KUBE" = 1 ]; then
+  metrics_port=""
+  for _ in $(seq 1 100); do
+    metrics_port=$(sed -n 's/.*serving \/metrics on .* (port \([0-9]*\)).*/\1/p' "$DEMO/coordinator.log")
+    [ -n "$metrics_port" ] && break
+    sleep 0.1
+  done
+  if [ -z "$metrics_port" ]; then
+    echo "demo: the coordinator does not serve /metrics:" >&2
+    cat "$DEMO/coordinator.log" >&2
+    exit 1
+  fi
+fi
 
 for node in "${NODES[@]}"; do
   root="$DEMO/nodes/$node"
@@ -114,7 +142,7 @@ if [ "$status" -ne 0 ]; then
   echo "demo: the rollout did not finish; see $DEMO" >&2
   exit 1
 fi
-echo "demo: $summary"
+if [ "$KUBE" = 0 ]; then echo "demo: $summary"; fi
 if [ "$KUBE" = 1 ]; then
   echo
   echo "demo: what the (fake) Kubernetes API server saw:"
@@ -130,6 +158,65 @@ if [ "$KUBE" = 1 ]; then
     fi
   done
   echo "demo: every node was cordoned, drained, rebooted and uncordoned, in that order"
+
+  # The notifications, one "event node" pair per webhook call; the last ones may still be
+  # on their way, so wait (bounded) until every node's disrupting, rebooted and verified
+  # messages arrived.
+  notified() {
+    sed -n 's/^webhook: .*"event":"\([^"]*\)".*"node":"\([^"]*\)".*/\1 \2/p' "$DEMO/webhook.log"
+  }
+  missing=()
+  for _ in $(seq 1 100); do
+    missing=()
+    got=$(notified)
+    for node in "${NODES[@]}"; do
+      for event in disrupting rebooted verified; do
+        grep -qx "$event $node" <<<"$got" || missing+=("$event $node")
+      done
+    done
+    [ ${#missing[@]} -eq 0 ] && break
+    sleep 0.1
+  done
+  echo
+  echo "demo: the notifications the webhook received, per node in order (xN: N in a row):"
+  notified | awk '{ if (!($2 in seen)) { seen[$2] = 1; order[++n] = $2 }
+      if ($1 == last[$2]) { count[$2]++; next }
+      flush($2); last[$2] = $1; count[$2] = 1 }
+    function flush(node) { if (last[node] == "") return
+      line[node] = line[node] (line[node] == "" ? "" : ", ") last[node] \
+        (count[node] > 1 ? " x" count[node] : "") }
+    END { for (i = 1; i <= n; i++) { flush(order[i]); print "  " order[i] ": " line[order[i]] } }'
+  if [ ${#missing[@]} -ne 0 ]; then
+    echo "demo: notifications missing: ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "demo: every node's disrupting, rebooted and verified notifications arrived"
+
+  echo
+  echo "demo: from the coordinator's /metrics (127.0.0.1:$metrics_port):"
+  scrape() {
+    if command -v curl >/dev/null; then
+      curl -sf "http://127.0.0.1:$metrics_port/metrics"
+    else
+      exec 3<>"/dev/tcp/127.0.0.1/$metrics_port" || return 1
+      printf 'GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
+      sed '1,/^\r\{0,1\}$/d' <&3
+      exec 3<&-
+    fi
+  }
+  metrics=$(scrape) || {
+    echo "demo: could not scrape /metrics" >&2
+    exit 1
+  }
+  grep -E '^tended_(disruptions_total|notifications_(sent|failed)_total|events_total\{type="(node_rebooted|lease_released)"\})' \
+    <<<"$metrics" | sed 's/^/  /' || true
+  if ! grep -qx 'tended_disruptions_total{kind="reboot"} 5' <<<"$metrics"; then
+    echo 'demo: /metrics does not show tended_disruptions_total{kind="reboot"} 5' >&2
+    exit 1
+  fi
+  echo "demo: /metrics counts 5 reboot disruptions"
+  echo
+  echo "demo: $summary"
 fi
 case "$summary" in
   "5 nodes rebooted, at most 1 disrupted at once") exit 0 ;;

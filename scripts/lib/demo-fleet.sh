@@ -21,6 +21,7 @@ trap demo_cleanup EXIT
 # Starts tended-coordinator with $DEMO/coordinator.yaml (which listens on port 0) and sets
 # `port` and the tendedctl command line `ctl`.
 demo_start_coordinator() {
+  : >"$DEMO/coordinator.log"  # Exists before the background start opens it.
   "$BIN/coordinator/tended-coordinator" --config "$DEMO/coordinator.yaml" --insecure \
     >"$DEMO/coordinator.log" 2>&1 &
   pids+=($!)

@@ -16,6 +16,7 @@
 #include "common/proto_time.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/state_store.h"
+#include "tests/fakes/capture_http_server.h"
 #include "tests/fakes/fake_clock.h"
 #include "tests/fakes/free_port.h"
 #include "tests/fakes/http_probe.h"
@@ -24,6 +25,7 @@
 namespace tended::coordinator {
 namespace {
 
+using ::tended::testing::CaptureServer;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -127,64 +129,6 @@ TEST(NotificationPayloadTest, ExactBodies) {
 }
 
 // ---- Delivery, against a real coordinator ----
-
-// A webhook receiver on 127.0.0.1: records every request; answers `status` after waiting
-// until released when `hold` is set.
-class CaptureServer {
- public:
-  CaptureServer() {
-    auto started = HttpServer::Start("127.0.0.1:0", [this](const HttpRequest& request) {
-      std::unique_lock<std::mutex> lock(mutex_);
-      requests_.push_back(request);
-      changed_.notify_all();
-      changed_.wait_for(lock, std::chrono::seconds(10), [this] { return !hold_; });
-      HttpResponse response;
-      response.status = status_;
-      response.body = status_ == 200 ? "ok" : "invalid_payload";
-      return response;
-    });
-    EXPECT_TRUE(started.ok()) << started.status();
-    server_ = *std::move(started);
-  }
-  ~CaptureServer() {
-    Release();
-    server_->Stop();
-  }
-
-  int port() const { return server_->port(); }
-  std::string Base() const { return absl::StrCat("http://127.0.0.1:", port()); }
-  void Answer(int status) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    status_ = status;
-  }
-  void Hold() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    hold_ = true;
-  }
-  void Release() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    hold_ = false;
-    changed_.notify_all();
-  }
-  // Waits (bounded) until at least `count` requests arrived.
-  bool WaitForRequests(size_t count) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    return changed_.wait_for(lock, std::chrono::seconds(10),
-                             [&] { return requests_.size() >= count; });
-  }
-  std::vector<HttpRequest> requests() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return requests_;
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::vector<HttpRequest> requests_;
-  int status_ = 200;
-  bool hold_ = false;
-  std::unique_ptr<HttpServer> server_;
-};
 
 class NotifierTest : public ::testing::Test {
  protected:
