@@ -559,8 +559,14 @@ bool DisruptionFlow::Verify(Snapshot& snapshot) {
     }
   }
   if (!waiting.empty()) {
-    SetLeaseProblem(record.lease_id(),
-                    absl::StrCat("back but not verified: ", absl::StrJoin(waiting, "; ")));
+    // Normal while the node boots; the return deadline turns a long wait into an alarm.
+    const std::string message =
+        absl::StrCat("back but not verified yet: ", absl::StrJoin(waiting, "; "));
+    hooks_.with_leases([&](LeaseManager& leases) {
+      if (absl::Status set = leases.SetVerificationWait(record.lease_id(), message); !set.ok()) {
+        Log()->warn("lease {}: {}", record.lease_id(), set.ToString());
+      }
+    });
     return false;
   }
   if (record.cordoned_by_us()) {

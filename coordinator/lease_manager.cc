@@ -439,6 +439,16 @@ absl::StatusOr<Lease> LeaseManager::MarkVerifying(absl::string_view lease_id,
 
 absl::Status LeaseManager::SetVerificationProblem(absl::string_view lease_id,
                                                   absl::string_view message) {
+  return SetStatusMessage(lease_id, message, /*is_failure=*/true);
+}
+
+absl::Status LeaseManager::SetVerificationWait(absl::string_view lease_id,
+                                               absl::string_view message) {
+  return SetStatusMessage(lease_id, message, /*is_failure=*/false);
+}
+
+absl::Status LeaseManager::SetStatusMessage(absl::string_view lease_id, absl::string_view message,
+                                            bool is_failure) {
   const Lease* current = FindLease(lease_id);
   if (current == nullptr || !IsActive(*current)) {
     return absl::FailedPreconditionError(absl::StrCat("no active lease ", lease_id));
@@ -447,8 +457,10 @@ absl::Status LeaseManager::SetVerificationProblem(absl::string_view lease_id,
   return Commit([&](CoordinatorState& state) {
     Lease* lease = FindLeaseById(state, lease_id);
     lease->set_status_message(std::string(message));
-    AppendEvent(state, tended::v1::EVENT_TYPE_LEASE_VERIFICATION_FAILED, lease, lease->node_name(),
-                std::string(message));
+    if (is_failure) {
+      AppendEvent(state, tended::v1::EVENT_TYPE_LEASE_VERIFICATION_FAILED, lease,
+                  lease->node_name(), std::string(message));
+    }
     return absl::OkStatus();
   });
 }

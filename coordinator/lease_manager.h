@@ -72,6 +72,9 @@ class LeaseManager {
                                                   absl::string_view message);
   // Records why a lease is still held; an event the first time the message changes.
   absl::Status SetVerificationProblem(absl::string_view lease_id, absl::string_view message);
+  // Records what verification still waits for (a node still booting, not Ready yet): shown
+  // on the lease, no event. If it lasts past the return deadline the lease goes overdue.
+  absl::Status SetVerificationWait(absl::string_view lease_id, absl::string_view message);
   // Releases after verification and starts the node's soak.
   absl::StatusOr<tended::v1::Lease> CompleteVerification(absl::string_view lease_id,
                                                          absl::string_view message);
@@ -122,6 +125,8 @@ class LeaseManager {
                    const tended::v1::Lease* lease, absl::string_view node,
                    std::string message) const;
   void TrimHistory(tended::state::v1::CoordinatorState& state) const;
+  absl::Status SetStatusMessage(absl::string_view lease_id, absl::string_view message,
+                                bool is_failure);
   // Records a refused holder call as a FENCING_REJECTED event.
   void RecordFencingRejection(absl::string_view lease_id, std::string message);
   void ReleaseInState(tended::state::v1::CoordinatorState& state, tended::v1::Lease& lease,
