@@ -297,10 +297,10 @@ absl::StatusOr<Lease> LeaseManager::Grant(absl::string_view node, LeaseKind kind
   return granted;
 }
 
-absl::StatusOr<Lease*> LeaseManager::FindCurrentLease(CoordinatorState& state,
-                                                      absl::string_view lease_id,
-                                                      uint64_t token) const {
-  Lease* lease = FindLeaseById(state, lease_id);
+namespace {
+
+// Whether `lease` (found by `lease_id`, possibly null) is active and `token` is current.
+absl::Status CheckHolder(const Lease* lease, absl::string_view lease_id, uint64_t token) {
   if (lease == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat("no lease ", lease_id));
   }
@@ -312,6 +312,23 @@ absl::StatusOr<Lease*> LeaseManager::FindCurrentLease(CoordinatorState& state,
                                                       lease_id, " (current ",
                                                       lease->fencing_token(), ")"));
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<Lease*> LeaseManager::FindCurrentLease(CoordinatorState& state,
+                                                      absl::string_view lease_id,
+                                                      uint64_t token) const {
+  Lease* lease = FindLeaseById(state, lease_id);
+  RETURN_IF_ERROR(CheckHolder(lease, lease_id, token));
+  return lease;
+}
+
+absl::StatusOr<const Lease*> LeaseManager::CurrentLease(absl::string_view lease_id,
+                                                        uint64_t token) const {
+  const Lease* lease = FindLease(lease_id);
+  RETURN_IF_ERROR(CheckHolder(lease, lease_id, token));
   return lease;
 }
 
@@ -326,8 +343,7 @@ void LeaseManager::RecordFencingRejection(absl::string_view lease_id, std::strin
 }
 
 absl::StatusOr<Lease> LeaseManager::Renew(absl::string_view lease_id, uint64_t token) {
-  CoordinatorState scratch = state_;
-  auto found = FindCurrentLease(scratch, lease_id, token);
+  auto found = CurrentLease(lease_id, token);
   const Lease* known = FindLease(lease_id);
   // A holder renewing a lease that was released is how it learns of the release; only a
   // token that does not match a lease still held is worth an event.
@@ -357,8 +373,7 @@ absl::StatusOr<Lease> LeaseManager::Renew(absl::string_view lease_id, uint64_t t
 
 absl::StatusOr<Lease> LeaseManager::BeginDisruption(absl::string_view lease_id, uint64_t token,
                                                     absl::string_view step) {
-  CoordinatorState scratch = state_;
-  auto found = FindCurrentLease(scratch, lease_id, token);
+  auto found = CurrentLease(lease_id, token);
   if (!found.ok()) {
     RecordFencingRejection(lease_id, absl::StrCat(step, " refused: ", found.status().message()));
     return found.status();
@@ -391,8 +406,7 @@ absl::StatusOr<Lease> LeaseManager::BeginDisruption(absl::string_view lease_id, 
 
 absl::StatusOr<Lease> LeaseManager::ReleaseByHolder(absl::string_view lease_id, uint64_t token,
                                                     absl::string_view reason) {
-  CoordinatorState scratch = state_;
-  ASSIGN_OR_RETURN(Lease * current, FindCurrentLease(scratch, lease_id, token));
+  ASSIGN_OR_RETURN(const Lease* current, CurrentLease(lease_id, token));
   if (current->phase() != tended::v1::LEASE_PHASE_GRANTED) {
     return absl::FailedPreconditionError(
         absl::StrCat("lease ", lease_id, " is ", PhaseName(current->phase()),

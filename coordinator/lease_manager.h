@@ -118,6 +118,9 @@ class LeaseManager {
   // Applies `mutation` to a copy, saves it, then makes it current.
   absl::Status Commit(const Mutation& mutation);
 
+  // The active lease `lease_id` if `token` is current: in the current state, or in `state`.
+  absl::StatusOr<const tended::v1::Lease*> CurrentLease(absl::string_view lease_id,
+                                                        uint64_t token) const;
   absl::StatusOr<tended::v1::Lease*> FindCurrentLease(tended::state::v1::CoordinatorState& state,
                                                       absl::string_view lease_id,
                                                       uint64_t token) const;
