@@ -5,18 +5,10 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <thread>
-
-#include "agent/agent.h"
-#include "agent/coordinator_client.h"
-#include "agent/sentinel_watcher.h"
-#include "agent/simulated_rebooter.h"
-#include "common/file_util.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/server.h"
 #include "tended/v1/operator_service.grpc.pb.h"
-#include "tests/fakes/node_root.h"
+#include "tests/fakes/agent_under_test.h"
 #include "tests/fakes/temp_dir.h"
 
 namespace tended {
@@ -61,69 +53,7 @@ struct CoordinatorUnderTest {
   std::unique_ptr<coordinator::CoordinatorServer> server;
 };
 
-// One node: its root, the real agent seams and the agent's thread.
-class AgentUnderTest {
- public:
-  AgentUnderTest(const std::string& name, int port) : name_(name) {
-    EXPECT_TRUE(testing::PrepareNodeRoot(dir_.path(), absl::StrCat("boot-0-", name)).ok());
-    config_.node_name = name;
-    config_.coordinator_address = absl::StrCat("127.0.0.1:", port);
-    config_.insecure = true;
-    config_.root = dir_.path();
-    config_.report_interval = absl::Milliseconds(200);
-    config_.check_period = absl::Seconds(2);
-    config_.reconnect_initial_backoff = absl::Milliseconds(100);
-    config_.reconnect_max_backoff = absl::Milliseconds(500);
-    config_.reboot.method = agent::RebootMethod::kSimulate;
-    config_.reboot.delay = absl::Milliseconds(100);
-    root_ = RootPath(dir_.path());
-    auto rebooter = agent::SimulatedRebooter::Create(root_, Clock::Real());
-    EXPECT_TRUE(rebooter.ok()) << rebooter.status();
-    rebooter_ = std::move(*rebooter);
-    auto client =
-        agent::MakeGrpcCoordinatorClient(config_.coordinator_address, true, absl::Seconds(2));
-    EXPECT_TRUE(client.ok());
-    client_ = std::move(*client);
-    agent::Agent::Dependencies dependencies;
-    dependencies.clock = &Clock::Real();
-    dependencies.coordinator = client_.get();
-    dependencies.rebooter = rebooter_.get();
-    auto created = agent::Agent::Create(config_, name, root_, dependencies);
-    EXPECT_TRUE(created.ok()) << created.status();
-    agent_ = std::move(*created);
-    auto watcher = agent::SentinelWatcher::Create(root_.Resolve(config_.reboot.sentinel),
-                                                  [this](bool) { agent_->Wake(); });
-    EXPECT_TRUE(watcher.ok()) << watcher.status();
-    watcher_ = std::move(*watcher);
-    EXPECT_TRUE(watcher_->Start().ok());
-    thread_ = std::thread([this] { agent_->Run(stop_); });
-  }
-  ~AgentUnderTest() {
-    stop_ = true;
-    agent_->Wake();
-    thread_.join();
-    watcher_->Stop();
-  }
-
-  void NeedReboot() {
-    ASSERT_TRUE(testing::MarkRebootRequired(dir_.path(), "linux-image-6.1.0-28-amd64").ok());
-  }
-  int reboots() const { return rebooter_->reboot_count(); }
-  bool sentinel_present() const { return PathExists(root_.Resolve("/var/run/reboot-required")); }
-  const std::string& name() const { return name_; }
-
- private:
-  std::string name_;
-  testing::TempDir dir_;
-  agent::AgentConfig config_;
-  RootPath root_;
-  std::unique_ptr<agent::SimulatedRebooter> rebooter_;
-  std::unique_ptr<agent::CoordinatorClient> client_;
-  std::unique_ptr<agent::Agent> agent_;
-  std::unique_ptr<agent::SentinelWatcher> watcher_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
+using testing::AgentUnderTest;
 
 bool WaitFor(const std::function<bool()>& done, absl::Duration limit) {
   const absl::Time deadline = absl::Now() + limit;
@@ -208,7 +138,7 @@ TEST(FleetOverGrpc, RollingRebootOneNodeAtATime) {
       << "not every node rebooted and verified";
   for (auto& agent : agents) {
     EXPECT_EQ(agent->reboots(), 1) << agent->name();
-    EXPECT_FALSE(agent->sentinel_present()) << agent->name();
+    EXPECT_FALSE(agent->SentinelPresent()) << agent->name();
   }
 
   auto events = AllEvents(*stub);
@@ -243,7 +173,7 @@ TEST(FleetOverGrpc, CoordinatorRestartMidRolloutLosesNothing) {
   ASSERT_TRUE(WaitFor(
       [&] {
         for (auto& agent : agents) {
-          if (agent->reboots() != 1 || agent->sentinel_present()) return false;
+          if (agent->reboots() != 1 || agent->SentinelPresent()) return false;
         }
         auto stub = OperatorStub(port);
         grpc::ClientContext context;

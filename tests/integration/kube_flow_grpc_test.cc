@@ -6,21 +6,16 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <map>
 #include <mutex>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "agent/agent.h"
-#include "agent/coordinator_client.h"
-#include "agent/sentinel_watcher.h"
 #include "agent/simulated_rebooter.h"
 #include "common/status_macros.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/server.h"
+#include "tests/fakes/agent_under_test.h"
 #include "tests/fakes/fake_kube_api_server.h"
-#include "tests/fakes/node_root.h"
 #include "tests/fakes/temp_dir.h"
 #include "tests/unit/coordinator/kube/kube_test_util.h"
 
@@ -94,63 +89,21 @@ class CheckingRebooter final : public agent::Rebooter {
   std::vector<std::string> violations_;
 };
 
+// A node whose agent's reboots go through a CheckingRebooter.
 class NodeUnderTest {
  public:
-  NodeUnderTest(const std::string& name, int port, FakeKubeApiServer& server) {
-    EXPECT_TRUE(testing::PrepareNodeRoot(dir_.path(), "boot-0-" + name).ok());
-    config_.node_name = name;
-    config_.coordinator_address = absl::StrCat("127.0.0.1:", port);
-    config_.insecure = true;
-    config_.root = dir_.path();
-    config_.report_interval = absl::Milliseconds(200);
-    config_.check_period = absl::Seconds(2);
-    config_.reconnect_initial_backoff = absl::Milliseconds(100);
-    config_.reconnect_max_backoff = absl::Milliseconds(500);
-    config_.reboot.method = agent::RebootMethod::kSimulate;
-    config_.reboot.delay = absl::Milliseconds(100);
-    root_ = RootPath(dir_.path());
-    auto simulated = agent::SimulatedRebooter::Create(root_, Clock::Real());
-    EXPECT_TRUE(simulated.ok());
-    rebooter_ = std::make_unique<CheckingRebooter>(std::move(*simulated), server, name);
-    auto client =
-        agent::MakeGrpcCoordinatorClient(config_.coordinator_address, true, absl::Seconds(2));
-    EXPECT_TRUE(client.ok());
-    client_ = std::move(*client);
-    agent::Agent::Dependencies dependencies;
-    dependencies.clock = &Clock::Real();
-    dependencies.coordinator = client_.get();
-    dependencies.rebooter = rebooter_.get();
-    auto created = agent::Agent::Create(config_, name, root_, dependencies);
-    EXPECT_TRUE(created.ok()) << created.status();
-    agent_ = std::move(*created);
-    auto watcher = agent::SentinelWatcher::Create(root_.Resolve(config_.reboot.sentinel),
-                                                  [this](bool) { agent_->Wake(); });
-    EXPECT_TRUE(watcher.ok());
-    watcher_ = std::move(*watcher);
-    EXPECT_TRUE(watcher_->Start().ok());
-    thread_ = std::thread([this] { agent_->Run(stop_); });
-  }
-  ~NodeUnderTest() {
-    stop_ = true;
-    agent_->Wake();
-    thread_.join();
-    watcher_->Stop();
-  }
-  void NeedReboot() {
-    ASSERT_TRUE(testing::MarkRebootRequired(dir_.path(), "linux-image-6.1.0-28-amd64").ok());
-  }
+  NodeUnderTest(const std::string& name, int port, FakeKubeApiServer& server)
+      : agent_(name, port, [&](std::unique_ptr<agent::SimulatedRebooter> simulated) {
+          auto checking = std::make_unique<CheckingRebooter>(std::move(simulated), server, name);
+          rebooter_ = checking.get();
+          return checking;
+        }) {}
+  void NeedReboot() { agent_.NeedReboot(); }
   const CheckingRebooter& rebooter() const { return *rebooter_; }
 
  private:
-  testing::TempDir dir_;
-  agent::AgentConfig config_;
-  RootPath root_;
-  std::unique_ptr<CheckingRebooter> rebooter_;
-  std::unique_ptr<agent::CoordinatorClient> client_;
-  std::unique_ptr<agent::Agent> agent_;
-  std::unique_ptr<agent::SentinelWatcher> watcher_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
+  CheckingRebooter* rebooter_ = nullptr;  // Owned by agent_.
+  testing::AgentUnderTest agent_;
 };
 
 TEST(KubeFlowOverGrpc, AgentsRebootOnlyAfterTheDrainAndNodesAreUncordonedAfter) {
