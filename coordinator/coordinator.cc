@@ -399,8 +399,13 @@ absl::Time Coordinator::GrantWhatGatesAllow(const std::optional<AlertSnapshot>& 
         }
         break;
       }
-      const auto& head = *std::find_if(pending.begin(), pending.end(),
-                                       [&](const auto& p) { return p.node_name() == chosen; });
+      auto head_it = std::find_if(pending.begin(), pending.end(),
+                                  [&](const auto& p) { return p.node_name() == chosen; });
+      if (head_it == pending.end()) {
+        Logger("coordinator")->error("the gates chose {}, which is not waiting", chosen);
+        break;
+      }
+      const auto& head = *head_it;
       auto granted = leases_->Grant(head.node_name(), kind, head.reason());
       if (!granted.ok()) {
         Logger("coordinator")
