@@ -102,26 +102,10 @@ CONF
   dpkg --root="$root" --force-script-chrootless --log="$root/var/log/dpkg.log" \
     -i "$DEMO/base/demo-libssl_1.0_all.deb" "$DEMO/base/demo-kernel_1.0_all.deb" >/dev/null
   demo_boot_files "$root"
-  cat >"$DEMO/$node.yaml" <<YAML
-node_name: $node
-coordinator: 127.0.0.1:$port
-insecure: true
-root: $root
-report_interval: 1s
-check_period: 30s
-reconnect:
-  initial_backoff: 200ms
-  max_backoff: 2s
-reboot:
-  method: simulate
-  delay: 1s
-apt:
+  demo_start_agent "$node" "$root" "apt:
   enabled: true
   plan_interval: 2s
-  update_interval: 2s
-YAML
-  "$BIN/agent/tended-agent" --config "$DEMO/$node.yaml" >"$DEMO/$node.log" 2>&1 &
-  pids+=($!)
+  update_interval: 2s"
 done
 
 echo "demo: coordinator on 127.0.0.1:$port, five agents with a dpkg root each, logs in $DEMO"

@@ -90,22 +90,7 @@ for node in "${NODES[@]}"; do
   root="$DEMO/nodes/$node"
   mkdir -p "$root/var/run" "$root/run"
   demo_boot_files "$root"
-  cat >"$DEMO/$node.yaml" <<YAML
-node_name: $node
-coordinator: 127.0.0.1:$port
-insecure: true
-root: $root
-report_interval: 1s
-check_period: 30s
-reconnect:
-  initial_backoff: 200ms
-  max_backoff: 2s
-reboot:
-  method: simulate
-  delay: 1s
-YAML
-  "$BIN/agent/tended-agent" --config "$DEMO/$node.yaml" >"$DEMO/$node.log" 2>&1 &
-  pids+=($!)
+  demo_start_agent "$node" "$root"
 done
 
 echo "demo: coordinator on 127.0.0.1:$port, five agents, logs in $DEMO"

@@ -47,3 +47,26 @@ demo_boot_files() {
   uname -r >"$root/proc/sys/kernel/osrelease"
   printf 'btime %s\n' "$(date +%s)" >"$root/proc/stat"
 }
+
+# Writes $DEMO/NODE.yaml (simulated reboots, timings in seconds, EXTRA_YAML appended) and
+# starts that node's tended-agent against the coordinator on $port.
+demo_start_agent() {
+  local node=$1 root=$2 extra=${3:-}
+  cat >"$DEMO/$node.yaml" <<YAML
+node_name: $node
+coordinator: 127.0.0.1:$port
+insecure: true
+root: $root
+report_interval: 1s
+check_period: 30s
+reconnect:
+  initial_backoff: 200ms
+  max_backoff: 2s
+reboot:
+  method: simulate
+  delay: 1s
+$extra
+YAML
+  "$BIN/agent/tended-agent" --config "$DEMO/$node.yaml" >"$DEMO/$node.log" 2>&1 &
+  pids+=($!)
+}
