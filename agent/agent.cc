@@ -77,9 +77,8 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const AgentConfig& config,
     options.plan_interval = config.apt.plan_interval;
     options.update_interval = config.apt.update_interval;
     options.background = dependencies.apt_in_background;
-    agent->os_ = std::make_unique<OsUpgradeStep>(dependencies.packages, options,
-                                                 *dependencies.clock,
-                                                 [raw = agent.get()] { raw->Wake(); });
+    agent->os_ = std::make_unique<OsUpgradeStep>(
+        dependencies.packages, options, *dependencies.clock, [raw = agent.get()] { raw->Wake(); });
     agent->StartOsUpgrades();
   }
   // Whatever happened before the restart, check the sentinel and the lease now.
@@ -400,8 +399,7 @@ absl::Time Agent::StartReboot(const std::string& boot_id) {
     return now + kRetrySoon;
   }
   std::string gated = root_.Resolve(config_.reboot.gated_sentinel);
-  size_t slash = gated.rfind('/');
-  absl::Status written = MakeDirectories(gated.substr(0, slash));
+  absl::Status written = MakeDirectories(Dirname(gated));
   if (written.ok()) written = WriteFileAtomically(gated, absl::StrCat(lease.id(), "\n"));
   if (!written.ok()) Log()->warn("cannot write the gated sentinel: {}", written.ToString());
   reboot_at_ = now + config_.reboot.delay;

@@ -14,6 +14,7 @@
 
 #include "absl/memory/memory.h"
 #include "absl/strings/str_cat.h"
+#include "common/file_util.h"
 #include "common/logging.h"
 #include "common/posix_status.h"
 
@@ -27,13 +28,6 @@ constexpr int kRearmRetryMillis = 1000;
 // Like the kernel's limit on symlinks followed during one lookup.
 constexpr int kMaxSymlinkHops = 40;
 constexpr int kMaxRearmAttempts = 16;
-
-std::string Dirname(const std::string& path) {
-  size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
 
 // The directory to watch so that we hear about `dir` (or anything on the way to it) coming into
 // existence: `dir` itself with symlinks resolved when it is a directory, else its nearest

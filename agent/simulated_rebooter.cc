@@ -31,13 +31,6 @@ namespace {
 // Deeper trees than this under /run are not something a test builds; stop rather than recurse.
 constexpr int kMaxDepth = 64;
 
-std::string Dirname(const std::string& path) {
-  size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-
 absl::StatusOr<std::string> RealPath(const std::string& path) {
   char resolved[PATH_MAX];
   if (::realpath(path.c_str(), resolved) == nullptr) {

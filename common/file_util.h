@@ -12,6 +12,9 @@ namespace tended {
 
 absl::StatusOr<std::string> ReadFileToString(const std::string& path);
 
+// The folder part of `path`: "/a/b" -> "/a", "/a" -> "/", "a" -> ".".
+std::string Dirname(const std::string& path);
+
 // Writes `contents` so that a crash at any moment leaves either the old or the new file:
 // a temporary file beside it, fsync, rename over the target, fsync of the folder.
 absl::Status WriteFileAtomically(const std::string& path, absl::string_view contents,

@@ -332,6 +332,13 @@ absl::StatusOr<const Lease*> LeaseManager::CurrentLease(absl::string_view lease_
   return lease;
 }
 
+const LeasePolicy& LeaseManager::PolicyFor(LeaseKind kind) const {
+  // A lease of a kind since removed from the configuration keeps the default deadlines.
+  static const LeasePolicy* const kDefaults = new LeasePolicy();
+  auto policy = config_.leases.find(kind);
+  return policy != config_.leases.end() ? policy->second : *kDefaults;
+}
+
 void LeaseManager::RecordFencingRejection(absl::string_view lease_id, std::string message) {
   const Lease* known = FindLease(lease_id);
   const std::string node = known != nullptr ? known->node_name() : "";
@@ -355,9 +362,7 @@ absl::StatusOr<Lease> LeaseManager::Renew(absl::string_view lease_id, uint64_t t
   RETURN_IF_ERROR(Commit([&](CoordinatorState& state) {
     ASSIGN_OR_RETURN(Lease * lease, FindCurrentLease(state, lease_id, token));
     const absl::Time now = clock_.Now();
-    auto policy = config_.leases.find(lease->kind());
-    absl::Duration deadline =
-        policy != config_.leases.end() ? policy->second.renew_deadline : absl::Minutes(10);
+    const absl::Duration deadline = PolicyFor(lease->kind()).renew_deadline;
     *lease->mutable_renew_time() = ToProtoTimestamp(now);
     // Once disrupted, the return deadline set by BeginDisruption governs: renewing does not
     // extend the time a node has to come back and verify.
@@ -386,9 +391,7 @@ absl::StatusOr<Lease> LeaseManager::BeginDisruption(absl::string_view lease_id, 
   RETURN_IF_ERROR(Commit([&](CoordinatorState& state) {
     ASSIGN_OR_RETURN(Lease * lease, FindCurrentLease(state, lease_id, token));
     const absl::Time now = clock_.Now();
-    auto policy = config_.leases.find(lease->kind());
-    absl::Duration back_by =
-        policy != config_.leases.end() ? policy->second.return_deadline : absl::Minutes(30);
+    const absl::Duration back_by = PolicyFor(lease->kind()).return_deadline;
     bool changed = lease->phase() != tended::v1::LEASE_PHASE_DISRUPTING;
     lease->set_phase(tended::v1::LEASE_PHASE_DISRUPTING);
     *lease->mutable_renew_time() = ToProtoTimestamp(now);

@@ -49,8 +49,7 @@ class LeaseManager {
   absl::Status AddPendingRequest(absl::string_view node, tended::v1::LeaseKind kind,
                                  absl::string_view reason);
   absl::Status RemovePendingRequest(absl::string_view node, tended::v1::LeaseKind kind);
-  std::vector<tended::state::v1::PendingRequest> PendingRequests(
-      tended::v1::LeaseKind kind) const;
+  std::vector<tended::state::v1::PendingRequest> PendingRequests(tended::v1::LeaseKind kind) const;
 
   // Grants a lease with the next fencing token. FAILED_PRECONDITION when the node already
   // holds one, the kind is not configured, or the grant would exceed the kind's concurrency
@@ -103,12 +102,11 @@ class LeaseManager {
 
   // Changes state kept for other parts of the coordinator (the OS rollout) with the same
   // durability as every other change; `mutation` records events through `append`.
-  using EventAppender = std::function<void(tended::v1::EventType type,
-                                           const tended::v1::Lease* lease,
-                                           absl::string_view node, std::string message)>;
-  absl::Status Mutate(
-      const std::function<absl::Status(tended::state::v1::CoordinatorState&,
-                                       const EventAppender& append)>& mutation);
+  using EventAppender =
+      std::function<void(tended::v1::EventType type, const tended::v1::Lease* lease,
+                         absl::string_view node, std::string message)>;
+  absl::Status Mutate(const std::function<absl::Status(tended::state::v1::CoordinatorState&,
+                                                       const EventAppender& append)>& mutation);
 
  private:
   LeaseManager(StateStore* store, const CoordinatorConfig& config, const Clock& clock,
@@ -130,6 +128,8 @@ class LeaseManager {
   void TrimHistory(tended::state::v1::CoordinatorState& state) const;
   absl::Status SetStatusMessage(absl::string_view lease_id, absl::string_view message,
                                 bool is_failure);
+  // The configured policy of `kind`, or the defaults for a kind no longer configured.
+  const LeasePolicy& PolicyFor(tended::v1::LeaseKind kind) const;
   // Records a refused holder call as a FENCING_REJECTED event.
   void RecordFencingRejection(absl::string_view lease_id, std::string message);
   void ReleaseInState(tended::state::v1::CoordinatorState& state, tended::v1::Lease& lease,

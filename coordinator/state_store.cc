@@ -26,10 +26,7 @@ absl::StatusOr<tended::state::v1::CoordinatorState> FileStateStore::Load() {
 }
 
 absl::Status FileStateStore::Save(const tended::state::v1::CoordinatorState& state) {
-  size_t slash = path_.rfind('/');
-  if (slash != std::string::npos && slash > 0) {
-    RETURN_IF_ERROR(MakeDirectories(path_.substr(0, slash), 0700));
-  }
+  RETURN_IF_ERROR(MakeDirectories(Dirname(path_), 0700));
   return WriteProtoJsonFile(path_, state);
 }
 

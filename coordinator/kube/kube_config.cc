@@ -15,13 +15,6 @@
 namespace tended::kube {
 namespace {
 
-std::string Dirname(const std::string& path) {
-  size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-
 // Kubeconfig file names are relative to the kubeconfig's folder; absolute ones are taken
 // under the root.
 std::string RelativeTo(const RootPath& root, const std::string& folder, const std::string& file) {
