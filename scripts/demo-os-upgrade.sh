@@ -59,28 +59,14 @@ publish() {
 mkdir -p "$REPO/pool"
 publish
 
-cat >"$DEMO/coordinator.yaml" <<YAML
-listen: "127.0.0.1:0"
-state_file: $DEMO/coordinator-state.json
-fleet:
-  report_deadline: 10s
-  report_interval: 1s
-leases:
-  reboot:
-    concurrency: 1
-    soak: 2s
-    expected_duration: 30s
-    renew_deadline: 30s
-    return_deadline: 2m
-  os_upgrade:
+demo_write_coordinator_config 2s "  os_upgrade:
     concurrency: 1
     soak: 2s
     expected_duration: 30s
     renew_deadline: 30s
     return_deadline: 2m
     canary: $CANARY
-    canary_soak: $CANARY_SOAK
-YAML
+    canary_soak: $CANARY_SOAK"
 demo_start_coordinator
 
 for node in "${NODES[@]}"; do

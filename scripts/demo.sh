@@ -21,22 +21,7 @@ DEMO=$(mktemp -d /tmp/tended-demo.XXXXXX)
 SOAK=${TENDED_DEMO_SOAK:-5s}
 NODES=(k8s-master k8s-node1 k8s-node2 k8s-node3 k8s-node4)
 
-# The reference policy (packaging/examples/coordinator.yaml) with the window open, the soak
-# in seconds, no Prometheus (none runs here) and a fresh state file.
-cat >"$DEMO/coordinator.yaml" <<YAML
-listen: "127.0.0.1:0"
-state_file: $DEMO/coordinator-state.json
-fleet:
-  report_deadline: 10s
-  report_interval: 1s
-leases:
-  reboot:
-    concurrency: 1
-    soak: $SOAK
-    expected_duration: 30s
-    renew_deadline: 30s
-    return_deadline: 2m
-YAML
+demo_write_coordinator_config "$SOAK"
 if [ "$KUBE" = 1 ]; then
   # The fake API server plays the five kubelets: it watches the node roots' boot ids.
   "$BIN/tests/fake-kube-apiserver" --nodes "$(IFS=,; echo "${NODES[*]}")" \

@@ -18,6 +18,29 @@ demo_cleanup() {
 }
 trap demo_cleanup EXIT
 
+# Writes $DEMO/coordinator.yaml: the reference policy (packaging/examples/coordinator.yaml)
+# with the window open, soaks of REBOOT_SOAK, no Prometheus (none runs here), a fresh state
+# file and port 0. EXTRA_LEASES (indented under `leases:`) adds kinds; more keys can be
+# appended to the file afterwards.
+demo_write_coordinator_config() {
+  local reboot_soak=$1 extra_leases=${2:-}
+  cat >"$DEMO/coordinator.yaml" <<YAML
+listen: "127.0.0.1:0"
+state_file: $DEMO/coordinator-state.json
+fleet:
+  report_deadline: 10s
+  report_interval: 1s
+leases:
+  reboot:
+    concurrency: 1
+    soak: $reboot_soak
+    expected_duration: 30s
+    renew_deadline: 30s
+    return_deadline: 2m
+$extra_leases
+YAML
+}
+
 # Starts tended-coordinator with $DEMO/coordinator.yaml (which listens on port 0) and sets
 # `port` and the tendedctl command line `ctl`.
 demo_start_coordinator() {
