@@ -59,31 +59,6 @@ double TimeProcess(const std::vector<std::string>& argv, long* max_rss_kb = null
   return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? elapsed : -1;
 }
 
-const char kUuDryRun[] = R"PY(
-import importlib.machinery, importlib.util, os, sys
-root = sys.argv[1]
-loader = importlib.machinery.SourceFileLoader("uu", "/usr/bin/unattended-upgrade")
-spec = importlib.util.spec_from_loader("uu", loader)
-uu = importlib.util.module_from_spec(spec)
-loader.exec_module(uu)
-uu.DISTRO_ID, uu.DISTRO_CODENAME = "Debian", "bookworm"
-uu.LOCK_FILE = os.path.join(root, "run", "unattended-upgrades.lock")
-apt_pkg = uu.apt_pkg
-for key in ("Unattended-Upgrade", "APT::Default-Release", "DPkg::Pre-Invoke",
-            "DPkg::Post-Invoke", "DPkg::Pre-Install-Pkgs", "APT::Update::Post-Invoke"):
-    apt_pkg.config.clear(key)
-apt_pkg.config.set("Dir", root + "/")
-apt_pkg.config.set("Dir::State::status", root + "/var/lib/dpkg/status")
-apt_pkg.config.set("Dir::Log", root + "/var/log/apt")
-link = os.path.join(root, "usr", "bin", "dpkg")
-if not os.path.exists(link):
-    os.symlink("/usr/bin/dpkg", link)
-opts = uu.Options()
-opts.dry_run = True
-opts.minimal_upgrade_steps = True
-sys.exit(uu.main(opts, rootdir=root))
-)PY";
-
 int Run(int packages, int runs) {
   tended::testing::TempDir dir;
   std::printf("apt_plan_bench: %d upgradable packages, %d runs each\n", packages, runs);
@@ -146,8 +121,8 @@ int Run(int packages, int runs) {
 
   if (access("/usr/bin/unattended-upgrade", X_OK) == 0) {
     std::string here = __FILE__;  // .../tests/bench/apt_plan_bench.cc
-    std::string oracle =
-        here.substr(0, here.rfind("/bench/")) + "/unit/agent/apt/testdata/uu_oracle.py";
+    std::string tests_dir = here.substr(0, here.rfind("/bench/"));
+    std::string oracle = tests_dir + "/unit/agent/apt/testdata/uu_oracle.py";
     std::vector<double> uu_calc;
     for (int r = 0; r < runs; ++r) {
       uu_calc.push_back(
@@ -156,8 +131,8 @@ int Run(int packages, int runs) {
     std::printf(
         "unattended-upgrades planning code only (calculate_upgradable_pkgs): median %.3f s\n",
         Median(uu_calc));
-    testing::WriteFile(dir.Path("uu_dry_run.py"), kUuDryRun);
-    double dry = TimeProcess({"/usr/bin/python3", dir.Path("uu_dry_run.py"), lab.path()});
+    double dry = TimeProcess({"/usr/bin/python3", tests_dir + "/bench/uu_dry_run.py", lab.path(),
+                              "Debian", "bookworm"});
     if (dry < 0) {
       std::printf("unattended-upgrade --dry-run (main(), MinimalSteps): failed to run\n");
     } else {

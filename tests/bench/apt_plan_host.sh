@@ -4,8 +4,13 @@
 # os-release (nothing of the host changes, no network, no lock taken). Then, unless
 # NO_UU=1, times unattended-upgrades' own planning code on the same root once
 # (tests/unit/agent/apt/testdata/uu_oracle.py) and checks that both pick the same packages.
+# With UU_DRY_RUN=1 it also runs the whole `unattended-upgrade --dry-run`
+# (tests/bench/uu_dry_run.py) on the same root twice: first with an empty archive cache,
+# so it downloads every package it would install from the root's sources into the root
+# (about 200 MB on a Debian 12 host a few months behind), then with the cache warm, which
+# is unattended-upgrades' own cost without the network.
 #
-# usage: tests/bench/apt_plan_host.sh [BUILD_DIR=build] [RUNS=5] [TENDED_AGENT=BUILD_DIR/agent/tended-agent]
+# usage: [NO_UU=1] [UU_DRY_RUN=1] tests/bench/apt_plan_host.sh [BUILD_DIR=build] [RUNS=5] [TENDED_AGENT=BUILD_DIR/agent/tended-agent]
 set -euo pipefail
 
 BUILD=${1:-build}
@@ -66,3 +71,19 @@ uu = set(json.load(open(sys.argv[1])))
 ours = {u["package"] for u in json.load(open(sys.argv[2]))["upgrade"] if u["from"]}
 print("same packages as unattended-upgrades:", uu == ours, sorted(uu ^ ours)[:20])
 sys.exit(0 if uu == ours else 1)' "$WORK/uu.json" "$WORK/plan.json"
+
+[ "${UU_DRY_RUN:-0}" = 1 ] || exit 0
+codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
+for pass in "cold cache (downloads)" "warm cache"; do
+  status=0
+  /usr/bin/time -f '%e %U %S %M' -o "$WORK/time" /usr/bin/python3 "$SRC/tests/bench/uu_dry_run.py" \
+    "$root" Debian "$codename" >"$WORK/dry-run.log" 2>&1 || status=$?
+  read -r wall user sys rss <"$WORK/time"
+  echo "unattended-upgrade --dry-run, $pass: ${wall} s wall, ${user} s user, exit $status;" \
+    "archives $(du -sm "$root/var/cache/apt/archives" | cut -f1) MB;" \
+    "$(awk -v a="$wall" -v b="$median" 'BEGIN {printf "%.0f", a / b}')x the plan's median"
+  [ "$status" = 0 ] || tail -n 20 "$WORK/dry-run.log"
+done
+upgraded=$(grep -h "Packages that will be upgraded" "$root/var/log/unattended-upgrades/"*.log |
+  tail -n 1 | sed 's/.*upgraded: //' | wc -w || true)
+echo "unattended-upgrade --dry-run would upgrade $upgraded packages"
