@@ -1,10 +1,16 @@
 // tended-agent: keeps one node patched and reboots it only under a coordinator's lease.
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <iostream>
 #include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "agent/apt/plan_command.h"
+#include "agent/apt/engine_client.h"
 #include "agent/run.h"
 #include "common/logging.h"
 
@@ -15,10 +21,27 @@ ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn or error.");
 ABSL_FLAG(std::string, metrics_listen, "",
           "HOST:PORT to serve Prometheus /metrics on; overrides the configuration.");
 
-int main(int argc, char** argv) {
-  if (argc > 1 && std::string(argv[1]) == "plan") {
-    return tended::agent::apt::RunPlanCommand(argc, argv);
+namespace {
+
+// `tended-agent plan ...` is tended-apt-engine's plan: the daemon has no libapt-pkg.
+int ExecPlan(int argc, char** argv) {
+  absl::StatusOr<std::string> engine = tended::agent::apt::EngineBesideThisProgram();
+  if (!engine.ok()) {
+    std::cerr << "tended-agent plan: " << engine.status().message() << "\n";
+    return 1;
   }
+  std::vector<char*> args = {const_cast<char*>(tended::agent::apt::kEngineProgramName)};
+  for (int i = 1; i < argc; ++i) args.push_back(argv[i]);
+  args.push_back(nullptr);
+  execv(engine->c_str(), args.data());
+  std::cerr << "tended-agent plan: cannot run " << *engine << ": " << std::strerror(errno) << "\n";
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "plan") return ExecPlan(argc, argv);
   absl::SetProgramUsageMessage(
       "tended-agent --config FILE.yaml [--metrics-listen HOST:PORT]\n"
       "       tended-agent plan [--root DIR] [--update] [--json] [--config FILE.yaml]");

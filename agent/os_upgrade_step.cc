@@ -136,8 +136,8 @@ absl::Time OsUpgradeStep::RefreshPlanIfDue(absl::Time now) {
       }
     }
     absl::StatusOr<apt::UpgradePlan> plan = packages_->Plan();
-    // The cache libapt-pkg built (tens of MB on a full host) is freed; give it back to the
-    // system so the idle agent stays small.
+    // Give what the plan freed back to the system: with the in-process engine (tests, the
+    // simulation) that is libapt-pkg's cache, tens of MB on a full host.
     ::malloc_trim(0);
     absl::MutexLock lock(&mutex_);
     refreshed_ = std::move(plan);

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "agent/agent.h"
+#include "agent/apt/engine_client.h"
 #include "agent/coordinator_client.h"
 #include "agent/metrics_exporter.h"
 #include "agent/rebooter.h"
@@ -57,7 +58,12 @@ int RunAgent(const AgentOptions& options) {
     apt_options.policy = config->apt.policy;
     apt_options.lock_timeout = config->apt.lock_timeout;
     apt_options.clock = &Clock::Real();
-    auto created = apt::CreateAptPackageManager(apt_options);
+    auto engine = apt::EngineBesideThisProgram();
+    if (!engine.ok()) {
+      log->error("apt: {}", engine.status().message());
+      return 1;
+    }
+    auto created = apt::CreateEngineProcessPackageManager(apt_options, *engine);
     if (!created.ok()) {
       log->error("apt: {}", created.status().message());
       return 1;
@@ -90,8 +96,8 @@ int RunAgent(const AgentOptions& options) {
   std::string metrics_address = options.metrics_listen_override.empty()
                                     ? config->metrics_listen
                                     : options.metrics_listen_override;
-  auto metrics = AgentMetricsEndpoint::Start(*config, root, node_name, &tracked_client,
-                                             metrics_address);
+  auto metrics =
+      AgentMetricsEndpoint::Start(*config, root, node_name, &tracked_client, metrics_address);
   if (!metrics.ok()) {
     log->error("{}", metrics.status().message());
     return 1;

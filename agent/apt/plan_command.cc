@@ -1,9 +1,9 @@
 #include "agent/apt/plan_command.h"
 
 #include <iostream>
-#include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "agent/apt/engine_protocol.h"
 #include "common/file_util.h"
 #include "common/status_macros.h"
 #include "common/yaml_util.h"
@@ -36,22 +36,6 @@ absl::Status LoadConfig(const std::string& path, PlanArgs& args, AptOptions& opt
 }
 
 }  // namespace
-
-std::string PlanToJson(const UpgradePlan& plan) {
-  nlohmann::json upgrade = nlohmann::json::array();
-  for (const PackageUpgrade& u : plan.upgrades) {
-    upgrade.push_back(
-        {{"package", u.package}, {"from", u.from}, {"to", u.to}, {"origin", u.origin}});
-  }
-  nlohmann::json kept = nlohmann::json::array();
-  for (const KeptPackage& k : plan.kept) {
-    kept.push_back({{"package", k.package}, {"reason", k.reason}});
-  }
-  nlohmann::json out = nlohmann::json::object();
-  out["upgrade"] = std::move(upgrade);
-  out["kept"] = std::move(kept);
-  return out.dump();
-}
 
 std::string PlanToText(const UpgradePlan& plan) {
   std::string out;

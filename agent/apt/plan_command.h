@@ -20,8 +20,6 @@ int RunPlanCommand(int argc, char** argv);
 int RunPlanCommandForTest(const std::vector<std::string>& args, std::ostream& out,
                           std::ostream& err);
 
-// {"upgrade":[{"package","from","to","origin"}],"kept":[{"package","reason"}]}
-std::string PlanToJson(const UpgradePlan& plan);
 std::string PlanToText(const UpgradePlan& plan);
 
 }  // namespace tended::agent::apt

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/posix_status.h"
+#include "common/status_macros.h"
 
 extern char** environ;
 
@@ -35,11 +36,13 @@ std::vector<std::string> MergedEnvironment(const std::vector<std::string>& extra
   return out;
 }
 
-}  // namespace
-
-absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv,
-                                         const std::vector<std::string>& env,
-                                         const std::string& stdin_data) {
+// Spawns `argv` with a pipe on its stdin (fed `stdin_data`) and a pipe whose write end
+// becomes each of `output_fds` in the child; pumps both until the output closes, passing
+// what arrives to `on_output`. Returns the exit code (128+signal).
+absl::StatusOr<int> SpawnAndPump(const std::vector<std::string>& argv,
+                                 const std::vector<std::string>& env, const std::string& stdin_data,
+                                 const std::vector<int>& output_fds,
+                                 const std::function<void(absl::string_view)>& on_output) {
   if (argv.empty()) return absl::InvalidArgumentError("RunProcess: empty argv");
   int out_pipe[2], in_pipe[2];
   if (pipe2(out_pipe, O_CLOEXEC) != 0) return PosixErrorToStatus("pipe", errno);
@@ -49,11 +52,15 @@ absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv,
     close(out_pipe[1]);
     return PosixErrorToStatus("pipe", err);
   }
+  // dup2 onto itself would keep close-on-exec: move the write end above the targets.
+  if (int moved = fcntl(out_pipe[1], F_DUPFD_CLOEXEC, kReplyFd + 1); moved >= 0) {
+    close(out_pipe[1]);
+    out_pipe[1] = moved;
+  }
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, in_pipe[0], STDIN_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDERR_FILENO);
+  for (int fd : output_fds) posix_spawn_file_actions_adddup2(&actions, out_pipe[1], fd);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   sigset_t defaults;
@@ -81,14 +88,13 @@ absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv,
     return PosixErrorToStatus(absl::StrCat("spawn ", argv[0]), rc);
   }
 
-  // Feed stdin and drain stdout together so neither side can block the other.
+  // Feed stdin and drain the output together so neither side can block the other.
   size_t written = 0;
   int in_fd = in_pipe[1];
   if (stdin_data.empty()) {
     close(in_fd);
     in_fd = -1;
   }
-  ProcessResult result;
   char buffer[8192];
   while (true) {
     pollfd fds[2];
@@ -121,7 +127,7 @@ absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv,
     if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
       ssize_t r = read(out_pipe[0], buffer, sizeof(buffer));
       if (r > 0) {
-        result.output.append(buffer, static_cast<size_t>(r));
+        on_output(absl::string_view(buffer, static_cast<size_t>(r)));
       } else if (r == 0 || errno != EINTR) {
         break;
       }
@@ -133,12 +139,42 @@ absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv,
   while (waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR) return PosixErrorToStatus(absl::StrCat("waitpid ", argv[0]), errno);
   }
-  if (WIFEXITED(status)) {
-    result.exit_code = WEXITSTATUS(status);
-  } else if (WIFSIGNALED(status)) {
-    result.exit_code = 128 + WTERMSIG(status);
-  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+}  // namespace
+
+absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv,
+                                         const std::vector<std::string>& env,
+                                         const std::string& stdin_data) {
+  ProcessResult result;
+  ASSIGN_OR_RETURN(result.exit_code,
+                   SpawnAndPump(argv, env, stdin_data, {STDOUT_FILENO, STDERR_FILENO},
+                                [&](absl::string_view chunk) {
+                                  result.output.append(chunk.data(), chunk.size());
+                                }));
   return result;
+}
+
+absl::StatusOr<int> RunProcessWithReplies(const std::vector<std::string>& argv,
+                                          const std::string& stdin_data,
+                                          const std::function<void(absl::string_view)>& on_line) {
+  std::string pending;
+  absl::StatusOr<int> exit_code =
+      SpawnAndPump(argv, {}, stdin_data, {kReplyFd}, [&](absl::string_view chunk) {
+        pending.append(chunk.data(), chunk.size());
+        size_t start = 0;
+        for (size_t nl = pending.find('\n'); nl != std::string::npos;
+             nl = pending.find('\n', start)) {
+          on_line(absl::string_view(pending).substr(start, nl - start));
+          start = nl + 1;
+        }
+        pending.erase(0, start);
+      });
+  if (exit_code.ok() && !pending.empty()) on_line(pending);
+  return exit_code;
 }
 
 }  // namespace tended::agent::apt

@@ -1,13 +1,16 @@
-// Runs a helper program (dpkg) without a shell: argv only, stdin from a string or
-// /dev/null, stdout and stderr captured together. Internal to the apt engine.
+// Runs a helper program without a shell, from an argv: dpkg (stdin from a string or
+// /dev/null, stdout and stderr captured together), or the apt engine process (its output
+// inherited, its replies read line by line from a descriptor of their own).
 #ifndef TENDED_AGENT_APT_SUBPROCESS_H_
 #define TENDED_AGENT_APT_SUBPROCESS_H_
 
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace tended::agent::apt {
 
@@ -20,6 +23,16 @@ struct ProcessResult {
 absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv,
                                          const std::vector<std::string>& env = {},
                                          const std::string& stdin_data = "");
+
+// The child's descriptor for reply lines in RunProcessWithReplies.
+inline constexpr int kReplyFd = 3;
+
+// Runs `argv` with `stdin_data` on its stdin and its stdout and stderr inherited. Every
+// line it writes to descriptor kReplyFd goes to `on_line` (without the newline) as it
+// arrives; a last line without a newline too. Returns the exit code (128+signal).
+absl::StatusOr<int> RunProcessWithReplies(const std::vector<std::string>& argv,
+                                          const std::string& stdin_data,
+                                          const std::function<void(absl::string_view)>& on_line);
 
 }  // namespace tended::agent::apt
 

@@ -36,7 +36,10 @@ fleet:
   report_interval: 1s
 leases:
   reboot: {}
-  os_upgrade: {}
+  # Never granted: the agent asks and waits, as it does while a rollout waits for its window.
+  # (Granted, it would install the host's upgrades into the throwaway root, and with
+  # --force-script-chrootless their maintainer scripts would run against this host.)
+  os_upgrade: {enabled: false}
 YAML
 "$BIN/coordinator/tended-coordinator" --config "$WORK/coordinator.yaml" --insecure \
   >"$WORK/coordinator.log" 2>&1 &
@@ -102,11 +105,19 @@ YAML
   fi
   local plan
   plan=$(grep -o 'plan: [0-9]* upgrades, [0-9]* kept back' "$WORK/$1.log" | tail -n 1 || true)
-  local rss hwm
+  local rss hwm anon file
   rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")
   hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status")
-  printf '%-22s VmRSS %6.1f MB   VmHWM %6.1f MB   %s\n' "$1" "$(echo "$rss/1024" | bc -l)" \
+  anon=$(awk '/^RssAnon/ {print $2}' "/proc/$pid/status")
+  file=$(awk '/^RssFile/ {print $2}' "/proc/$pid/status")
+  printf '%-22s VmRSS %6.1f MB (anon %5.1f, file %5.1f)   VmHWM %6.1f MB   %s\n' "$1" \
+    "$(echo "$rss/1024" | bc -l)" "$(echo "$anon/1024" | bc -l)" "$(echo "$file/1024" | bc -l)" \
     "$(echo "$hwm/1024" | bc -l)" "${plan:-(no OS upgrades)}"
+  if [ -n "${TENDED_BENCH_MAPS:-}" ]; then
+    awk '/^[0-9a-f]+-[0-9a-f]+ / {name = $6} /^Rss:/ {rss[name] += $2} END {
+      for (n in rss) if (rss[n] >= 256) printf "    %6d kB  %s\n", rss[n], (n == "" ? "[anon]" : n)
+    }' "/proc/$pid/smaps" | sort -rn
+  fi
   kill "$pid"
 }
 

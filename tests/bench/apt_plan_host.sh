@@ -21,7 +21,7 @@ WORK=$(mktemp -d /tmp/apt-plan-host.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 
 root=$WORK/root
-mkdir -p "$root/proc/sys/kernel" "$root/run" "$root/var/lib/dpkg" "$root/var/lib/apt" \
+mkdir -p "$root/proc/sys/kernel" "$root/run" "$root/var/lib/dpkg/updates" "$root/var/lib/apt" \
   "$root/etc/apt/apt.conf.d" "$root/var/cache/apt/archives/partial"
 ln -sfn ../run "$root/var/run"
 uname -r >"$root/proc/sys/kernel/osrelease"
@@ -78,7 +78,7 @@ for pass in "cold cache (downloads)" "warm cache"; do
   status=0
   /usr/bin/time -f '%e %U %S %M' -o "$WORK/time" /usr/bin/python3 "$SRC/tests/bench/uu_dry_run.py" \
     "$root" Debian "$codename" >"$WORK/dry-run.log" 2>&1 || status=$?
-  read -r wall user sys rss <"$WORK/time"
+  read -r wall user sys rss < <(tail -n 1 "$WORK/time")
   echo "unattended-upgrade --dry-run, $pass: ${wall} s wall, ${user} s user, exit $status;" \
     "archives $(du -sm "$root/var/cache/apt/archives" | cut -f1) MB;" \
     "$(awk -v a="$wall" -v b="$median" 'BEGIN {printf "%.0f", a / b}')x the plan's median"
