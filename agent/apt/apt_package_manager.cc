@@ -24,6 +24,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -267,7 +268,101 @@ class Planner {
       }
     }
 
+    out.plan.upgrades = Changes();
     std::set<std::string> upgraded;
+    for (const PackageUpgrade& u : out.plan.upgrades) upgraded.insert(u.package);
+    for (const pkgCache::PkgIterator& p : candidates) {
+      std::string name = p.FullName(true);
+      if (upgraded.count(name) == 0 && kept_names.count(name) == 0) {
+        (requested != nullptr ? out.skipped : out.plan.kept)
+            .push_back({name, "cannot be upgraded together with the other upgrades"});
+      }
+    }
+    auto by_name = [](const auto& a, const auto& b) { return a.package < b.package; };
+    std::sort(out.plan.kept.begin(), out.plan.kept.end(), by_name);
+    std::sort(out.skipped.begin(), out.skipped.end(), by_name);
+    return out;
+  }
+
+  // Marks exactly the `pinned` versions (InstallPinned) and checks the change set. The named
+  // packages are exempt from holds and from the origin, blacklist, whitelist and app-restart
+  // rules; what they pull in is not. Returns what changes, sorted by package.
+  absl::StatusOr<std::vector<PackageUpgrade>> MarkPinned(const std::vector<PinnedVersion>& pinned) {
+    pkgDepCache& d = *depcache_;
+    std::vector<std::pair<pkgCache::PkgIterator, pkgCache::VerIterator>> wanted;
+    for (const PinnedVersion& pin : pinned) {
+      pkgCache::PkgIterator p = cache_->FindPkg(pin.package);
+      if (p.end() || p.VersionList().end()) {
+        return absl::NotFoundError(absl::StrCat(pin.package, " is not in the package lists"));
+      }
+      pkgCache::VerIterator v;
+      std::vector<std::string> available;
+      for (pkgCache::VerIterator it = p.VersionList(); !it.end(); ++it) {
+        if (v.end() && pin.version == it.VerStr()) v = it;
+        if (std::find(available.begin(), available.end(), it.VerStr()) == available.end()) {
+          available.push_back(it.VerStr());
+        }
+      }
+      if (v.end()) {
+        return absl::NotFoundError(absl::StrCat(pin.package, " ", pin.version,
+                                                " is not in the package lists; they have ",
+                                                absl::StrJoin(available, ", ")));
+      }
+      if (p->CurrentVer != 0) {
+        int order = Cmp(v, p.CurrentVer());
+        if (order == 0) continue;
+        if (order < 0) {
+          return absl::FailedPreconditionError(
+              absl::StrCat(pin.package, " ", p.CurrentVer().VerStr(), " is installed: installing ",
+                           pin.version, " would be a downgrade, which is refused"));
+        }
+      }
+      wanted.emplace_back(p, v);
+    }
+
+    named_.assign(cache_->Head().PackageCount, false);
+    for (const auto& [p, v] : wanted) named_[p->ID] = true;
+    {
+      pkgDepCache::ActionGroup group(d);
+      _error->PushToStack();
+      // All named versions first, so that one can satisfy another's dependency.
+      for (const auto& [p, v] : wanted) {
+        d.SetCandidateVersion(v);
+        d.MarkInstall(p, false, 0, true);
+        d.MarkProtected(p);
+      }
+      for (const auto& [p, v] : wanted) d.MarkInstall(p, true, 0, true);
+      if (d.BrokenCount() > 0) {
+        pkgProblemResolver fix(&d);
+        for (const auto& [p, v] : wanted) {
+          fix.Clear(p);
+          fix.Protect(p);
+        }
+        fix.Resolve(true);
+      }
+      _error->RevertToStack();
+    }
+    // A named package that is itself broken explains the failure best.
+    std::stable_partition(wanted.begin(), wanted.end(),
+                          [&](const auto& w) { return d[w.first].InstBroken(); });
+    for (const auto& [p, v] : wanted) {
+      std::string why = CheckChangeSet(p);
+      if (why.empty() && d[p].InstVerIter(d) != v) why = "apt did not mark it for installation";
+      if (!why.empty()) {
+        return absl::FailedPreconditionError(
+            absl::StrCat(p.FullName(true), " ", v.VerStr(), " cannot be installed: ", why));
+      }
+    }
+    return Changes();
+  }
+
+  pkgCacheFile& cache_file() { return cf_; }
+
+ private:
+  // Every package whose version changes in the depcache, sorted by name.
+  std::vector<PackageUpgrade> Changes() {
+    pkgDepCache& d = *depcache_;
+    std::vector<PackageUpgrade> out;
     for (const pkgCache::PkgIterator& q : all_) {
       pkgDepCache::StateCache& state = d[q];
       if (!state.NewInstall() && !state.Upgrade()) continue;
@@ -277,26 +372,17 @@ class Planner {
       upgrade.from = q->CurrentVer == 0 ? "" : q.CurrentVer().VerStr();
       upgrade.to = to.VerStr();
       upgrade.origin = OriginOf(to);
-      upgraded.insert(upgrade.package);
-      out.plan.upgrades.push_back(std::move(upgrade));
+      out.push_back(std::move(upgrade));
     }
-    for (const pkgCache::PkgIterator& p : candidates) {
-      std::string name = p.FullName(true);
-      if (upgraded.count(name) == 0 && kept_names.count(name) == 0) {
-        (requested != nullptr ? out.skipped : out.plan.kept)
-            .push_back({name, "cannot be upgraded together with the other upgrades"});
-      }
-    }
-    auto by_name = [](const auto& a, const auto& b) { return a.package < b.package; };
-    std::sort(out.plan.upgrades.begin(), out.plan.upgrades.end(), by_name);
-    std::sort(out.plan.kept.begin(), out.plan.kept.end(), by_name);
-    std::sort(out.skipped.begin(), out.skipped.end(), by_name);
+    std::sort(out.begin(), out.end(),
+              [](const auto& a, const auto& b) { return a.package < b.package; });
     return out;
   }
 
-  pkgCacheFile& cache_file() { return cf_; }
+  bool Named(const pkgCache::PkgIterator& p) const {
+    return p->ID < named_.size() && named_[p->ID];
+  }
 
- private:
   int Cmp(const pkgCache::VerIterator& a, const pkgCache::VerIterator& b) const {
     return debVS.CmpVersion(a.VerStr(), b.VerStr());
   }
@@ -547,6 +633,13 @@ class Planner {
 
   // unattended-upgrades' sanity check of the whole change set after marking `p`.
   std::string Sanity(const pkgCache::PkgIterator& p) {
+    if (std::string why = CheckChangeSet(p); !why.empty()) return why;
+    if (!(*depcache_)[p].Install()) return ExplainNotMarked(p);
+    return "";
+  }
+
+  // Why the change set marked for `p` breaks a rule; empty when it does not.
+  std::string CheckChangeSet(const pkgCache::PkgIterator& p) {
     pkgDepCache& d = *depcache_;
     if (d.BrokenCount() != 0) return ExplainBroken(p);
     for (const pkgCache::PkgIterator& q : all_) {
@@ -558,6 +651,8 @@ class Planner {
       std::string which;
       if (!VersionTrusted(v)) {
         which = "which is not from a trusted source";
+      } else if (Named(q)) {
+        continue;
       } else if (!VersionAllowed(v)) {
         which = "which is only available from a disallowed origin";
       } else if (policy_.Blacklisted(q.Name())) {
@@ -573,7 +668,6 @@ class Planner {
       if (q == p) return absl::StrCat("its candidate ", v.VerStr(), " is refused: ", which);
       return absl::StrCat("needs ", Needed(p, q), ", ", which);
     }
-    if (!d[p].Install()) return ExplainNotMarked(p);
     return "";
   }
 
@@ -587,6 +681,7 @@ class Planner {
   std::vector<FileInfo> files_;
   std::vector<pkgCache::PkgIterator> all_;
   std::vector<pkgCache::PkgIterator> installed_;
+  std::vector<bool> named_;  // By package ID: named by InstallPinned.
 };
 
 // Swaps /dev/null onto stdin for the lifetime of the object, so dpkg can never prompt.
@@ -726,6 +821,74 @@ class AptPackageManager : public PackageManager {
 
   absl::StatusOr<ApplyResult> Apply(const UpgradePlan& plan,
                                     const ProgressCallback& progress) override {
+    Requested requested;
+    for (const PackageUpgrade& u : plan.upgrades) {
+      if (!u.from.empty()) requested[u.package] = u.to;
+    }
+    auto mark = [&](Planner& planner, ApplyResult& result) {
+      PlanOutcome outcome = planner.Compute(&requested);
+      result.skipped = outcome.skipped;
+      result.installed = outcome.plan.upgrades;
+      return absl::OkStatus();
+    };
+    return Install(mark, "the upgrades", progress);
+  }
+
+  absl::StatusOr<ApplyResult> InstallPinned(const std::vector<PinnedVersion>& packages,
+                                            const ProgressCallback& progress) override {
+    std::map<std::string, std::string> seen;
+    for (const PinnedVersion& pin : packages) {
+      if (pin.package.empty() || pin.version.empty()) {
+        return absl::InvalidArgumentError("a pinned install needs a package and a version");
+      }
+      auto [it, inserted] = seen.emplace(pin.package, pin.version);
+      if (!inserted && it->second != pin.version) {
+        return absl::InvalidArgumentError(absl::StrCat(pin.package, " is named with versions ",
+                                                       it->second, " and ", pin.version));
+      }
+    }
+    auto mark = [&](Planner& planner, ApplyResult& result) -> absl::Status {
+      ASSIGN_OR_RETURN(result.installed, planner.MarkPinned(packages));
+      return absl::OkStatus();
+    };
+    return Install(mark, "the pinned versions", progress);
+  }
+
+  absl::Status Hold(const std::vector<std::string>& packages) override {
+    return SetSelections(packages, "hold");
+  }
+  absl::Status Unhold(const std::vector<std::string>& packages) override {
+    return SetSelections(packages, "install");
+  }
+
+  absl::StatusOr<std::vector<std::string>> Holds() override {
+    ASSIGN_OR_RETURN(std::vector<DpkgStatusEntry> entries, ReadDpkgStatus(StatusPath()));
+    return HeldPackages(entries);
+  }
+
+  absl::StatusOr<RebootRequirement> RebootRequired() override {
+    ASSIGN_OR_RETURN(RebootSentinel sentinel, ReadRebootSentinel(root_));
+    RebootRequirement out;
+    out.required = sentinel.exists;
+    out.packages = sentinel.packages;
+    ASSIGN_OR_RETURN(std::string kernel, NewerKernel());
+    if (!kernel.empty()) {
+      out.required = true;
+      if (std::find(out.packages.begin(), out.packages.end(), kernel) == out.packages.end()) {
+        out.packages.push_back(kernel);
+      }
+    }
+    return out;
+  }
+
+ private:
+  // What Apply and InstallPinned mark on the planner's fresh cache: fills `installed` (and
+  // `skipped`) and leaves exactly that change set marked. An error stops before any change.
+  using MarkChanges = std::function<absl::Status(Planner&, ApplyResult&)>;
+
+  // Repair, lock, mark, verified download, DoInstall, re-hold and reboot detection.
+  absl::StatusOr<ApplyResult> Install(const MarkChanges& mark, absl::string_view what,
+                                      const ProgressCallback& progress) {
     RETURN_IF_ERROR(EnsureConfigured());
     ApplyResult result;
     ASSIGN_OR_RETURN(result.repaired_dpkg, RepairInterruptedDpkg(progress));
@@ -740,16 +903,10 @@ class AptPackageManager : public PackageManager {
     for (const std::string& h : policy_.configured_holds()) wanted_holds.push_back(h);
     bool sentinel_before = PathExists(root_.Resolve("/var/run/reboot-required"));
 
-    Requested requested;
-    for (const PackageUpgrade& u : plan.upgrades) {
-      if (!u.from.empty()) requested[u.package] = u.to;
-    }
     pkgCacheFile cache_file;
     Planner planner(policy_, cache_file);
     RETURN_IF_ERROR(planner.Open());
-    PlanOutcome outcome = planner.Compute(&requested);
-    result.skipped = outcome.skipped;
-    result.installed = outcome.plan.upgrades;
+    RETURN_IF_ERROR(mark(planner, result));
 
     absl::Status install_status = absl::OkStatus();
     std::vector<std::string> sentinel_packages;
@@ -799,7 +956,7 @@ class AptPackageManager : public PackageManager {
             errors.push_back(apt_errors);
           }
           install_status = absl::InternalError(
-              absl::StrCat("installing the upgrades failed: ", absl::StrJoin(errors, "; ")));
+              absl::StrCat("installing ", what, " failed: ", absl::StrJoin(errors, "; ")));
         }
       }
       sentinel_packages = install_progress.sentinel_packages();
@@ -825,34 +982,6 @@ class AptPackageManager : public PackageManager {
     return result;
   }
 
-  absl::Status Hold(const std::vector<std::string>& packages) override {
-    return SetSelections(packages, "hold");
-  }
-  absl::Status Unhold(const std::vector<std::string>& packages) override {
-    return SetSelections(packages, "install");
-  }
-
-  absl::StatusOr<std::vector<std::string>> Holds() override {
-    ASSIGN_OR_RETURN(std::vector<DpkgStatusEntry> entries, ReadDpkgStatus(StatusPath()));
-    return HeldPackages(entries);
-  }
-
-  absl::StatusOr<RebootRequirement> RebootRequired() override {
-    ASSIGN_OR_RETURN(RebootSentinel sentinel, ReadRebootSentinel(root_));
-    RebootRequirement out;
-    out.required = sentinel.exists;
-    out.packages = sentinel.packages;
-    ASSIGN_OR_RETURN(std::string kernel, NewerKernel());
-    if (!kernel.empty()) {
-      out.required = true;
-      if (std::find(out.packages.begin(), out.packages.end(), kernel) == out.packages.end()) {
-        out.packages.push_back(kernel);
-      }
-    }
-    return out;
-  }
-
- private:
   std::string AdminDir() const { return root_.Resolve("/var/lib/dpkg"); }
   std::string StatusPath() const { return root_.Resolve("/var/lib/dpkg/status"); }
 

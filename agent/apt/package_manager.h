@@ -1,7 +1,8 @@
 // The agent's OS package engine at the seam: refresh the lists, compute which upgrades the
-// policy allows (and why the others are kept back), install them, repair an interrupted
-// dpkg, manage holds and tell whether a reboot is required. The real implementation uses
-// libapt-pkg (apt_package_manager.h); nothing here exposes apt types.
+// policy allows (and why the others are kept back), install them or exact versions of named
+// packages, repair an interrupted dpkg, manage holds and tell whether a reboot is required.
+// The real implementation uses libapt-pkg (apt_package_manager.h); nothing here exposes apt
+// types.
 #ifndef TENDED_AGENT_APT_PACKAGE_MANAGER_H_
 #define TENDED_AGENT_APT_PACKAGE_MANAGER_H_
 
@@ -62,6 +63,12 @@ struct ApplyResult {
   RebootRequirement reboot;
 };
 
+// One exact version to install, as in `apt-get install kubeadm=1.31.2-1.1`.
+struct PinnedVersion {
+  std::string package;
+  std::string version;
+};
+
 // Not thread-safe; libapt-pkg keeps process-wide state, so at most one instance should
 // exist in a process at a time.
 class PackageManager {
@@ -81,6 +88,17 @@ class PackageManager {
   // interrupted dpkg first. Only the agent calls this, under an OS_UPGRADE lease.
   virtual absl::StatusOr<ApplyResult> Apply(const UpgradePlan& plan,
                                             const ProgressCallback& progress) = 0;
+
+  // Installs exactly these versions in the same way as Apply, also when a package is held
+  // and whatever the origin, blacklist and whitelist policy says about it (the operator's
+  // `apt-mark unhold P && apt-get install P=V && apt-mark hold P`). What they pull in follows
+  // the policy: never another held or a blacklisted package, never a removal. Every package
+  // held before, the named ones included, is held again afterwards, also when dpkg fails.
+  // NOT_FOUND when a version is not in the lists, FAILED_PRECONDITION for a downgrade or a
+  // refused dependency, and then nothing changes. A package already at its version is left
+  // alone.
+  virtual absl::StatusOr<ApplyResult> InstallPinned(const std::vector<PinnedVersion>& packages,
+                                                    const ProgressCallback& progress) = 0;
 
   // Runs `dpkg --configure -a` (keeping conffiles) when dpkg was interrupted, waiting for
   // the dpkg lock if needed. Returns whether a repair ran.

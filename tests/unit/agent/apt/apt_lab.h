@@ -8,13 +8,16 @@
 #include <sys/stat.h>
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "agent/apt/package_manager.h"
 #include "agent/apt/subprocess.h"
 #include "common/file_util.h"
+#include "tests/fakes/temp_dir.h"
 
 namespace tended::agent::apt::testing {
 
@@ -215,6 +218,42 @@ class LabRoot {
 
  private:
   std::string root_;
+};
+
+// A fixture whose tests share one RepoSet, built once per suite from Derived::Repos(), and
+// each get a fresh TempDir and (after MakeLab) a LabRoot.
+template <typename Derived>
+class LabTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    suite_dir_ = new tended::testing::TempDir();
+    repos_ = new RepoSet(suite_dir_->path(), Derived::Repos());
+  }
+  static void TearDownTestSuite() {
+    delete repos_;
+    delete suite_dir_;
+  }
+
+  void MakeLab(const std::string& apt_conf, const std::vector<Deb>& installed) {
+    lab_ = std::make_unique<LabRoot>(dir_.Path("root"), *repos_, apt_conf);
+    lab_->Install(dir_.Path("work"), installed);
+  }
+
+  // The engine for the lab's root, with its lists fetched.
+  std::unique_ptr<PackageManager> Manager(AptOptions options = {}) {
+    options.root = lab_->path();
+    absl::StatusOr<std::unique_ptr<PackageManager>> m = CreateAptPackageManager(options);
+    EXPECT_TRUE(m.ok()) << m.status();
+    if (!m.ok()) return nullptr;
+    absl::Status update = (*m)->Update();
+    EXPECT_TRUE(update.ok()) << update;
+    return std::move(*m);
+  }
+
+  static inline tended::testing::TempDir* suite_dir_ = nullptr;
+  static inline RepoSet* repos_ = nullptr;
+  tended::testing::TempDir dir_;
+  std::unique_ptr<LabRoot> lab_;
 };
 
 }  // namespace tended::agent::apt::testing
