@@ -41,6 +41,13 @@ class EngineProcessPackageManager : public PackageManager {
     return Call<ApplyResult>(request, progress);
   }
 
+  absl::StatusOr<ApplyResult> InstallPinned(const std::vector<PinnedVersion>& packages,
+                                            const ProgressCallback& progress) override {
+    EngineRequest request = Request(EngineCall::kInstallPinned);
+    request.pinned = packages;
+    return Call<ApplyResult>(request, progress);
+  }
+
   absl::StatusOr<bool> RepairInterruptedDpkg(const ProgressCallback& progress) override {
     return Call<bool>(Request(EngineCall::kRepair), progress);
   }

@@ -18,6 +18,7 @@ constexpr std::pair<EngineCall, const char*> kCallNames[] = {
     {EngineCall::kUpdate, "update"},
     {EngineCall::kPlan, "plan"},
     {EngineCall::kApply, "apply"},
+    {EngineCall::kInstallPinned, "install_pinned"},
     {EngineCall::kRepair, "repair"},
     {EngineCall::kHold, "hold"},
     {EngineCall::kUnhold, "unhold"},
@@ -218,7 +219,8 @@ absl::StatusOr<EngineValue> ValueFromJson(EngineCall call, const json& value) {
       ASSIGN_OR_RETURN(UpgradePlan plan, PlanFromJson(value));
       return EngineValue(std::move(plan));
     }
-    case EngineCall::kApply: {
+    case EngineCall::kApply:
+    case EngineCall::kInstallPinned: {
       ASSIGN_OR_RETURN(ApplyResult result, ApplyFromJson(value));
       return EngineValue(std::move(result));
     }
@@ -268,6 +270,11 @@ std::string EncodeEngineRequest(const EngineRequest& request) {
       {"lock_poll_interval_ms", absl::ToInt64Milliseconds(request.options.lock_poll_interval)},
       {"packages", request.packages},
   };
+  json pinned = json::array();
+  for (const PinnedVersion& p : request.pinned) {
+    pinned.push_back({{"package", p.package}, {"version", p.version}});
+  }
+  out["pinned"] = std::move(pinned);
   out["plan"] = PlanJson(request.plan);
   return out.dump();
 }
@@ -294,6 +301,14 @@ absl::StatusOr<EngineRequest> DecodeEngineRequest(absl::string_view text) {
   request.options.lock_timeout = absl::Milliseconds(timeout_ms);
   request.options.lock_poll_interval = absl::Milliseconds(poll_ms);
   ASSIGN_OR_RETURN(request.packages, StringsField(object, "packages"));
+  ASSIGN_OR_RETURN(const json* pinned, Field(object, "pinned"));
+  if (!pinned->is_array()) return Malformed("\"pinned\" is not an array");
+  for (const json& item : *pinned) {
+    PinnedVersion p;
+    ASSIGN_OR_RETURN(p.package, String(item, "package"));
+    ASSIGN_OR_RETURN(p.version, String(item, "version"));
+    request.pinned.push_back(std::move(p));
+  }
   ASSIGN_OR_RETURN(const json* plan, Field(object, "plan"));
   ASSIGN_OR_RETURN(request.plan, PlanFromJson(*plan));
   return request;

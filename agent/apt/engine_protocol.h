@@ -22,6 +22,7 @@ enum class EngineCall {
   kUpdate,
   kPlan,
   kApply,
+  kInstallPinned,
   kRepair,
   kHold,
   kUnhold,
@@ -38,6 +39,7 @@ struct EngineRequest {
   AptOptions options;
   UpgradePlan plan;                   // kApply.
   std::vector<std::string> packages;  // kHold, kUnhold.
+  std::vector<PinnedVersion> pinned;  // kInstallPinned.
 };
 
 std::string EncodeEngineRequest(const EngineRequest& request);

@@ -47,6 +47,8 @@ absl::StatusOr<EngineValue> Dispatch(PackageManager& manager, const EngineReques
       return value(manager.Plan());
     case EngineCall::kApply:
       return value(manager.Apply(request.plan, progress));
+    case EngineCall::kInstallPinned:
+      return value(manager.InstallPinned(request.pinned, progress));
     case EngineCall::kRepair:
       return value(manager.RepairInterruptedDpkg(progress));
     case EngineCall::kHold:

@@ -38,25 +38,19 @@ const char kRebootPostinst[] =
     "if [ \"$1\" = configure ] && [ -n \"$2\" ]; then\n"
     "  touch \"$DPKG_ROOT/var/run/reboot-required\"\nfi";
 
-class EngineClientTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    suite_dir_ = new tended::testing::TempDir();
+class EngineClientTest : public testing::LabTest<EngineClientTest> {
+ public:
+  static std::vector<RepoSpec> Repos() {
     RepoSpec security{"stable-security", "NodeOS", "NodeOS-Security", "bookworm-security", {}};
     security.debs = {Deb{"libfoo", "1.1", "libbar"}, Deb{"libbar", "1.0"}, Deb{"blk", "1.1"},
                      Deb{"kubelet", "1.1"}, Deb{"rebooter", "1.1", "", kRebootPostinst}};
-    repos_ = new RepoSet(suite_dir_->path(), {security});
-  }
-  static void TearDownTestSuite() {
-    delete repos_;
-    delete suite_dir_;
+    return {security};
   }
 
+ protected:
   void SetUp() override {
-    lab_ = std::make_unique<LabRoot>(dir_.Path("root"), *repos_, kPolicy);
-    lab_->Install(dir_.Path("work"),
-                  {Deb{"libfoo", "1.0"}, Deb{"blk", "1.0"}, Deb{"kubelet", "1.0"},
-                   Deb{"rebooter", "1.0", "", kRebootPostinst}});
+    MakeLab(kPolicy, {Deb{"libfoo", "1.0"}, Deb{"blk", "1.0"}, Deb{"kubelet", "1.0"},
+                      Deb{"rebooter", "1.0", "", kRebootPostinst}});
     Sh(absl::StrCat("echo 'kubelet hold' | ", lab_->Dpkg(), " --set-selections"));
   }
 
@@ -84,11 +78,6 @@ class EngineClientTest : public ::testing::Test {
               0755);
     return path;
   }
-
-  static inline tended::testing::TempDir* suite_dir_ = nullptr;
-  static inline RepoSet* repos_ = nullptr;
-  tended::testing::TempDir dir_;
-  std::unique_ptr<LabRoot> lab_;
 };
 
 TEST_F(EngineClientTest, PlansTheSameAsTheInProcessEngine) {
@@ -147,6 +136,27 @@ TEST_F(EngineClientTest, AppliesThroughTheEngineAndForwardsProgress) {
   absl::StatusOr<bool> repaired = child->RepairInterruptedDpkg(nullptr);
   ASSERT_TRUE(repaired.ok()) << repaired.status();
   EXPECT_FALSE(*repaired);
+}
+
+TEST_F(EngineClientTest, InstallsAPinnedVersionOfAHeldPackageThroughTheEngine) {
+  std::unique_ptr<PackageManager> child = Child(Options(), kEngine);
+  ASSERT_NE(child, nullptr);
+  ASSERT_TRUE(child->Update().ok());
+  absl::StatusOr<ApplyResult> unknown = child->InstallPinned({{"kubelet", "9.9"}}, nullptr);
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kNotFound) << unknown.status();
+  EXPECT_EQ(lab_->State("kubelet"), "hi 1.0");
+
+  std::vector<ApplyProgress::Stage> stages;
+  absl::StatusOr<ApplyResult> result = child->InstallPinned(
+      {{"kubelet", "1.1"}}, [&](const ApplyProgress& p) { stages.push_back(p.stage); });
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_THAT(stages, Contains(ApplyProgress::Stage::kInstalling));
+  ASSERT_EQ(result->installed.size(), 1u);
+  EXPECT_EQ(result->installed[0].package, "kubelet");
+  EXPECT_EQ(result->installed[0].from, "1.0");
+  EXPECT_EQ(result->installed[0].to, "1.1");
+  EXPECT_EQ(lab_->State("kubelet"), "hi 1.1");  // Installed, and held again.
+  EXPECT_EQ(lab_->State("libfoo"), "ii 1.0");   // Nothing else.
 }
 
 TEST_F(EngineClientTest, ErrorsCrossTheProcessBoundaryWithTheirCode) {

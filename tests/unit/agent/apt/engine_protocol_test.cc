@@ -26,6 +26,7 @@ EngineRequest FullRequest() {
                            {"libnew", "", "1.0", "o=Debian"}};
   request.plan.kept = {{"kubelet", "held (dpkg hold)"}};
   request.packages = {"kubectl"};
+  request.pinned = {{"kubeadm", "1.31.2-1.1"}, {"kubelet", "1.31.2-1.1"}};
   return request;
 }
 
@@ -47,6 +48,9 @@ TEST(EngineProtocolTest, RequestRoundTripsEveryField) {
   EXPECT_EQ(got->plan.upgrades, sent.plan.upgrades);
   EXPECT_EQ(got->plan.kept, sent.plan.kept);
   EXPECT_THAT(got->packages, ElementsAre("kubectl"));
+  ASSERT_EQ(got->pinned.size(), 2u);
+  EXPECT_EQ(got->pinned[1].package, "kubelet");
+  EXPECT_EQ(got->pinned[1].version, "1.31.2-1.1");
 
   sent.options.policy.whitelist_strict.reset();
   got = DecodeEngineRequest(EncodeEngineRequest(sent));
@@ -55,9 +59,10 @@ TEST(EngineProtocolTest, RequestRoundTripsEveryField) {
 }
 
 TEST(EngineProtocolTest, EveryCallNameDecodes) {
-  for (EngineCall call : {EngineCall::kCheck, EngineCall::kUpdate, EngineCall::kPlan,
-                          EngineCall::kApply, EngineCall::kRepair, EngineCall::kHold,
-                          EngineCall::kUnhold, EngineCall::kHolds, EngineCall::kRebootRequired}) {
+  for (EngineCall call :
+       {EngineCall::kCheck, EngineCall::kUpdate, EngineCall::kPlan, EngineCall::kApply,
+        EngineCall::kInstallPinned, EngineCall::kRepair, EngineCall::kHold, EngineCall::kUnhold,
+        EngineCall::kHolds, EngineCall::kRebootRequired}) {
     EngineRequest request = FullRequest();
     request.call = call;
     absl::StatusOr<EngineRequest> got = DecodeEngineRequest(EncodeEngineRequest(request));
