@@ -47,6 +47,15 @@
 namespace tended::agent::apt {
 namespace {
 
+// What dpkg and every maintainer script run with: debconf never asks, apt-listchanges never
+// pages, and ucf (config files kept outside dpkg's conffiles, sshd_config among them)
+// keeps the admin's version, as --force-confold does for conffiles.
+constexpr std::pair<const char*, const char*> kMaintainerScriptEnvironment[] = {
+    {"DEBIAN_FRONTEND", "noninteractive"},
+    {"APT_LISTCHANGES_FRONTEND", "none"},
+    {"UCF_FORCE_CONFFOLD", "1"},
+};
+
 constexpr short kNeverPin = -32768;
 
 std::string Str(const char* s) { return s == nullptr ? "" : s; }
@@ -935,8 +944,7 @@ class AptPackageManager : public PackageManager {
             absl::StrCat("cannot download: ", absl::StrJoin(failed, "; ")));
       }
 
-      setenv("DEBIAN_FRONTEND", "noninteractive", 1);
-      setenv("APT_LISTCHANGES_FRONTEND", "none", 1);
+      for (const auto& [name, value] : kMaintainerScriptEnvironment) setenv(name, value, 1);
       InstallProgress install_progress(progress, root_.Resolve("/var/run/reboot-required"));
       {
         NullStdin null_stdin;
@@ -1010,8 +1018,11 @@ class AptPackageManager : public PackageManager {
     argv.push_back("--force-confdef");
     argv.push_back("--force-confold");
     argv.insert(argv.end(), args.begin(), args.end());
-    return RunProcess(argv, {"DPKG_FRONTEND_LOCKED=1", "DEBIAN_FRONTEND=noninteractive"},
-                      stdin_data);
+    std::vector<std::string> env = {"DPKG_FRONTEND_LOCKED=1"};
+    for (const auto& [name, value] : kMaintainerScriptEnvironment) {
+      env.push_back(absl::StrCat(name, "=", value));
+    }
+    return RunProcess(argv, env, stdin_data);
   }
 
   absl::StatusOr<std::vector<std::string>> Rehold(const std::vector<std::string>& wanted,

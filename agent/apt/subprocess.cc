@@ -59,7 +59,12 @@ absl::StatusOr<int> SpawnAndPump(const std::vector<std::string>& argv,
   }
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, in_pipe[0], STDIN_FILENO);
+  // With nothing to feed, stdin is /dev/null: a prompt reads EOF, whatever it is.
+  if (stdin_data.empty()) {
+    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  } else {
+    posix_spawn_file_actions_adddup2(&actions, in_pipe[0], STDIN_FILENO);
+  }
   for (int fd : output_fds) posix_spawn_file_actions_adddup2(&actions, out_pipe[1], fd);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);

@@ -1,5 +1,5 @@
-// Runs a helper program without a shell, from an argv: dpkg (stdin from a string or
-// /dev/null, stdout and stderr captured together), or the apt engine process (its output
+// Runs a helper program without a shell, from an argv: dpkg (stdin from a string, or
+// /dev/null when it is empty; stdout and stderr captured together), or the apt engine process (its output
 // inherited, its replies read line by line from a descriptor of their own).
 #ifndef TENDED_AGENT_APT_SUBPROCESS_H_
 #define TENDED_AGENT_APT_SUBPROCESS_H_
