@@ -72,7 +72,13 @@ absl::StatusOr<int> SpawnAndPump(const std::vector<std::string>& argv,
   sigemptyset(&defaults);
   sigaddset(&defaults, SIGPIPE);
   posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
+  // The agent blocks SIGTERM and SIGINT in every thread (it waits for them with sigwait).
+  // A blocked mask is inherited across exec, and a daemon a maintainer script starts
+  // would then never see SIGTERM: children start with nothing blocked.
+  sigset_t nothing_blocked;
+  sigemptyset(&nothing_blocked);
+  posix_spawnattr_setsigmask(&attr, &nothing_blocked);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
 
   std::vector<std::string> env_strings = MergedEnvironment(env);
   std::vector<char*> argv_ptrs, env_ptrs;
