@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "common/json_text.h"
 #include "common/logging.h"
 #include "common/proto_time.h"
 
@@ -133,7 +134,7 @@ std::unique_ptr<WebhookPoster> MakeCurlWebhookPoster() {
 std::string SlackPayload(const Notification& notification, const NotificationSink& sink) {
   nlohmann::json body = {{"text", notification.text}};
   if (!sink.slack_username.empty()) body["username"] = sink.slack_username;
-  return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return ToJsonText(body);
 }
 
 std::string GenericPayload(const Notification& notification) {
@@ -148,7 +149,7 @@ std::string GenericPayload(const Notification& notification) {
       {"sequence", notification.sequence},
       {"fencing_token", notification.fencing_token},
   };
-  return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return ToJsonText(body);
 }
 
 absl::StatusOr<std::unique_ptr<Notifier>> Notifier::Create(const NotificationsConfig& config,

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/json_text.h"
 #include "common/status_macros.h"
 
 namespace tended::agent::apt {
@@ -276,7 +277,7 @@ std::string EncodeEngineRequest(const EngineRequest& request) {
   }
   out["pinned"] = std::move(pinned);
   out["plan"] = PlanJson(request.plan);
-  return out.dump();
+  return ToJsonText(out);
 }
 
 absl::StatusOr<EngineRequest> DecodeEngineRequest(absl::string_view text) {
@@ -324,7 +325,7 @@ std::string EncodeProgressLine(const ApplyProgress& progress) {
                 {"package", progress.package},
                 {"percent", progress.percent},
                 {"message", progress.message}}}};
-  return out.dump();
+  return ToJsonText(out);
 }
 
 std::string EncodeEndLine(const absl::StatusOr<EngineValue>& end) {
@@ -335,7 +336,7 @@ std::string EncodeEndLine(const absl::StatusOr<EngineValue>& end) {
     out["error"] = {{"code", static_cast<int>(end.status().code())},
                     {"message", std::string(end.status().message())}};
   }
-  return out.dump();
+  return ToJsonText(out);
 }
 
 absl::StatusOr<EngineReplyLine> DecodeEngineReplyLine(EngineCall call, absl::string_view line) {
@@ -374,6 +375,6 @@ absl::StatusOr<EngineReplyLine> DecodeEngineReplyLine(EngineCall call, absl::str
   return Malformed("neither progress, result nor error");
 }
 
-std::string PlanToJson(const UpgradePlan& plan) { return PlanJson(plan).dump(); }
+std::string PlanToJson(const UpgradePlan& plan) { return ToJsonText(PlanJson(plan)); }
 
 }  // namespace tended::agent::apt

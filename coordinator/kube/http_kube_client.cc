@@ -13,6 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/json_text.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "coordinator/kube/kube_json.h"
@@ -466,7 +467,7 @@ absl::StatusOr<NodeInfo> HttpKubeClient::PatchNodeMerge(
     }
     patch["metadata"]["resourceVersion"] = *resource_version;
   }
-  Request request("PATCH", absl::StrCat("/api/v1/nodes/", Escape(name)), patch.dump(),
+  Request request("PATCH", absl::StrCat("/api/v1/nodes/", Escape(name)), ToJsonText(patch),
                   "application/merge-patch+json");
   ASSIGN_OR_RETURN(Response response, Send(request));
   if (response.code / 100 != 2) return ErrorFor(request, response);
@@ -534,8 +535,8 @@ absl::StatusOr<EvictionResult> HttpKubeClient::EvictPod(
   if (grace_period.has_value()) {
     eviction["deleteOptions"] = {{"gracePeriodSeconds", absl::ToInt64Seconds(*grace_period)}};
   }
-  Request request("POST", absl::StrCat(PodPath(namespace_name, name), "/eviction"), eviction.dump(),
-                  "application/json");
+  Request request("POST", absl::StrCat(PodPath(namespace_name, name), "/eviction"),
+                  ToJsonText(eviction), "application/json");
   ASSIGN_OR_RETURN(Response response, Send(request));
   EvictionResult result;
   result.message = ServerMessage(response.body);
@@ -596,7 +597,7 @@ absl::Status HttpKubeClient::DeletePod(const std::string& namespace_name, const 
     json options = {{"apiVersion", "v1"},
                     {"kind", "DeleteOptions"},
                     {"gracePeriodSeconds", absl::ToInt64Seconds(*grace_period)}};
-    request.body = options.dump();
+    request.body = ToJsonText(options);
     request.content_type = "application/json";
   }
   ASSIGN_OR_RETURN(Response response, Send(request));
@@ -622,7 +623,8 @@ absl::Status HttpKubeClient::CreateNodeEvent(const std::string& node, const std:
       {"firstTimestamp", FormatKubeTime(now)},
       {"lastTimestamp", FormatKubeTime(now)},
       {"count", 1}};
-  Request request("POST", "/api/v1/namespaces/default/events", event.dump(), "application/json");
+  Request request("POST", "/api/v1/namespaces/default/events", ToJsonText(event),
+                  "application/json");
   ASSIGN_OR_RETURN(Response response, Send(request));
   if (response.code / 100 != 2) return ErrorFor(request, response);
   return absl::OkStatus();

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/json_text.h"
 #include "common/logging.h"
 #include "coordinator/kube/kube_json.h"
 
@@ -31,7 +32,7 @@ std::string NodeMarker::MarkPatch(const std::string& detail) const {
   json metadata = json::object();
   if (!annotations.empty()) metadata["annotations"] = annotations;
   if (!labels.empty()) metadata["labels"] = labels;
-  return json({{"metadata", metadata}}).dump();
+  return ToJsonText(json({{"metadata", metadata}}));
 }
 
 std::string NodeMarker::ClearPatch() const {
@@ -47,7 +48,7 @@ std::string NodeMarker::ClearPatch() const {
   json metadata = json::object();
   if (!annotations.empty()) metadata["annotations"] = annotations;
   if (!labels.empty()) metadata["labels"] = labels;
-  return json({{"metadata", metadata}}).dump();
+  return ToJsonText(json({{"metadata", metadata}}));
 }
 
 absl::Status NodeMarker::Mark(const std::string& node, const std::string& detail) {

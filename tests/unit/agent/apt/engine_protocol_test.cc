@@ -168,6 +168,18 @@ TEST(EngineProtocolTest, ErrorsKeepTheirCode) {
   EXPECT_EQ(got->end.status().message(), "gave up waiting for the dpkg lock");
 }
 
+TEST(EngineProtocolTest, InvalidUtf8FromDpkgStillMakesAValidReply) {
+  // dpkg's output ends up in error messages, and it is not always UTF-8.
+  std::string line =
+      EncodeEndLine(absl::InternalError("dpkg: error processing f\xe9"
+                                        "e.conf"));
+  absl::StatusOr<EngineReplyLine> got = DecodeEngineReplyLine(EngineCall::kApply, line);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->end.status().message(),
+            "dpkg: error processing f\xEF\xBF\xBD"
+            "e.conf");
+}
+
 TEST(EngineProtocolTest, GarbageRepliesAreErrorsNotResults) {
   EXPECT_FALSE(DecodeEngineReplyLine(EngineCall::kPlan, "dpkg: warning: garbage").ok());
   EXPECT_FALSE(DecodeEngineReplyLine(EngineCall::kPlan, "{}").ok());
