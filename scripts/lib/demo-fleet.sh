@@ -2,7 +2,12 @@
 # the agents' simulated node files, and stopping everything on exit. Sourced, not run.
 
 # Installs what is missing and builds the given targets into $BUILD (default build/).
+# With TENDED_DEMO_PREBUILT=/abs/build/dir (ctest's runs of the demos) it only uses that.
 demo_build() {
+  if [ -n "${TENDED_DEMO_PREBUILT:-}" ]; then
+    BIN=$TENDED_DEMO_PREBUILT
+    return
+  fi
   scripts/install-deps.sh
   BUILD=${BUILD:-build}
   cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -13,8 +18,13 @@ demo_build() {
 # Every background process the demo starts; all are stopped and reaped on exit.
 pids=()
 demo_cleanup() {
+  local status=$?
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  # Under ctest, a demo that passed leaves nothing behind; a failed one keeps its logs.
+  if [ "$status" -eq 0 ] && [ -n "${TENDED_DEMO_PREBUILT:-}" ] && [ -n "${DEMO:-}" ]; then
+    rm -rf "$DEMO"
+  fi
 }
 trap demo_cleanup EXIT
 
