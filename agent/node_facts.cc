@@ -1,5 +1,6 @@
 #include "agent/node_facts.h"
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -8,6 +9,7 @@
 #include "common/file_util.h"
 #include "common/proto_time.h"
 #include "common/status_macros.h"
+#include "common/utf8.h"
 
 namespace tended::agent {
 namespace {
@@ -15,7 +17,7 @@ namespace {
 std::string ReadTrimmedOrEmpty(const std::string& path) {
   auto contents = ReadFileToString(path);
   if (!contents.ok()) return "";
-  return std::string(absl::StripAsciiWhitespace(*contents));
+  return ToValidUtf8(absl::StripAsciiWhitespace(*contents));
 }
 
 }  // namespace
@@ -26,7 +28,7 @@ NodeFactsReader::NodeFactsReader(const RootPath& root, const AgentConfig& config
 
 absl::StatusOr<std::string> NodeFactsReader::ReadBootId() const {
   ASSIGN_OR_RETURN(std::string contents, ReadFileToString(root_.Resolve(kBootIdPath)));
-  std::string boot_id(absl::StripAsciiWhitespace(contents));
+  std::string boot_id = ToValidUtf8(absl::StripAsciiWhitespace(contents));
   if (boot_id.empty()) {
     return absl::FailedPreconditionError(
         absl::StrCat(root_.Resolve(kBootIdPath), " is empty: cannot tell boots apart"));
@@ -61,12 +63,18 @@ absl::StatusOr<tended::v1::NodeFacts> NodeFactsReader::Read() const {
     facts.set_reboot_required(true);
     std::string packages_path = root_.Resolve(absl::StrCat(config_.reboot.sentinel, ".pkgs"));
     if (auto packages = ReadFileToString(packages_path); packages.ok()) {
+      absl::flat_hash_set<std::string> seen;
+      int more = 0;
       for (absl::string_view line : absl::StrSplit(*packages, '\n', absl::SkipWhitespace())) {
-        std::string package(absl::StripAsciiWhitespace(line));
-        bool seen = false;
-        for (const auto& existing : facts.reboot_required_reasons()) seen |= existing == package;
-        if (!seen) facts.add_reboot_required_reasons(package);
+        std::string package = ToValidUtf8(absl::StripAsciiWhitespace(line));
+        if (!seen.insert(package).second) continue;
+        if (facts.reboot_required_reasons_size() < kMaxRebootReasons) {
+          facts.add_reboot_required_reasons(std::move(package));
+        } else {
+          ++more;
+        }
       }
+      if (more > 0) facts.add_reboot_required_reasons(absl::StrCat("and ", more, " more"));
     }
     if (facts.reboot_required_reasons().empty()) {
       facts.add_reboot_required_reasons(

@@ -16,6 +16,8 @@ namespace tended::agent {
 inline constexpr char kBootIdPath[] = "/proc/sys/kernel/random/boot_id";
 inline constexpr char kKernelReleasePath[] = "/proc/sys/kernel/osrelease";
 inline constexpr char kProcStatPath[] = "/proc/stat";
+// Packages named from reboot-required.pkgs; more are summed up as "and N more".
+inline constexpr int kMaxRebootReasons = 100;
 
 class NodeFactsReader {
  public:
