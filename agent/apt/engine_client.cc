@@ -19,8 +19,8 @@ namespace {
 
 class EngineProcessPackageManager : public PackageManager {
  public:
-  EngineProcessPackageManager(AptOptions options, std::string engine_path)
-      : options_(std::move(options)), engine_path_(std::move(engine_path)) {}
+  EngineProcessPackageManager(AptOptions options, std::string engine_path, EngineTimeouts timeouts)
+      : options_(std::move(options)), engine_path_(std::move(engine_path)), timeouts_(timeouts) {}
 
   absl::Status Check() {
     return Call<std::monostate>(Request(EngineCall::kCheck), nullptr).status();
@@ -81,6 +81,27 @@ class EngineProcessPackageManager : public PackageManager {
     return request;
   }
 
+  absl::Duration TimeoutFor(EngineCall call) const {
+    switch (call) {
+      case EngineCall::kCheck:
+        return timeouts_.check;
+      case EngineCall::kUpdate:
+        return timeouts_.update;
+      case EngineCall::kPlan:
+        return timeouts_.plan;
+      case EngineCall::kHold:
+      case EngineCall::kUnhold:
+      case EngineCall::kHolds:
+      case EngineCall::kRebootRequired:
+        return options_.lock_timeout + timeouts_.beyond_lock_wait;
+      case EngineCall::kApply:
+      case EngineCall::kInstallPinned:
+      case EngineCall::kRepair:
+        break;
+    }
+    return absl::InfiniteDuration();
+  }
+
   // Runs one engine process for `request`: progress lines go to `progress` as they come,
   // and the end line is the result. A process that ends without one is an error.
   template <typename T>
@@ -88,7 +109,8 @@ class EngineProcessPackageManager : public PackageManager {
     std::optional<absl::StatusOr<EngineValue>> end;
     absl::Status protocol = absl::OkStatus();
     absl::StatusOr<int> exit_code = RunProcessWithReplies(
-        {engine_path_, "serve"}, EncodeEngineRequest(request), [&](absl::string_view line) {
+        {engine_path_, "serve"}, EncodeEngineRequest(request),
+        [&](absl::string_view line) {
           if (!protocol.ok() || end.has_value()) return;
           absl::StatusOr<EngineReplyLine> reply = DecodeEngineReplyLine(request.call, line);
           if (!reply.ok()) {
@@ -98,7 +120,8 @@ class EngineProcessPackageManager : public PackageManager {
           } else {
             end = std::move(reply->end);
           }
-        });
+        },
+        TimeoutFor(request.call));
     const std::string what = absl::StrCat("apt engine (", EngineCallName(request.call), ")");
     if (!exit_code.ok()) {
       return absl::Status(exit_code.status().code(),
@@ -123,18 +146,20 @@ class EngineProcessPackageManager : public PackageManager {
 
   const AptOptions options_;
   const std::string engine_path_;
+  const EngineTimeouts timeouts_;
 };
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<PackageManager>> CreateEngineProcessPackageManager(
-    const AptOptions& options, std::string engine_path) {
+    const AptOptions& options, std::string engine_path, EngineTimeouts timeouts) {
   if (access(engine_path.c_str(), X_OK) != 0) {
     return absl::FailedPreconditionError(
         absl::StrCat("the apt engine ", engine_path,
                      " cannot be run: ", PosixErrorToStatus("", errno).message()));
   }
-  auto manager = std::make_unique<EngineProcessPackageManager>(options, std::move(engine_path));
+  auto manager =
+      std::make_unique<EngineProcessPackageManager>(options, std::move(engine_path), timeouts);
   // The engine reads the root's apt configuration and policy now, so errors show at start.
   RETURN_IF_ERROR(manager->Check());
   return manager;

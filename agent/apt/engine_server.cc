@@ -1,5 +1,6 @@
 #include "agent/apt/engine_server.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -94,8 +95,16 @@ int RunServeCommand(int argc, char** argv) {
   InitLogging(DetectLogTarget(), "info");
   // An agent that died must not take dpkg down with it: finish the call, replies or not.
   signal(SIGPIPE, SIG_IGN);
+  // Nothing the engine starts (apt's download methods, dpkg, maintainer scripts and the
+  // daemons they start) may hold the reply pipe open after the engine is gone.
+  const int reply_fd = fcntl(kReplyFd, F_DUPFD_CLOEXEC, kReplyFd + 1);
+  if (reply_fd < 0) {
+    std::cerr << "tended-apt-engine serve: descriptor " << kReplyFd << " is not open\n";
+    return 2;
+  }
+  close(kReplyFd);
   std::string request(std::istreambuf_iterator<char>(std::cin), {});
-  return ServeEngineCall(request, kReplyFd);
+  return ServeEngineCall(request, reply_fd);
 }
 
 }  // namespace tended::agent::apt

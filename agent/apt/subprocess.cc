@@ -36,13 +36,20 @@ std::vector<std::string> MergedEnvironment(const std::vector<std::string>& extra
   return out;
 }
 
+// How long output is still read after the child exited: a process it left behind (a daemon
+// a maintainer script started) may hold the pipe open for ever.
+constexpr absl::Duration kDrainAfterExit = absl::Seconds(1);
+constexpr absl::Duration kPollSlice = absl::Milliseconds(100);
+
 // Spawns `argv` with a pipe on its stdin (fed `stdin_data`) and a pipe whose write end
-// becomes each of `output_fds` in the child; pumps both until the output closes, passing
-// what arrives to `on_output`. Returns the exit code (128+signal).
+// becomes each of `output_fds` in the child; pumps both until the child exited and its
+// output is drained, passing what arrives to `on_output`. Past `timeout` the child is
+// killed (SIGKILL) and the result is DEADLINE_EXCEEDED. Returns the exit code (128+signal).
 absl::StatusOr<int> SpawnAndPump(const std::vector<std::string>& argv,
                                  const std::vector<std::string>& env, const std::string& stdin_data,
                                  const std::vector<int>& output_fds,
-                                 const std::function<void(absl::string_view)>& on_output) {
+                                 const std::function<void(absl::string_view)>& on_output,
+                                 absl::Duration timeout = absl::InfiniteDuration()) {
   if (argv.empty()) return absl::InvalidArgumentError("RunProcess: empty argv");
   int out_pipe[2], in_pipe[2];
   if (pipe2(out_pipe, O_CLOEXEC) != 0) return PosixErrorToStatus("pipe", errno);
@@ -107,15 +114,33 @@ absl::StatusOr<int> SpawnAndPump(const std::vector<std::string>& argv,
     in_fd = -1;
   }
   char buffer[8192];
+  const absl::Time deadline = absl::Now() + timeout;
+  absl::Time drain_until = absl::InfiniteFuture();
+  bool exited = false, timed_out = false;
+  int status = 0;
   while (true) {
     pollfd fds[2];
     int n = 0;
     fds[n++] = {out_pipe[0], POLLIN, 0};
     if (in_fd >= 0) fds[n++] = {in_fd, POLLOUT, 0};
-    if (poll(fds, n, -1) < 0) {
-      if (errno == EINTR) continue;
+    const int ready = poll(fds, n, static_cast<int>(absl::ToInt64Milliseconds(kPollSlice)));
+    if (ready < 0 && errno != EINTR) break;
+    if (ready <= 0) {
+      fds[0].revents = 0;
+      if (n > 1) fds[1].revents = 0;
+    }
+    if (!exited && waitpid(pid, &status, WNOHANG) == pid) {
+      exited = true;
+      drain_until = absl::Now() + kDrainAfterExit;
+    }
+    if (!exited && absl::Now() >= deadline) {
+      kill(pid, SIGKILL);
+      while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      exited = timed_out = true;
       break;
     }
+    if (exited && (ready == 0 || absl::Now() >= drain_until)) break;
     if (in_fd >= 0 && (fds[1].revents & (POLLOUT | POLLERR | POLLHUP))) {
       // A child that exits without reading must not SIGPIPE us: block it around the write.
       sigset_t pipe_set, old_set;
@@ -146,9 +171,12 @@ absl::StatusOr<int> SpawnAndPump(const std::vector<std::string>& argv,
   }
   if (in_fd >= 0) close(in_fd);
   close(out_pipe[0]);
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0) {
+  while (!exited && waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR) return PosixErrorToStatus(absl::StrCat("waitpid ", argv[0]), errno);
+  }
+  if (timed_out) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        argv[0], " did not finish within ", absl::FormatDuration(timeout), " and was killed"));
   }
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
@@ -171,10 +199,12 @@ absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv,
 
 absl::StatusOr<int> RunProcessWithReplies(const std::vector<std::string>& argv,
                                           const std::string& stdin_data,
-                                          const std::function<void(absl::string_view)>& on_line) {
+                                          const std::function<void(absl::string_view)>& on_line,
+                                          absl::Duration timeout) {
   std::string pending;
-  absl::StatusOr<int> exit_code =
-      SpawnAndPump(argv, {}, stdin_data, {kReplyFd}, [&](absl::string_view chunk) {
+  absl::StatusOr<int> exit_code = SpawnAndPump(
+      argv, {}, stdin_data, {kReplyFd},
+      [&](absl::string_view chunk) {
         pending.append(chunk.data(), chunk.size());
         size_t start = 0;
         for (size_t nl = pending.find('\n'); nl != std::string::npos;
@@ -183,7 +213,8 @@ absl::StatusOr<int> RunProcessWithReplies(const std::vector<std::string>& argv,
           start = nl + 1;
         }
         pending.erase(0, start);
-      });
+      },
+      timeout);
   if (exit_code.ok() && !pending.empty()) on_line(pending);
   return exit_code;
 }

@@ -228,6 +228,17 @@ TEST_F(EngineClientTest, AnEngineThatDiesIsAnErrorNotAResult) {
   EXPECT_THAT(seen, ElementsAre("libfoo"));
 }
 
+TEST_F(EngineClientTest, AHungEngineIsKilledAtItsTimeout) {
+  EngineTimeouts timeouts;
+  timeouts.plan = absl::Milliseconds(300);
+  absl::StatusOr<std::unique_ptr<PackageManager>> hung =
+      CreateEngineProcessPackageManager(Options(), FakeEngine("hung", "exec sleep 600"), timeouts);
+  ASSERT_TRUE(hung.ok()) << hung.status();
+  absl::StatusOr<UpgradePlan> plan = (*hung)->Plan();
+  EXPECT_EQ(plan.status().code(), absl::StatusCode::kDeadlineExceeded) << plan.status();
+  EXPECT_THAT(plan.status().message(), HasSubstr("apt engine (plan)"));
+}
+
 TEST_F(EngineClientTest, GarbageFromTheEngineIsAnErrorNotAResult) {
   std::unique_ptr<PackageManager> garbage =
       Child(Options(), FakeEngine("garbage", "echo 'Reading package lists... Done' >&3"));

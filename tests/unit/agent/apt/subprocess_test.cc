@@ -8,6 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "common/file_util.h"
+#include "tests/fakes/temp_dir.h"
+
 namespace tended::agent::apt {
 namespace {
 
@@ -62,6 +65,41 @@ TEST(SubprocessTest, RepliesArriveLineByLineApartFromTheOutput) {
   ASSERT_TRUE(exit_code.ok()) << exit_code.status();
   EXPECT_EQ(*exit_code, 3);
   EXPECT_THAT(lines, ElementsAre("got ping", "two", "three"));
+}
+
+TEST(SubprocessTest, AChildPastItsTimeoutIsKilled) {
+  std::vector<std::string> lines;
+  absl::StatusOr<int> exit_code = RunProcessWithReplies(
+      {"/bin/sh", "-c", "echo started >&3; exec sleep 600"}, "",
+      [&](absl::string_view line) { lines.emplace_back(line); }, absl::Milliseconds(300));
+  EXPECT_EQ(exit_code.status().code(), absl::StatusCode::kDeadlineExceeded) << exit_code.status();
+  EXPECT_THAT(exit_code.status().message(), HasSubstr("was killed"));
+  EXPECT_THAT(lines, ElementsAre("started"));
+}
+
+// A child that leaves a process behind which still holds the output pipe (a maintainer
+// script starting a daemon): the call returns when the child exits, not when the pipe closes.
+TEST(SubprocessTest, AProcessLeftBehindDoesNotHoldTheCallOpen) {
+  tended::testing::TempDir dir;
+  const std::string pid_file = dir.Path("left-behind.pid");
+  std::vector<std::string> lines;
+  absl::StatusOr<int> exit_code = RunProcessWithReplies(
+      {"/bin/sh", "-c", "sleep 600 & echo $! > '" + pid_file + "'; echo done >&3; exit 0"}, "",
+      [&](absl::string_view line) { lines.emplace_back(line); });
+  absl::StatusOr<std::string> pid = ReadFileToString(pid_file);
+  ASSERT_TRUE(pid.ok()) << pid.status();
+  kill(std::stoi(*pid), SIGKILL);
+  ASSERT_TRUE(exit_code.ok()) << exit_code.status();
+  EXPECT_EQ(*exit_code, 0);
+  EXPECT_THAT(lines, ElementsAre("done"));
+
+  absl::StatusOr<ProcessResult> run = RunProcess(
+      {"/bin/sh", "-c", "sleep 600 & echo $! > '" + pid_file + "'; echo configured; exit 0"});
+  pid = ReadFileToString(pid_file);
+  ASSERT_TRUE(pid.ok());
+  kill(std::stoi(*pid), SIGKILL);
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(run->output, "configured\n");
 }
 
 }  // namespace
