@@ -116,19 +116,15 @@ absl::StatusOr<int> SpawnAndPump(const std::vector<std::string>& argv,
   char buffer[8192];
   const absl::Time deadline = absl::Now() + timeout;
   absl::Time drain_until = absl::InfiniteFuture();
-  bool exited = false, timed_out = false;
+  bool exited = false, timed_out = false, eof = false;
   int status = 0;
-  while (true) {
+  while (!(exited && eof)) {
     pollfd fds[2];
-    int n = 0;
-    fds[n++] = {out_pipe[0], POLLIN, 0};
-    if (in_fd >= 0) fds[n++] = {in_fd, POLLOUT, 0};
-    const int ready = poll(fds, n, static_cast<int>(absl::ToInt64Milliseconds(kPollSlice)));
+    fds[0] = {eof ? -1 : out_pipe[0], POLLIN, 0};  // poll skips a negative descriptor.
+    fds[1] = {in_fd, POLLOUT, 0};
+    const int ready = poll(fds, 2, static_cast<int>(absl::ToInt64Milliseconds(kPollSlice)));
     if (ready < 0 && errno != EINTR) break;
-    if (ready <= 0) {
-      fds[0].revents = 0;
-      if (n > 1) fds[1].revents = 0;
-    }
+    if (ready <= 0) fds[0].revents = fds[1].revents = 0;
     if (!exited && waitpid(pid, &status, WNOHANG) == pid) {
       exited = true;
       drain_until = absl::Now() + kDrainAfterExit;
@@ -165,7 +161,7 @@ absl::StatusOr<int> SpawnAndPump(const std::vector<std::string>& argv,
       if (r > 0) {
         on_output(absl::string_view(buffer, static_cast<size_t>(r)));
       } else if (r == 0 || errno != EINTR) {
-        break;
+        eof = true;  // Still wait for the exit, within the timeout.
       }
     }
   }

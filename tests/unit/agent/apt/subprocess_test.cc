@@ -77,6 +77,13 @@ TEST(SubprocessTest, AChildPastItsTimeoutIsKilled) {
   EXPECT_THAT(lines, ElementsAre("started"));
 }
 
+TEST(SubprocessTest, AChildThatClosesItsOutputIsStillTimedOut) {
+  absl::StatusOr<int> exit_code = RunProcessWithReplies(
+      {"/bin/sh", "-c", "exec 3>&- 1>&- 2>&-; exec sleep 600"}, "", [](absl::string_view) {},
+      absl::Milliseconds(300));
+  EXPECT_EQ(exit_code.status().code(), absl::StatusCode::kDeadlineExceeded) << exit_code.status();
+}
+
 // A child that leaves a process behind which still holds the output pipe (a maintainer
 // script starting a daemon): the call returns when the child exits, not when the pipe closes.
 TEST(SubprocessTest, AProcessLeftBehindDoesNotHoldTheCallOpen) {
