@@ -11,7 +11,7 @@ packages=(
   libcurl4-openssl-dev nlohmann-json3-dev libyaml-cpp-dev
   tzdata ca-certificates
   # Real components the tests start on loopback, and the tools that build test packages.
-  prometheus dpkg-dev apt-utils gnupg unattended-upgrades etcd-server etcd-client
+  prometheus dpkg-dev apt-utils gnupg lz4 unattended-upgrades etcd-server etcd-client
 )
 
 missing=()
