@@ -96,32 +96,38 @@ json KeptToJson(const std::vector<KeptPackage>& kept) {
   return out;
 }
 
-absl::StatusOr<std::vector<PackageUpgrade>> UpgradesFromJson(const json& object, const char* key) {
+// The array at `key`, each element read by `read_item`.
+template <typename T, typename ReadItem>
+absl::StatusOr<std::vector<T>> ListField(const json& object, const char* key, ReadItem read_item) {
   ASSIGN_OR_RETURN(const json* list, Field(object, key));
   if (!list->is_array()) return Malformed(absl::StrCat("\"", key, "\" is not an array"));
-  std::vector<PackageUpgrade> out;
+  std::vector<T> out;
   for (const json& item : *list) {
-    PackageUpgrade u;
-    ASSIGN_OR_RETURN(u.package, String(item, "package"));
-    ASSIGN_OR_RETURN(u.from, String(item, "from"));
-    ASSIGN_OR_RETURN(u.to, String(item, "to"));
-    ASSIGN_OR_RETURN(u.origin, String(item, "origin"));
-    out.push_back(std::move(u));
+    ASSIGN_OR_RETURN(T value, read_item(item));
+    out.push_back(std::move(value));
   }
   return out;
 }
 
+absl::StatusOr<std::vector<PackageUpgrade>> UpgradesFromJson(const json& object, const char* key) {
+  return ListField<PackageUpgrade>(object, key,
+                                   [](const json& item) -> absl::StatusOr<PackageUpgrade> {
+                                     PackageUpgrade u;
+                                     ASSIGN_OR_RETURN(u.package, String(item, "package"));
+                                     ASSIGN_OR_RETURN(u.from, String(item, "from"));
+                                     ASSIGN_OR_RETURN(u.to, String(item, "to"));
+                                     ASSIGN_OR_RETURN(u.origin, String(item, "origin"));
+                                     return u;
+                                   });
+}
+
 absl::StatusOr<std::vector<KeptPackage>> KeptFromJson(const json& object, const char* key) {
-  ASSIGN_OR_RETURN(const json* list, Field(object, key));
-  if (!list->is_array()) return Malformed(absl::StrCat("\"", key, "\" is not an array"));
-  std::vector<KeptPackage> out;
-  for (const json& item : *list) {
+  return ListField<KeptPackage>(object, key, [](const json& item) -> absl::StatusOr<KeptPackage> {
     KeptPackage k;
     ASSIGN_OR_RETURN(k.package, String(item, "package"));
     ASSIGN_OR_RETURN(k.reason, String(item, "reason"));
-    out.push_back(std::move(k));
-  }
-  return out;
+    return k;
+  });
 }
 
 json PlanJson(const UpgradePlan& plan) {
@@ -302,14 +308,14 @@ absl::StatusOr<EngineRequest> DecodeEngineRequest(absl::string_view text) {
   request.options.lock_timeout = absl::Milliseconds(timeout_ms);
   request.options.lock_poll_interval = absl::Milliseconds(poll_ms);
   ASSIGN_OR_RETURN(request.packages, StringsField(object, "packages"));
-  ASSIGN_OR_RETURN(const json* pinned, Field(object, "pinned"));
-  if (!pinned->is_array()) return Malformed("\"pinned\" is not an array");
-  for (const json& item : *pinned) {
-    PinnedVersion p;
-    ASSIGN_OR_RETURN(p.package, String(item, "package"));
-    ASSIGN_OR_RETURN(p.version, String(item, "version"));
-    request.pinned.push_back(std::move(p));
-  }
+  ASSIGN_OR_RETURN(request.pinned,
+                   ListField<PinnedVersion>(object, "pinned",
+                                            [](const json& item) -> absl::StatusOr<PinnedVersion> {
+                                              PinnedVersion p;
+                                              ASSIGN_OR_RETURN(p.package, String(item, "package"));
+                                              ASSIGN_OR_RETURN(p.version, String(item, "version"));
+                                              return p;
+                                            }));
   ASSIGN_OR_RETURN(const json* plan, Field(object, "plan"));
   ASSIGN_OR_RETURN(request.plan, PlanFromJson(*plan));
   return request;
