@@ -8,31 +8,20 @@ It downloads what it would install into ROOT/var/cache/apt/archives, as the real
 
 usage: uu_dry_run.py ROOT [DISTRO_ID DISTRO_CODENAME]
 """
-import importlib.machinery
-import importlib.util
 import os
 import sys
 
-root = os.path.abspath(sys.argv[1])
-loader = importlib.machinery.SourceFileLoader("uu", "/usr/bin/unattended-upgrade")
-spec = importlib.util.spec_from_loader("uu", loader)
-uu = importlib.util.module_from_spec(spec)
-loader.exec_module(uu)
-if len(sys.argv) >= 4:
-    uu.DISTRO_ID, uu.DISTRO_CODENAME = sys.argv[2], sys.argv[3]
-uu.LOCK_FILE = os.path.join(root, "run", "unattended-upgrades.lock")
+sys.dont_write_bytecode = True  # Nothing written beside the sources.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "unit",
+                                "agent", "apt", "testdata"))
+import uu_module  # noqa: E402
 
-apt_pkg = uu.apt_pkg
-for key in ("Unattended-Upgrade", "APT::Default-Release", "DPkg::Pre-Invoke",
-            "DPkg::Post-Invoke", "DPkg::Pre-Install-Pkgs", "APT::Update::Post-Invoke"):
-    apt_pkg.config.clear(key)
-apt_pkg.config.set("Dir", root + "/")
-apt_pkg.config.set("Dir::State::status", root + "/var/lib/dpkg/status")
-apt_pkg.config.set("Dir::Log", root + "/var/log/apt")
-dpkg_link = os.path.join(root, "usr", "bin", "dpkg")
-if not os.path.exists(dpkg_link):
-    os.makedirs(os.path.dirname(dpkg_link), exist_ok=True)
-    os.symlink("/usr/bin/dpkg", dpkg_link)
+root = os.path.abspath(sys.argv[1])
+uu = uu_module.load(root, sys.argv[2:4], clear=("DPkg::Pre-Invoke", "DPkg::Post-Invoke",
+                                                 "DPkg::Pre-Install-Pkgs",
+                                                 "APT::Update::Post-Invoke"))
+uu.LOCK_FILE = os.path.join(root, "run", "unattended-upgrades.lock")
+uu.apt_pkg.config.set("Dir::Log", root + "/var/log/apt")
 os.makedirs(os.path.join(root, "run"), exist_ok=True)
 
 opts = uu.Options()
