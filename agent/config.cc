@@ -2,32 +2,17 @@
 
 #include <cstdint>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "common/file_util.h"
 #include "common/host_port.h"
+#include "common/node_name.h"
 #include "common/status_macros.h"
 #include "common/yaml_util.h"
 
 namespace tended::agent {
 namespace {
-
-// Kubernetes' DNS-1123 subdomain: at most 253 characters, dot-separated labels of lower-case
-// letters, digits and '-', each starting and ending with a letter or digit.
-bool IsDns1123Subdomain(absl::string_view name) {
-  if (name.empty() || name.size() > 253) return false;
-  for (absl::string_view label : absl::StrSplit(name, '.')) {
-    if (label.empty()) return false;
-    for (char c : label) {
-      if (!absl::ascii_isdigit(c) && !absl::ascii_islower(c) && c != '-') return false;
-    }
-    if (label.front() == '-' || label.back() == '-') return false;
-  }
-  return true;
-}
 
 // A broken rule: the dotted key and why. Empty key means fine.
 struct Problem {
@@ -47,8 +32,8 @@ Problem Check(const AgentConfig& config) {
       !problem.empty()) {
     return {"coordinator", problem};
   }
-  if (std::string problem = HostPortProblem(config.metrics_listen, "0.0.0.0:9478 or [::1]:9478",
-                                            PortZero::kAllow);
+  if (std::string problem =
+          HostPortProblem(config.metrics_listen, "0.0.0.0:9478 or [::1]:9478", PortZero::kAllow);
       !config.metrics_listen.empty() && !problem.empty()) {
     return {"metrics_listen", problem};
   }
@@ -116,12 +101,11 @@ absl::Status ParseReboot(const YamlCursor& cursor, AgentConfig::Reboot* reboot) 
 
 // The `apt:` section: the agent's own keys, then the policy keys through the apt engine's
 // parser (given a copy of the mapping without the agent's keys).
-absl::Status ParseApt(const YamlCursor& cursor, absl::string_view source,
-                      AgentConfig::Apt* apt) {
-  RETURN_IF_ERROR(cursor.ExpectMapWithKeys(
-      {"enabled", "plan_interval", "update_interval", "lock_timeout", "allowed_origins",
-       "origins_pattern", "blacklist", "whitelist", "whitelist_strict", "holds",
-       "replace_apt_config"}));
+absl::Status ParseApt(const YamlCursor& cursor, absl::string_view source, AgentConfig::Apt* apt) {
+  RETURN_IF_ERROR(
+      cursor.ExpectMapWithKeys({"enabled", "plan_interval", "update_interval", "lock_timeout",
+                                "allowed_origins", "origins_pattern", "blacklist", "whitelist",
+                                "whitelist_strict", "holds", "replace_apt_config"}));
   if (cursor.IsNull()) return absl::OkStatus();
   RETURN_IF_ERROR(cursor.Optional("enabled", &apt->enabled));
   RETURN_IF_ERROR(cursor.Optional("plan_interval", &apt->plan_interval));
@@ -166,8 +150,7 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(absl::string_view yaml, absl::strin
   // Every key the agent knows.
   RETURN_IF_ERROR(cursor.ExpectMapWithKeys({"node_name", "coordinator", "insecure", "root",
                                             "state_dir", "report_interval", "check_period",
-                                            "reconnect", "reboot", "apt",
-                                            "metrics_listen"}));
+                                            "reconnect", "reboot", "apt", "metrics_listen"}));
   AgentConfig config;
   RETURN_IF_ERROR(cursor.Optional("node_name", &config.node_name));
   RETURN_IF_ERROR(cursor.Optional("coordinator", &config.coordinator_address));

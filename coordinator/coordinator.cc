@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/logging.h"
+#include "common/node_name.h"
 #include "common/proto_time.h"
 #include "common/status_macros.h"
 
@@ -19,7 +20,7 @@ constexpr absl::Duration kMaxTickInterval = absl::Seconds(15);
 constexpr absl::Duration kAlertCacheFor = absl::Seconds(5);
 
 absl::Status CheckNodeName(absl::string_view field, absl::string_view name) {
-  if (!IsValidNodeName(name)) {
+  if (!IsDns1123Subdomain(name)) {
     return absl::InvalidArgumentError(
         absl::StrCat(field,
                      ": must be a node name (lowercase letters, digits, '-' and '.', at most 253 "
@@ -55,15 +56,6 @@ tended::v1::GateResult ToProto(const GateOutcome& outcome) {
 }
 
 }  // namespace
-
-bool IsValidNodeName(absl::string_view name) {
-  if (name.empty() || name.size() > 253) return false;
-  if (!absl::ascii_isalnum(name.front()) || !absl::ascii_isalnum(name.back())) return false;
-  for (char c : name) {
-    if (!(absl::ascii_islower(c) || absl::ascii_isdigit(c) || c == '-' || c == '.')) return false;
-  }
-  return true;
-}
 
 Coordinator::Coordinator(const CoordinatorConfig& config, const Clock& clock,
                          AlertSource* alert_source)

@@ -33,8 +33,7 @@ class Coordinator {
   // `alert_source` may be null when no Prometheus is configured. The configuration is
   // copied; the store, clock and alert source must outlive the coordinator.
   static absl::StatusOr<std::unique_ptr<Coordinator>> Create(const CoordinatorConfig& config,
-                                                             const Clock& clock,
-                                                             StateStore* store,
+                                                             const Clock& clock, StateStore* store,
                                                              AlertSource* alert_source);
 
   // NodeService.
@@ -148,9 +147,6 @@ class Coordinator {
   std::unique_ptr<kube::KubeClient> kube_client_;
   std::unique_ptr<DisruptionFlow> disruption_flow_;  // Null unless attached.
 };
-
-// Whether a node name is acceptable: a DNS-1123 subdomain, as Kubernetes node names are.
-bool IsValidNodeName(absl::string_view name);
 
 // For main(): when the configuration enables Kubernetes, connects to the API (kubeconfig,
 // else in-cluster) and attaches it with its worker running. When no API can be used the
