@@ -37,6 +37,14 @@ Lease* FindLeaseById(CoordinatorState& state, absl::string_view lease_id) {
   return nullptr;
 }
 
+absl::StatusOr<Lease*> ActiveLeaseById(CoordinatorState& state, absl::string_view lease_id) {
+  Lease* lease = FindLeaseById(state, lease_id);
+  if (lease == nullptr || !IsActive(*lease)) {
+    return absl::FailedPreconditionError(absl::StrCat("no active lease ", lease_id));
+  }
+  return lease;
+}
+
 int CountActive(const CoordinatorState& state) {
   return static_cast<int>(std::count_if(state.leases().begin(), state.leases().end(),
                                         [](const Lease& lease) { return IsActive(lease); }));
@@ -438,10 +446,7 @@ absl::StatusOr<Lease> LeaseManager::MarkVerifying(absl::string_view lease_id,
                                                   absl::string_view message) {
   Lease result;
   RETURN_IF_ERROR(Commit([&](CoordinatorState& state) {
-    Lease* lease = FindLeaseById(state, lease_id);
-    if (lease == nullptr || !IsActive(*lease)) {
-      return absl::FailedPreconditionError(absl::StrCat("no active lease ", lease_id));
-    }
+    ASSIGN_OR_RETURN(Lease * lease, ActiveLeaseById(state, lease_id));
     if (lease->phase() != tended::v1::LEASE_PHASE_VERIFYING) {
       lease->set_phase(tended::v1::LEASE_PHASE_VERIFYING);
       lease->set_status_message(std::string(message));
@@ -486,10 +491,7 @@ absl::StatusOr<Lease> LeaseManager::CompleteVerification(absl::string_view lease
                                                          absl::string_view message) {
   Lease result;
   RETURN_IF_ERROR(Commit([&](CoordinatorState& state) {
-    Lease* lease = FindLeaseById(state, lease_id);
-    if (lease == nullptr || !IsActive(*lease)) {
-      return absl::FailedPreconditionError(absl::StrCat("no active lease ", lease_id));
-    }
+    ASSIGN_OR_RETURN(Lease * lease, ActiveLeaseById(state, lease_id));
     ReleaseInState(state, *lease, tended::v1::EVENT_TYPE_LEASE_RELEASED,
                    absl::StrCat("verified and released: ", message));
     for (auto& node : *state.mutable_nodes()) {
