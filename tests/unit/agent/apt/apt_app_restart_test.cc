@@ -11,7 +11,6 @@
 #include "agent/apt/apt_package_manager.h"
 #include "agent/apt/package_manager.h"
 #include "common/status_macros.h"
-#include "tests/fakes/temp_dir.h"
 #include "tests/unit/agent/apt/apt_lab.h"
 
 namespace tended::agent::apt {
@@ -21,9 +20,9 @@ using testing::Deb;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
-using testing::LabRoot;
-using testing::RepoSet;
+using testing::KeptReason;
 using testing::RepoSpec;
+using testing::UpgradedNames;
 
 const char kPolicy[] = R"(Unattended-Upgrade::Origins-Pattern {
   "o=NodeOS,n=${distro_codename}-security";
@@ -43,7 +42,7 @@ std::vector<Deb> Installed() {
           Deb{"zrestart", "1.0"}};
 }
 
-std::vector<RepoSpec> Repos() {
+std::vector<RepoSpec> LabRepos() {
   RepoSpec security{"stable-security", "NodeOS", "NodeOS-Security", "bookworm-security", {}};
   security.debs = {Deb{"alpha", "1.1"}, RestartDeb("srv", "1.1"),
                    Deb{"usessrv", "1.1", "srv (>= 1.1)"}, Deb{"zeta", "1.1"},
@@ -51,20 +50,14 @@ std::vector<RepoSpec> Repos() {
   return {security};
 }
 
-class AppRestartTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    suite_dir_ = new tended::testing::TempDir();
-    repos_ = new RepoSet(suite_dir_->path(), Repos(), /*sign=*/true, /*lz4=*/true);
-  }
-  static void TearDownTestSuite() {
-    delete repos_;
-    delete suite_dir_;
-  }
+class AppRestartTest : public testing::LabTest<AppRestartTest> {
+ public:
+  static std::vector<RepoSpec> Repos() { return LabRepos(); }
+  static bool Lz4() { return true; }
 
+ protected:
   absl::StatusOr<UpgradePlan> PlanWith(const std::string& apt_conf) {
-    lab_ = std::make_unique<LabRoot>(dir_.Path("root"), *repos_, apt_conf);
-    lab_->Install(dir_.Path("work"), Installed());
+    MakeLab(apt_conf, Installed());
     AptOptions options;
     options.root = lab_->path();
     ASSIGN_OR_RETURN(std::unique_ptr<PackageManager> manager, CreateAptPackageManager(options));
@@ -81,23 +74,6 @@ class AppRestartTest : public ::testing::Test {
     }
     return out;
   }
-
-  static std::vector<std::string> Names(const UpgradePlan& plan) {
-    std::vector<std::string> out;
-    for (const PackageUpgrade& u : plan.upgrades) out.push_back(u.package);
-    return out;
-  }
-  static std::string Reason(const UpgradePlan& plan, const std::string& package) {
-    for (const KeptPackage& k : plan.kept) {
-      if (k.package == package) return k.reason;
-    }
-    return "<not kept>";
-  }
-
-  static inline tended::testing::TempDir* suite_dir_ = nullptr;
-  static inline RepoSet* repos_ = nullptr;
-  tended::testing::TempDir dir_;
-  std::unique_ptr<LabRoot> lab_;
 };
 
 TEST_F(AppRestartTest, KeepsBackAppRestartUpgradesAndWhatNeedsThem) {
@@ -107,19 +83,19 @@ TEST_F(AppRestartTest, KeepsBackAppRestartUpgradesAndWhatNeedsThem) {
   ASSERT_EQ(lists.size(), 1u);
   EXPECT_TRUE(absl::EndsWith(lists[0], "_Packages.lz4")) << lists[0];
 
-  EXPECT_THAT(Names(*plan), ElementsAre("alpha", "zeta"));
+  EXPECT_THAT(UpgradedNames(*plan), ElementsAre("alpha", "zeta"));
   ASSERT_THAT(plan->kept, ::testing::SizeIs(3));
-  EXPECT_THAT(Reason(*plan, "srv"), HasSubstr("Upgrade-Requires: app-restart"));
-  EXPECT_THAT(Reason(*plan, "zrestart"), HasSubstr("Upgrade-Requires: app-restart"));
-  EXPECT_THAT(Reason(*plan, "usessrv"), HasSubstr("needs srv >= 1.1"));
-  EXPECT_THAT(Reason(*plan, "usessrv"), HasSubstr("requires an application restart"));
+  EXPECT_THAT(KeptReason(*plan, "srv"), HasSubstr("Upgrade-Requires: app-restart"));
+  EXPECT_THAT(KeptReason(*plan, "zrestart"), HasSubstr("Upgrade-Requires: app-restart"));
+  EXPECT_THAT(KeptReason(*plan, "usessrv"), HasSubstr("needs srv >= 1.1"));
+  EXPECT_THAT(KeptReason(*plan, "usessrv"), HasSubstr("requires an application restart"));
 }
 
 TEST_F(AppRestartTest, IgnoreAppsRequireRestartUpgradesThemAll) {
   absl::StatusOr<UpgradePlan> plan =
       PlanWith(absl::StrCat(kPolicy, "Unattended-Upgrade::IgnoreAppsRequireRestart \"true\";\n"));
   ASSERT_TRUE(plan.ok()) << plan.status();
-  EXPECT_THAT(Names(*plan), ElementsAre("alpha", "srv", "usessrv", "zeta", "zrestart"));
+  EXPECT_THAT(UpgradedNames(*plan), ElementsAre("alpha", "srv", "usessrv", "zeta", "zrestart"));
   EXPECT_THAT(plan->kept, IsEmpty());
 }
 

@@ -220,22 +220,41 @@ class LabRoot {
   std::string root_;
 };
 
-// A fixture whose tests share one RepoSet, built once per suite from Derived::Repos(), and
-// each get a fresh TempDir and (after MakeLab) a LabRoot.
+// The names a plan upgrades, in its order.
+inline std::vector<std::string> UpgradedNames(const UpgradePlan& plan) {
+  std::vector<std::string> out;
+  for (const PackageUpgrade& u : plan.upgrades) out.push_back(u.package);
+  return out;
+}
+
+// Why a plan keeps `package` back, or "<not kept>".
+inline std::string KeptReason(const UpgradePlan& plan, const std::string& package) {
+  for (const KeptPackage& k : plan.kept) {
+    if (k.package == package) return k.reason;
+  }
+  return "<not kept>";
+}
+
+// A fixture whose tests share one RepoSet, built once per suite from Derived::Repos()
+// (offering Packages.lz4 when Derived::Lz4() says so), and each get a fresh TempDir and
+// (after MakeLab) a LabRoot.
 template <typename Derived>
 class LabTest : public ::testing::Test {
  protected:
+  static bool Lz4() { return false; }
+
   static void SetUpTestSuite() {
     suite_dir_ = new tended::testing::TempDir();
-    repos_ = new RepoSet(suite_dir_->path(), Derived::Repos());
+    repos_ = new RepoSet(suite_dir_->path(), Derived::Repos(), /*sign=*/true, Derived::Lz4());
   }
   static void TearDownTestSuite() {
     delete repos_;
     delete suite_dir_;
   }
 
-  void MakeLab(const std::string& apt_conf, const std::vector<Deb>& installed) {
-    lab_ = std::make_unique<LabRoot>(dir_.Path("root"), *repos_, apt_conf);
+  void MakeLab(const std::string& apt_conf, const std::vector<Deb>& installed,
+               const std::string& root_name = "root") {
+    lab_ = std::make_unique<LabRoot>(dir_.Path(root_name), *repos_, apt_conf);
     lab_->Install(dir_.Path("work"), installed);
   }
 

@@ -32,12 +32,12 @@ using ::testing::ElementsAre;
 using ::testing::Field;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
-using testing::LabRoot;
+using testing::KeptReason;
 using testing::ReadFile;
-using testing::RepoSet;
 using testing::RepoSpec;
 using testing::Sh;
 using ::testing::UnorderedElementsAre;
+using testing::UpgradedNames;
 using testing::WriteFile;
 
 const char kPolicy[] = R"(Unattended-Upgrade::Origins-Pattern {
@@ -63,7 +63,7 @@ std::vector<Deb> BaseDebs() {
           Deb{"app", "1.0"}};
 }
 
-std::vector<RepoSpec> Repos() {
+std::vector<RepoSpec> LabRepos() {
   RepoSpec security{"stable-security", "NodeOS", "NodeOS-Security", "bookworm-security", {}};
   security.debs = {Deb{"libfoo", "1.1", "libbar"},
                    Deb{"libbar", "1.0"},
@@ -77,50 +77,17 @@ std::vector<RepoSpec> Repos() {
   return {security, extras};
 }
 
-class AptEngineTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    suite_dir_ = new tended::testing::TempDir();
-    repos_ = new RepoSet(suite_dir_->path(), Repos());
-  }
-  static void TearDownTestSuite() {
-    delete repos_;
-    delete suite_dir_;
-  }
+class AptEngineTest : public testing::LabTest<AptEngineTest> {
+ public:
+  static std::vector<RepoSpec> Repos() { return LabRepos(); }
 
+ protected:
   void SetUp() override { MakeRoot(kPolicy); }
 
   void MakeRoot(const std::string& apt_conf, const std::string& name = "root") {
-    lab_ = std::make_unique<LabRoot>(dir_.Path(name), *repos_, apt_conf);
-    lab_->Install(dir_.Path("work"), BaseDebs());
+    MakeLab(apt_conf, BaseDebs(), name);
     Sh(absl::StrCat("echo 'kubelet hold' | ", lab_->Dpkg(), " --set-selections"));
   }
-
-  std::unique_ptr<PackageManager> Manager(AptOptions options = {}) {
-    options.root = lab_->path();
-    absl::StatusOr<std::unique_ptr<PackageManager>> m = CreateAptPackageManager(options);
-    EXPECT_TRUE(m.ok()) << m.status();
-    if (!m.ok()) return nullptr;
-    EXPECT_TRUE((*m)->Update().ok());
-    return std::move(*m);
-  }
-
-  static std::vector<std::string> Names(const UpgradePlan& plan) {
-    std::vector<std::string> out;
-    for (const PackageUpgrade& u : plan.upgrades) out.push_back(u.package);
-    return out;
-  }
-  static std::string Reason(const UpgradePlan& plan, const std::string& package) {
-    for (const KeptPackage& k : plan.kept) {
-      if (k.package == package) return k.reason;
-    }
-    return "<not kept>";
-  }
-
-  static inline tended::testing::TempDir* suite_dir_ = nullptr;
-  static inline RepoSet* repos_ = nullptr;
-  tended::testing::TempDir dir_;
-  std::unique_ptr<LabRoot> lab_;
 };
 
 TEST_F(AptEngineTest, PlanFollowsOriginsBlacklistAndHolds) {
@@ -136,11 +103,11 @@ TEST_F(AptEngineTest, PlanFollowsOriginsBlacklistAndHolds) {
                           PackageUpgrade{"libfoo", "1.0", "1.1", security},  // Not 1.2 (extras).
                           PackageUpgrade{"rebooter", "1.0", "1.1", security}));
   ASSERT_THAT(plan->kept, ::testing::SizeIs(4));
-  EXPECT_THAT(Reason(*plan, "app"), HasSubstr("only available from a disallowed origin"));
-  EXPECT_THAT(Reason(*plan, "app"), HasSubstr("o=ThirdParty"));
-  EXPECT_THAT(Reason(*plan, "blk"), HasSubstr("blacklisted"));
-  EXPECT_THAT(Reason(*plan, "kubelet"), HasSubstr("held"));
-  EXPECT_EQ(Reason(*plan, "usesblk"), "needs blk >= 1.1, which is blacklisted");
+  EXPECT_THAT(KeptReason(*plan, "app"), HasSubstr("only available from a disallowed origin"));
+  EXPECT_THAT(KeptReason(*plan, "app"), HasSubstr("o=ThirdParty"));
+  EXPECT_THAT(KeptReason(*plan, "blk"), HasSubstr("blacklisted"));
+  EXPECT_THAT(KeptReason(*plan, "kubelet"), HasSubstr("held"));
+  EXPECT_EQ(KeptReason(*plan, "usesblk"), "needs blk >= 1.1, which is blacklisted");
 }
 
 // Every file under the root with its size and modification time.
@@ -206,7 +173,7 @@ TEST_F(AptEngineTest, ApplyInstallsKeepsConffilesReholdsAndFlagsReboot) {
   ASSERT_NE(manager, nullptr);
   absl::StatusOr<UpgradePlan> plan = manager->Plan();
   ASSERT_TRUE(plan.ok()) << plan.status();
-  EXPECT_THAT(Reason(*plan, "app"), HasSubstr("held (tended holds)"));
+  EXPECT_THAT(KeptReason(*plan, "app"), HasSubstr("held (tended holds)"));
 
   std::vector<ApplyProgress::Stage> stages;
   absl::StatusOr<ApplyResult> result =
@@ -241,7 +208,7 @@ TEST_F(AptEngineTest, ApplyInstallsKeepsConffilesReholdsAndFlagsReboot) {
   ASSERT_TRUE(again.ok());
   EXPECT_THAT(again->upgrades, IsEmpty());
   EXPECT_THAT(again->kept, ::testing::SizeIs(5));
-  EXPECT_THAT(Reason(*again, "libfoo"),
+  EXPECT_THAT(KeptReason(*again, "libfoo"),
               HasSubstr("1.2 is only available from a disallowed origin"));
 }
 
@@ -266,8 +233,8 @@ TEST_F(AptEngineTest, HoldUnholdAndHolds) {
   EXPECT_THAT(*manager->Holds(), ElementsAre("kubelet", "libfoo"));
   absl::StatusOr<UpgradePlan> plan = manager->Plan();
   ASSERT_TRUE(plan.ok());
-  EXPECT_THAT(Reason(*plan, "libfoo"), HasSubstr("held (dpkg hold)"));
-  EXPECT_THAT(Names(*plan), ElementsAre("cfg", "rebooter"));
+  EXPECT_THAT(KeptReason(*plan, "libfoo"), HasSubstr("held (dpkg hold)"));
+  EXPECT_THAT(UpgradedNames(*plan), ElementsAre("cfg", "rebooter"));
   ASSERT_TRUE(manager->Unhold({"libfoo", "kubelet"}).ok());
   EXPECT_THAT(*manager->Holds(), IsEmpty());
 }
@@ -278,9 +245,9 @@ TEST_F(AptEngineTest, NonStrictWhitelistRestrictsButAllowsDependencies) {
   ASSERT_NE(manager, nullptr);
   absl::StatusOr<UpgradePlan> plan = manager->Plan();
   ASSERT_TRUE(plan.ok());
-  EXPECT_THAT(Names(*plan), ElementsAre("libbar", "libfoo"));
-  EXPECT_THAT(Reason(*plan, "cfg"), HasSubstr("not in Package-Whitelist"));
-  EXPECT_THAT(Reason(*plan, "rebooter"), HasSubstr("not in Package-Whitelist"));
+  EXPECT_THAT(UpgradedNames(*plan), ElementsAre("libbar", "libfoo"));
+  EXPECT_THAT(KeptReason(*plan, "cfg"), HasSubstr("not in Package-Whitelist"));
+  EXPECT_THAT(KeptReason(*plan, "rebooter"), HasSubstr("not in Package-Whitelist"));
 }
 
 TEST_F(AptEngineTest, StrictWhitelistKeepsBackNonWhitelistedDependencies) {
@@ -291,8 +258,8 @@ TEST_F(AptEngineTest, StrictWhitelistKeepsBackNonWhitelistedDependencies) {
   ASSERT_NE(manager, nullptr);
   absl::StatusOr<UpgradePlan> plan = manager->Plan();
   ASSERT_TRUE(plan.ok());
-  EXPECT_THAT(Names(*plan), ElementsAre("cfg"));
-  EXPECT_EQ(Reason(*plan, "libfoo"),
+  EXPECT_THAT(UpgradedNames(*plan), ElementsAre("cfg"));
+  EXPECT_EQ(KeptReason(*plan, "libfoo"),
             "needs libbar, which is not in the Package-Whitelist (strict)");
 }
 
@@ -303,8 +270,8 @@ TEST_F(AptEngineTest, LegacyAllowedOriginsMatchTheSuite) {
   absl::StatusOr<UpgradePlan> plan = manager->Plan();
   ASSERT_TRUE(plan.ok());
   // libfoo 1.2 needs libbar, which only the (disallowed) security repository has.
-  EXPECT_THAT(Names(*plan), ElementsAre("app"));
-  EXPECT_EQ(Reason(*plan, "libfoo"),
+  EXPECT_THAT(UpgradedNames(*plan), ElementsAre("app"));
+  EXPECT_EQ(KeptReason(*plan, "libfoo"),
             "needs libbar, which is only available from a disallowed origin");
 }
 
