@@ -95,11 +95,7 @@ CONF
 done
 
 echo "demo: coordinator on 127.0.0.1:$port, five agents with a dpkg root each, logs in $DEMO"
-for _ in $(seq 1 100); do
-  [ "$("${ctl[@]}" nodes 2>/dev/null | grep -c ' IDLE ')" -eq 5 ] && break
-  sleep 0.1
-done
-"${ctl[@]}" nodes
+demo_wait_idle ${#NODES[@]}
 echo
 echo "demo: publishing demo-libssl 1.1 and demo-kernel 1.1 (its postinst asks for a reboot)"
 build_deb demo-libssl 1.1 "" "$REPO/pool"

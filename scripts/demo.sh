@@ -58,17 +58,8 @@ fi
 
 demo_start_coordinator
 if [ "$KUBE" = 1 ]; then
-  metrics_port=""
-  for _ in $(seq 1 100); do
-    metrics_port=$(sed -n 's/.*serving \/metrics on .* (port \([0-9]*\)).*/\1/p' "$DEMO/coordinator.log")
-    [ -n "$metrics_port" ] && break
-    sleep 0.1
-  done
-  if [ -z "$metrics_port" ]; then
-    echo "demo: the coordinator does not serve /metrics:" >&2
-    cat "$DEMO/coordinator.log" >&2
-    exit 1
-  fi
+  metrics_port=$(demo_log_value "$DEMO/coordinator.log" \
+    's/.*serving \/metrics on .* (port \([0-9]*\)).*/\1/p' "the coordinator does not serve /metrics") || exit 1
 fi
 
 for node in "${NODES[@]}"; do
@@ -79,11 +70,7 @@ for node in "${NODES[@]}"; do
 done
 
 echo "demo: coordinator on 127.0.0.1:$port, five agents, logs in $DEMO"
-for _ in $(seq 1 100); do
-  [ "$("${ctl[@]}" nodes 2>/dev/null | grep -c ' IDLE ')" -eq 5 ] && break
-  sleep 0.1
-done
-"${ctl[@]}" nodes
+demo_wait_idle ${#NODES[@]}
 echo
 echo "demo: marking every node as needing a reboot (linux-image-6.1.0-28-amd64)"
 for node in "${NODES[@]}"; do

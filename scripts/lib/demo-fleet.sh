@@ -52,24 +52,41 @@ YAML
 }
 
 # Starts tended-coordinator with $DEMO/coordinator.yaml (which listens on port 0) and sets
+# Prints what the sed expression SED_EXPR extracts from LOG once it appears (waiting up to
+# 10 s); otherwise shows LOG with WHAT ("the coordinator did not start") and exits.
+demo_log_value() {  # LOG SED_EXPR WHAT
+  local value=""
+  for _ in $(seq 1 100); do
+    value=$(sed -n "$2" "$1")
+    [ -n "$value" ] && break
+    sleep 0.1
+  done
+  if [ -z "$value" ]; then
+    echo "demo: $3:" >&2
+    cat "$1" >&2
+    exit 1
+  fi
+  echo "$value"
+}
+
 # `port` and the tendedctl command line `ctl`.
 demo_start_coordinator() {
   : >"$DEMO/coordinator.log"  # Exists before the background start opens it.
   "$BIN/coordinator/tended-coordinator" --config "$DEMO/coordinator.yaml" --insecure \
     >"$DEMO/coordinator.log" 2>&1 &
   pids+=($!)
-  port=""
+  port=$(demo_log_value "$DEMO/coordinator.log" 's/.*serving tended.v1 on port \([0-9]*\).*/\1/p' \
+    "the coordinator did not start") || exit 1
+  ctl=("$BIN/coordinator/ctl/tendedctl" --address "127.0.0.1:$port" --insecure)
+}
+
+# Waits (up to 10 s) until all N nodes report IDLE, then shows them.
+demo_wait_idle() {  # N
   for _ in $(seq 1 100); do
-    port=$(sed -n 's/.*serving tended.v1 on port \([0-9]*\).*/\1/p' "$DEMO/coordinator.log")
-    [ -n "$port" ] && break
+    [ "$("${ctl[@]}" nodes 2>/dev/null | grep -c ' IDLE ')" -eq "$1" ] && break
     sleep 0.1
   done
-  if [ -z "$port" ]; then
-    echo "demo: the coordinator did not start:" >&2
-    cat "$DEMO/coordinator.log" >&2
-    exit 1
-  fi
-  ctl=("$BIN/coordinator/ctl/tendedctl" --address "127.0.0.1:$port" --insecure)
+  "${ctl[@]}" nodes
 }
 
 # The files an agent reads about its boot, under a node's root.
