@@ -13,6 +13,7 @@
 #include "coordinator/state_store.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/fakes/agent_requests.h"
 #include "tests/fakes/fake_clock.h"
 #include "tests/fakes/fake_kube_api_server.h"
 #include "tests/fakes/temp_dir.h"
@@ -87,19 +88,15 @@ class DisruptionFlowTest : public ::testing::Test {
   }
 
   void Report(const std::string& node, const std::string& boot_id, bool reboot_required) {
-    tended::v1::ReportFactsRequest request;
-    request.mutable_facts()->set_node_name(node);
-    request.mutable_facts()->set_boot_id(boot_id);
-    request.mutable_facts()->set_reboot_required(reboot_required);
-    ASSERT_TRUE(coordinator_->ReportFacts(request).ok());
+    ASSERT_TRUE(
+        coordinator_->ReportFacts(testing::FactsReport(node, boot_id, reboot_required)).ok());
   }
 
   void Acquire(const std::string& node) {
-    tended::v1::AcquireLeaseRequest request;
-    request.set_node_name(node);
-    request.set_kind(tended::v1::LEASE_KIND_REBOOT);
-    request.set_reason("reboot-required: linux-image");
-    ASSERT_TRUE(coordinator_->AcquireLease(request).ok());
+    ASSERT_TRUE(
+        coordinator_
+            ->AcquireLease(testing::RebootLeaseRequest(node, "reboot-required: linux-image"))
+            .ok());
   }
 
   void Run() { coordinator_->disruption_flow()->RunOnce(); }

@@ -16,6 +16,7 @@
 #include "common/proto_time.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/state_store.h"
+#include "tests/fakes/agent_requests.h"
 #include "tests/fakes/capture_http_server.h"
 #include "tests/fakes/fake_clock.h"
 #include "tests/fakes/free_port.h"
@@ -162,19 +163,13 @@ class NotifierTest : public ::testing::Test {
   }
 
   void Report(const std::string& node, const std::string& boot_id, bool reboot_required = true) {
-    tended::v1::ReportFactsRequest request;
-    request.mutable_facts()->set_node_name(node);
-    request.mutable_facts()->set_boot_id(boot_id);
-    request.mutable_facts()->set_reboot_required(reboot_required);
-    ASSERT_TRUE(coordinator_->ReportFacts(request).ok());
+    ASSERT_TRUE(
+        coordinator_->ReportFacts(testing::FactsReport(node, boot_id, reboot_required)).ok());
   }
 
   tended::v1::AcquireLeaseResponse Ask(const std::string& node) {
-    tended::v1::AcquireLeaseRequest request;
-    request.set_node_name(node);
-    request.set_kind(tended::v1::LEASE_KIND_REBOOT);
-    request.set_reason("reboot-required");
-    auto response = coordinator_->AcquireLease(request);
+    auto response =
+        coordinator_->AcquireLease(testing::RebootLeaseRequest(node, "reboot-required"));
     EXPECT_TRUE(response.ok()) << response.status();
     return response.ok() ? *response : tended::v1::AcquireLeaseResponse();
   }
