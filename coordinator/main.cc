@@ -3,7 +3,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "common/logging.h"
-#include "coordinator/server.h"
+#include "coordinator/api/server.h"
 
 ABSL_FLAG(std::string, config, "", "Path to the coordinator's YAML configuration.");
 ABSL_FLAG(std::string, listen, "", "HOST:PORT to serve gRPC on; overrides the configuration.");

@@ -18,8 +18,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "agent/coordinator_client.h"
-#include "coordinator/coordinator.h"
-#include "coordinator/directive_hub.h"
+#include "coordinator/core/coordinator.h"
+#include "coordinator/core/directive_hub.h"
 
 namespace tended::testing {
 

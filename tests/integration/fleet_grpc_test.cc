@@ -5,8 +5,8 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
-#include "coordinator/coordinator.h"
-#include "coordinator/server.h"
+#include "coordinator/core/coordinator.h"
+#include "coordinator/api/server.h"
 #include "tended/v1/operator_service.grpc.pb.h"
 #include "tests/fakes/agent_under_test.h"
 #include "tests/fakes/temp_dir.h"

@@ -11,8 +11,8 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
-#include "coordinator/coordinator.h"
-#include "coordinator/server.h"
+#include "coordinator/core/coordinator.h"
+#include "coordinator/api/server.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "tended/testing/reflection.pb.h"
 #include "tests/fakes/temp_dir.h"

@@ -21,7 +21,7 @@
 #include "common/logging.h"
 #include "common/proto_file.h"
 #include "common/proto_time.h"
-#include "coordinator/coordinator.h"
+#include "coordinator/core/coordinator.h"
 #include "coordinator/state_store.h"
 #include "tests/fakes/fake_clock.h"
 #include "tests/fakes/in_process_coordinator_client.h"

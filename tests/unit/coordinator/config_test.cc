@@ -1,4 +1,4 @@
-#include "coordinator/config.h"
+#include "coordinator/config/config.h"
 
 #include <fstream>
 #include <regex>

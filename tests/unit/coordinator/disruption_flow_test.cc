@@ -1,7 +1,7 @@
 // The REBOOT lease's Kubernetes steps, run by a real Coordinator with the real
 // HttpKubeClient against the fake API server, on a fake clock: the agent's side is played
 // by calling the coordinator as the agent would.
-#include "coordinator/disruption_flow.h"
+#include "coordinator/leases/drain_flow.h"
 
 #include <memory>
 #include <string>
@@ -9,7 +9,7 @@
 
 #include "common/file_util.h"
 #include "common/proto_time.h"
-#include "coordinator/coordinator.h"
+#include "coordinator/core/coordinator.h"
 #include "coordinator/state_store.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

@@ -1,4 +1,4 @@
-#include "coordinator/gates.h"
+#include "coordinator/gates/core_gates.h"
 
 #include <regex>
 #include <string>
@@ -7,8 +7,8 @@
 #include "absl/status/status.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
-#include "coordinator/alert_source.h"
-#include "coordinator/config.h"
+#include "coordinator/alerts/alert_source.h"
+#include "coordinator/config/config.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

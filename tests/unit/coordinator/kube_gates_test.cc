@@ -1,6 +1,6 @@
-#include "coordinator/kube_gates.h"
+#include "coordinator/gates/kube_gates.h"
 
-#include "coordinator/config.h"
+#include "coordinator/config/config.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

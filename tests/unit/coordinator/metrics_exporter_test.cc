@@ -1,4 +1,4 @@
-#include "coordinator/metrics_exporter.h"
+#include "coordinator/observability/metrics_exporter.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -9,8 +9,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "coordinator/coordinator.h"
-#include "coordinator/observability.h"
+#include "coordinator/core/coordinator.h"
+#include "coordinator/observability/observability.h"
 #include "coordinator/state_store.h"
 #include "tests/fakes/agent_requests.h"
 #include "tests/fakes/fake_clock.h"

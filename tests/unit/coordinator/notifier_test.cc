@@ -1,4 +1,4 @@
-#include "coordinator/notifier.h"
+#include "coordinator/notify/notifier.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -14,7 +14,7 @@
 #include "common/http_metrics_server.h"
 #include "common/metrics.h"
 #include "common/proto_time.h"
-#include "coordinator/coordinator.h"
+#include "coordinator/core/coordinator.h"
 #include "coordinator/state_store.h"
 #include "tests/fakes/agent_requests.h"
 #include "tests/fakes/capture_http_server.h"

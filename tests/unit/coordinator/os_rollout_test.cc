@@ -1,6 +1,6 @@
 // The canary gate as a pure function, and the rollout driven through the Coordinator:
 // canary first, its failure stopping the rollout across a restart until ResumeRollout.
-#include "coordinator/os_rollout.h"
+#include "coordinator/gates/canary_gate.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -8,7 +8,7 @@
 #include <memory>
 
 #include "common/proto_time.h"
-#include "coordinator/coordinator.h"
+#include "coordinator/core/coordinator.h"
 #include "coordinator/state_store.h"
 #include "tests/fakes/fake_clock.h"
 #include "tests/fakes/temp_dir.h"

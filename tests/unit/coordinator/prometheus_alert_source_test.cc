@@ -1,4 +1,4 @@
-#include "coordinator/prometheus_alert_source.h"
+#include "coordinator/alerts/prometheus_alert_source.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

@@ -1,12 +1,12 @@
-#include "coordinator/window.h"
+#include "coordinator/gates/window.h"
 
 #include <string>
 #include <vector>
 
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
-#include "coordinator/config.h"
-#include "coordinator/gates.h"
+#include "coordinator/config/config.h"
+#include "coordinator/gates/core_gates.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

@@ -1,0 +1,112 @@
+// tended-coordinator's configuration: the typed result of parsing its YAML file once in
+// main() and passing it down. Parsing is strict: unknown keys, bad durations, time zones and
+// regular expressions are errors naming the key and its line.
+#ifndef TENDED_COORDINATOR_CONFIG_H_
+#define TENDED_COORDINATOR_CONFIG_H_
+
+#include <map>
+#include <optional>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/civil_time.h"
+#include "absl/time/time.h"
+#include "coordinator/config/kubernetes_config.h"
+#include "coordinator/config/notifications_config.h"
+#include "tended/v1/types.pb.h"
+
+namespace tended::coordinator {
+
+// One maintenance window: on the listed weekdays, from `start` to `end` local time in
+// `time_zone`. When end <= start the window crosses midnight and belongs to the day it
+// opens on.
+struct MaintenanceWindow {
+  std::vector<absl::Weekday> days;
+  absl::Duration start;  // Since local midnight, [0, 24h).
+  absl::Duration end;    // Since local midnight, [0, 24h).
+  std::string time_zone_name;
+  absl::TimeZone time_zone;
+};
+
+struct LeasePolicy {
+  bool enabled = true;
+  int concurrency = 1;
+  absl::Duration soak = absl::Hours(24);
+  // How long one step of this kind is expected to take: a window too close to its end does
+  // not open for it.
+  absl::Duration expected_duration = absl::Minutes(30);
+  // The holder must renew within this; past it the lease is overdue (never handed over).
+  absl::Duration renew_deadline = absl::Minutes(10);
+  // A disrupted node that has not come back and verified by then raises an alarm.
+  absl::Duration return_deadline = absl::Minutes(30);
+  // Empty means always open.
+  std::vector<MaintenanceWindow> windows;
+  // os_upgrade only: the node that upgrades first. The others wait until it installed and
+  // verified their planned upgrades and canary_soak passed; its failure stops the rollout
+  // (coordinator/os_rollout.h). Empty: no canary.
+  std::string canary;
+  absl::Duration canary_soak = absl::Hours(24);
+};
+
+struct AlertsConfig {
+  // Empty disables the alerts gate.
+  std::string prometheus_url;
+  // Alerts whose name matches (searched, as kured does) never block.
+  std::string ignore_regex_text;
+  std::optional<std::regex> ignore_regex;
+  // Pending alerts do not block.
+  bool firing_only = true;
+  // When non-empty, only alerts carrying all these labels block.
+  std::map<std::string, std::string> match_labels;
+  absl::Duration timeout = absl::Seconds(10);
+};
+
+struct FleetConfig {
+  // A known node that has not reported for this long blocks the fleet-health gate.
+  absl::Duration report_deadline = absl::Minutes(2);
+  // How often agents are asked to report.
+  absl::Duration report_interval = absl::Seconds(30);
+};
+
+struct CoordinatorConfig {
+  std::string listen_address = "0.0.0.0:7443";
+  std::string state_file = "/var/lib/tended-coordinator/state.json";
+  FleetConfig fleet;
+  AlertsConfig alerts;
+  // Keyed by kind: REBOOT, OS_UPGRADE, K8S_UPGRADE. A kind absent from the file is disabled.
+  std::map<tended::v1::LeaseKind, LeasePolicy> leases;
+  // When false, a lease of one kind blocks grants of every other kind.
+  bool allow_kind_overlap = false;
+  // How many released leases and events the state file keeps.
+  int history_limit = 1000;
+  // HOST:PORT to serve /metrics on; empty: no metrics endpoint. --metrics-listen wins.
+  std::string metrics_listen;
+  NotificationsConfig notifications;
+  // Cordon, drain and verify through the Kubernetes API; off unless enabled.
+  KubernetesConfig kubernetes;
+};
+
+// `source` names the document in errors (usually the file name).
+absl::StatusOr<CoordinatorConfig> ParseCoordinatorConfig(absl::string_view yaml,
+                                                         absl::string_view source);
+absl::StatusOr<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path);
+
+// The rules between fields, checked without touching the environment (no time zone data):
+// ranges, report_interval < report_deadline, positive deadlines, return_deadline >=
+// expected_duration, every window at least expected_duration long, a compiled ignore regex.
+// ParseCoordinatorConfig applies them too; use this on configurations built in code.
+absl::Status ValidateCoordinatorConfig(const CoordinatorConfig& config);
+
+// Length of a window on a day without a DST change; end <= start crosses midnight, so
+// end == start is a whole day.
+absl::Duration MaintenanceWindowLength(const MaintenanceWindow& window);
+
+// "reboot", "os_upgrade", "k8s_upgrade".
+absl::string_view LeaseKindConfigName(tended::v1::LeaseKind kind);
+
+}  // namespace tended::coordinator
+
+#endif  // TENDED_COORDINATOR_CONFIG_H_
