@@ -1,8 +1,8 @@
 // Where the alerts gate learns which alerts fire. The real source asks Prometheus'
 // /api/v1/alerts; tests substitute a fake. Fetching happens before the gates run, so the
 // gates stay pure functions of a snapshot.
-#ifndef TENDED_COORDINATOR_ALERT_SOURCE_H_
-#define TENDED_COORDINATOR_ALERT_SOURCE_H_
+#ifndef TENDED_COORDINATOR_ALERTS_ALERT_SOURCE_H_
+#define TENDED_COORDINATOR_ALERTS_ALERT_SOURCE_H_
 
 #include <map>
 #include <string>
@@ -36,4 +36,4 @@ class AlertSource {
 
 }  // namespace tended::coordinator
 
-#endif  // TENDED_COORDINATOR_ALERT_SOURCE_H_
+#endif  // TENDED_COORDINATOR_ALERTS_ALERT_SOURCE_H_

@@ -5,8 +5,8 @@
 // Proxies: the usual environment variables (http_proxy, HTTPS_PROXY, ALL_PROXY, NO_PROXY)
 // are honoured, since an in-cluster coordinator may have to reach Prometheus through one.
 // A loopback target (localhost, 127.0.0.0/8, ::1) never goes through a proxy.
-#ifndef TENDED_COORDINATOR_PROMETHEUS_ALERT_SOURCE_H_
-#define TENDED_COORDINATOR_PROMETHEUS_ALERT_SOURCE_H_
+#ifndef TENDED_COORDINATOR_ALERTS_PROMETHEUS_ALERT_SOURCE_H_
+#define TENDED_COORDINATOR_ALERTS_PROMETHEUS_ALERT_SOURCE_H_
 
 #include <cstddef>
 #include <string>
@@ -55,4 +55,4 @@ class PrometheusAlertSource final : public AlertSource {
 
 }  // namespace tended::coordinator
 
-#endif  // TENDED_COORDINATOR_PROMETHEUS_ALERT_SOURCE_H_
+#endif  // TENDED_COORDINATOR_ALERTS_PROMETHEUS_ALERT_SOURCE_H_

@@ -1,135 +1,127 @@
 #include "coordinator/api/grpc_services.h"
 
+#include <optional>
+#include <string>
+#include <utility>
+
 #include "common/grpc_status.h"
 
 namespace tended::coordinator {
 namespace {
 
-// Copies an OK result into the response, or converts the error.
-template <typename Response>
-grpc::Status Answer(absl::StatusOr<Response> result, Response* response) {
-  if (!result.ok()) return ToGrpcStatus(result.status());
-  *response = std::move(*result);
-  return grpc::Status::OK;
+const grpc::Status kOverloaded(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                               "the coordinator has too many calls queued; try again shortly");
+
+// Runs `call` on the pool and finishes the call with its result.
+template <typename Request, typename Response, typename Call>
+grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* context, WorkPool& pool,
+                                const Request* request, Response* response, Call call) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const bool queued = pool.Submit([context, reactor, request, response, call] {
+    if (context->IsCancelled()) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the caller went away"));
+      return;
+    }
+    absl::StatusOr<Response> result = call(*request);
+    if (!result.ok()) {
+      reactor->Finish(ToGrpcStatus(result.status()));
+      return;
+    }
+    *response = *std::move(result);
+    reactor->Finish(grpc::Status::OK);
+  });
+  if (!queued) reactor->Finish(kOverloaded);
+  return reactor;
 }
 
-constexpr absl::Duration kStreamPoll = absl::Milliseconds(500);
+// One WatchDirectives stream. The hub's ready callback may run on any thread, also after
+// the stream ended: it reaches the reactor only through `Link`, which outlives it.
+class DirectiveStream final : public grpc::ServerWriteReactor<tended::v1::Directive> {
+ public:
+  struct Link {
+    absl::Mutex mutex;
+    DirectiveStream* stream ABSL_GUARDED_BY(mutex) = nullptr;
+  };
 
-}  // namespace
-
-grpc::Status NodeServiceImpl::ReportFacts(grpc::ServerContext*,
-                                          const tended::v1::ReportFactsRequest* request,
-                                          tended::v1::ReportFactsResponse* response) {
-  return Answer(coordinator_.ReportFacts(*request), response);
-}
-
-grpc::Status NodeServiceImpl::WatchDirectives(grpc::ServerContext* context,
-                                              const tended::v1::WatchDirectivesRequest* request,
-                                              grpc::ServerWriter<tended::v1::Directive>* writer) {
-  auto subscription = coordinator_.SubscribeDirectives(request->node_name());
-  if (!subscription.ok()) return ToGrpcStatus(subscription.status());
-  // Bounded by the client's lifetime: ends on cancel, a failed write or shutdown.
-  while (!context->IsCancelled() && !stopping_.load()) {
-    std::optional<tended::v1::Directive> directive = (*subscription)->Next(kStreamPoll);
-    if ((*subscription)->closed()) break;
-    if (directive.has_value() && !writer->Write(*directive)) break;
+  DirectiveStream(Coordinator& coordinator, const tended::v1::WatchDirectivesRequest& request,
+                  const std::atomic<bool>& stopping)
+      : coordinator_(coordinator), node_(request.node_name()), stopping_(stopping),
+        link_(std::make_shared<Link>()) {
+    auto subscription = coordinator_.SubscribeDirectives(request);
+    if (!subscription.ok()) {
+      Finish(ToGrpcStatus(subscription.status()));
+      finished_ = true;
+      return;
+    }
+    subscription_ = *std::move(subscription);
+    {
+      absl::MutexLock lock(&link_->mutex);
+      link_->stream = this;
+    }
+    subscription_->SetReadyCallback([link = link_] {
+      absl::MutexLock lock(&link->mutex);
+      if (link->stream != nullptr) link->stream->PumpLocked();
+    });
   }
-  coordinator_.UnsubscribeDirectives(request->node_name(), *subscription);
-  if (stopping_.load()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "coordinator stopping");
-  return grpc::Status::OK;
-}
 
-grpc::Status NodeServiceImpl::AcquireLease(grpc::ServerContext*,
-                                           const tended::v1::AcquireLeaseRequest* request,
-                                           tended::v1::AcquireLeaseResponse* response) {
-  return Answer(coordinator_.AcquireLease(*request), response);
-}
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&link_->mutex);
+    writing_ = false;
+    if (!ok) {
+      FinishLocked(grpc::Status::OK);
+      return;
+    }
+    PumpLocked();
+  }
 
-grpc::Status NodeServiceImpl::RenewLease(grpc::ServerContext*,
-                                         const tended::v1::RenewLeaseRequest* request,
-                                         tended::v1::RenewLeaseResponse* response) {
-  return Answer(coordinator_.RenewLease(*request), response);
-}
+  void OnCancel() override {
+    absl::MutexLock lock(&link_->mutex);
+    FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "the agent went away"));
+  }
 
-grpc::Status NodeServiceImpl::BeginDisruption(grpc::ServerContext*,
-                                              const tended::v1::BeginDisruptionRequest* request,
-                                              tended::v1::BeginDisruptionResponse* response) {
-  return Answer(coordinator_.BeginDisruption(*request), response);
-}
+  void OnDone() override {
+    {
+      absl::MutexLock lock(&link_->mutex);
+      link_->stream = nullptr;
+    }
+    if (subscription_ != nullptr) coordinator_.UnsubscribeDirectives(node_, subscription_);
+    delete this;
+  }
 
-grpc::Status NodeServiceImpl::ReleaseLease(grpc::ServerContext*,
-                                           const tended::v1::ReleaseLeaseRequest* request,
-                                           tended::v1::ReleaseLeaseResponse* response) {
-  return Answer(coordinator_.ReleaseLease(*request), response);
-}
+  // Writes the next directive unless one is in flight; ends the stream once the hub closed it.
+  void PumpLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(link_->mutex) {
+    if (finished_ || writing_) return;
+    std::optional<tended::v1::Directive> next = subscription_->TryNext();
+    if (!next.has_value()) {
+      if (subscription_->closed()) {
+        FinishLocked(stopping_.load()
+                         ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "coordinator stopping")
+                         : grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                        "the stream fell behind; reconnect"));
+      }
+      return;
+    }
+    current_ = *std::move(next);
+    writing_ = true;
+    StartWrite(&current_);
+  }
 
-grpc::Status NodeServiceImpl::CancelLeaseRequest(
-    grpc::ServerContext*, const tended::v1::CancelLeaseRequestRequest* request,
-    tended::v1::CancelLeaseRequestResponse* response) {
-  return Answer(coordinator_.CancelLeaseRequest(*request), response);
-}
+ private:
+  void FinishLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(link_->mutex) {
+    if (finished_) return;
+    finished_ = true;
+    Finish(std::move(status));
+  }
 
-grpc::Status NodeServiceImpl::ReportStep(grpc::ServerContext*,
-                                         const tended::v1::ReportStepRequest* request,
-                                         tended::v1::ReportStepResponse* response) {
-  return Answer(coordinator_.ReportStep(*request), response);
-}
-
-grpc::Status OperatorServiceImpl::ListNodes(grpc::ServerContext*,
-                                            const tended::v1::ListNodesRequest*,
-                                            tended::v1::ListNodesResponse* response) {
-  *response = coordinator_.ListNodes();
-  return grpc::Status::OK;
-}
-
-grpc::Status OperatorServiceImpl::ListLeases(grpc::ServerContext*,
-                                             const tended::v1::ListLeasesRequest* request,
-                                             tended::v1::ListLeasesResponse* response) {
-  *response = coordinator_.ListLeases(*request);
-  return grpc::Status::OK;
-}
-
-grpc::Status OperatorServiceImpl::ExplainGates(grpc::ServerContext*,
-                                               const tended::v1::ExplainGatesRequest* request,
-                                               tended::v1::ExplainGatesResponse* response) {
-  return Answer(coordinator_.ExplainGates(*request), response);
-}
-
-grpc::Status OperatorServiceImpl::Halt(grpc::ServerContext*, const tended::v1::HaltRequest* request,
-                                       tended::v1::HaltResponse* response) {
-  return Answer(coordinator_.Halt(*request), response);
-}
-
-grpc::Status OperatorServiceImpl::Resume(grpc::ServerContext*, const tended::v1::ResumeRequest*,
-                                         tended::v1::ResumeResponse* response) {
-  return Answer(coordinator_.Resume(), response);
-}
-
-grpc::Status OperatorServiceImpl::ForceReleaseLease(
-    grpc::ServerContext*, const tended::v1::ForceReleaseLeaseRequest* request,
-    tended::v1::ForceReleaseLeaseResponse* response) {
-  return Answer(coordinator_.ForceReleaseLease(*request), response);
-}
-
-grpc::Status OperatorServiceImpl::ListEvents(grpc::ServerContext*,
-                                             const tended::v1::ListEventsRequest* request,
-                                             tended::v1::ListEventsResponse* response) {
-  return Answer(coordinator_.ListEvents(*request), response);
-}
-
-grpc::Status OperatorServiceImpl::RemoveNode(grpc::ServerContext*,
-                                             const tended::v1::RemoveNodeRequest* request,
-                                             tended::v1::RemoveNodeResponse* response) {
-  return Answer(coordinator_.RemoveNode(*request), response);
-}
-
-grpc::Status OperatorServiceImpl::ResumeRollout(grpc::ServerContext*,
-                                                const tended::v1::ResumeRolloutRequest* request,
-                                                tended::v1::ResumeRolloutResponse* response) {
-  return Answer(coordinator_.ResumeRollout(*request), response);
-}
-
-namespace {
+  Coordinator& coordinator_;
+  const std::string node_;
+  const std::atomic<bool>& stopping_;
+  std::shared_ptr<Link> link_;
+  std::shared_ptr<DirectiveHub::Subscription> subscription_;
+  tended::v1::Directive current_;
+  bool writing_ = false;
+  bool finished_ = false;
+};
 
 bool IsOurService(const std::string& service) {
   return service.empty() || service == tended::v1::NodeService::service_full_name() ||
@@ -138,34 +130,160 @@ bool IsOurService(const std::string& service) {
 
 }  // namespace
 
-grpc::Status HealthServiceImpl::Check(grpc::ServerContext*,
-                                      const grpc::health::v1::HealthCheckRequest* request,
-                                      grpc::health::v1::HealthCheckResponse* response) {
+#define TENDED_NODE_CALL(Method, Request, Response)                                      \
+  grpc::ServerUnaryReactor* NodeServiceImpl::Method(grpc::CallbackServerContext* context, \
+                                                    const Request* request,               \
+                                                    Response* response) {                 \
+    return Unary(context, pool_, request, response,                                       \
+                 [this](const Request& r) { return coordinator_.Method(r); });            \
+  }
+
+TENDED_NODE_CALL(ReportFacts, tended::v1::ReportFactsRequest, tended::v1::ReportFactsResponse)
+TENDED_NODE_CALL(AcquireLease, tended::v1::AcquireLeaseRequest, tended::v1::AcquireLeaseResponse)
+TENDED_NODE_CALL(RenewLease, tended::v1::RenewLeaseRequest, tended::v1::RenewLeaseResponse)
+TENDED_NODE_CALL(BeginDisruption, tended::v1::BeginDisruptionRequest,
+                 tended::v1::BeginDisruptionResponse)
+TENDED_NODE_CALL(ReleaseLease, tended::v1::ReleaseLeaseRequest, tended::v1::ReleaseLeaseResponse)
+TENDED_NODE_CALL(CancelLeaseRequest, tended::v1::CancelLeaseRequestRequest,
+                 tended::v1::CancelLeaseRequestResponse)
+TENDED_NODE_CALL(ReportStep, tended::v1::ReportStepRequest, tended::v1::ReportStepResponse)
+#undef TENDED_NODE_CALL
+
+grpc::ServerWriteReactor<tended::v1::Directive>* NodeServiceImpl::WatchDirectives(
+    grpc::CallbackServerContext*, const tended::v1::WatchDirectivesRequest* request) {
+  return new DirectiveStream(coordinator_, *request, stopping_);
+}
+
+#define TENDED_OPERATOR_CALL(Method, Request, Response, Body)                                \
+  grpc::ServerUnaryReactor* OperatorServiceImpl::Method(grpc::CallbackServerContext* context, \
+                                                        const Request* request,               \
+                                                        Response* response) {                 \
+    return Unary(context, pool_, request, response,                                           \
+                 [this](const Request& r) -> absl::StatusOr<Response> { Body; });             \
+  }
+
+TENDED_OPERATOR_CALL(ListNodes, tended::v1::ListNodesRequest, tended::v1::ListNodesResponse,
+                     (void)r;
+                     return coordinator_.ListNodes())
+TENDED_OPERATOR_CALL(ListLeases, tended::v1::ListLeasesRequest, tended::v1::ListLeasesResponse,
+                     return coordinator_.ListLeases(r))
+TENDED_OPERATOR_CALL(ExplainGates, tended::v1::ExplainGatesRequest,
+                     tended::v1::ExplainGatesResponse, return coordinator_.ExplainGates(r))
+TENDED_OPERATOR_CALL(Halt, tended::v1::HaltRequest, tended::v1::HaltResponse,
+                     return coordinator_.Halt(r))
+TENDED_OPERATOR_CALL(Resume, tended::v1::ResumeRequest, tended::v1::ResumeResponse, (void)r;
+                     return coordinator_.Resume())
+TENDED_OPERATOR_CALL(ForceReleaseLease, tended::v1::ForceReleaseLeaseRequest,
+                     tended::v1::ForceReleaseLeaseResponse,
+                     return coordinator_.ForceReleaseLease(r))
+TENDED_OPERATOR_CALL(ListEvents, tended::v1::ListEventsRequest, tended::v1::ListEventsResponse,
+                     return coordinator_.ListEvents(r))
+TENDED_OPERATOR_CALL(RemoveNode, tended::v1::RemoveNodeRequest, tended::v1::RemoveNodeResponse,
+                     return coordinator_.RemoveNode(r))
+TENDED_OPERATOR_CALL(ResumeRollout, tended::v1::ResumeRolloutRequest,
+                     tended::v1::ResumeRolloutResponse, return coordinator_.ResumeRollout(r))
+#undef TENDED_OPERATOR_CALL
+
+grpc::ServerUnaryReactor* HealthServiceImpl::Check(
+    grpc::CallbackServerContext* context, const grpc::health::v1::HealthCheckRequest* request,
+    grpc::health::v1::HealthCheckResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (!IsOurService(request->service())) {
-    return grpc::Status(grpc::StatusCode::NOT_FOUND,
-                        "unknown service \"" + request->service() + "\"");
+    reactor->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND,
+                                 "unknown service \"" + request->service() + "\""));
+    return reactor;
   }
   response->set_status(stopping_.load() ? grpc::health::v1::HealthCheckResponse::NOT_SERVING
                                         : grpc::health::v1::HealthCheckResponse::SERVING);
-  return grpc::Status::OK;
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
 }
 
-grpc::Status HealthServiceImpl::Watch(
-    grpc::ServerContext* context, const grpc::health::v1::HealthCheckRequest* request,
-    grpc::ServerWriter<grpc::health::v1::HealthCheckResponse>* writer) {
-  grpc::health::v1::HealthCheckResponse current;
-  current.set_status(!IsOurService(request->service())
-                         ? grpc::health::v1::HealthCheckResponse::SERVICE_UNKNOWN
-                         : grpc::health::v1::HealthCheckResponse::SERVING);
-  if (!writer->Write(current)) return grpc::Status::OK;
-  while (!context->IsCancelled() && !stopping_.load()) {
-    absl::SleepFor(kStreamPoll);
+class HealthServiceImpl::Watcher final
+    : public grpc::ServerWriteReactor<grpc::health::v1::HealthCheckResponse> {
+ public:
+  Watcher(HealthServiceImpl& service, const std::string& name)
+      : service_(service), link_(std::make_shared<WatcherLink>()) {
+    ours_ = IsOurService(name);
+    current_.set_status(!ours_ ? grpc::health::v1::HealthCheckResponse::SERVICE_UNKNOWN
+                        : service_.stopping_.load()
+                            ? grpc::health::v1::HealthCheckResponse::NOT_SERVING
+                            : grpc::health::v1::HealthCheckResponse::SERVING);
+    absl::MutexLock lock(&link_->mutex);
+    link_->watcher = this;
+    {
+      absl::MutexLock registry(&service_.mutex_);
+      service_.watchers_.insert(link_);
+    }
+    writing_ = true;
+    StartWrite(&current_);
   }
-  if (stopping_.load() && IsOurService(request->service())) {
-    current.set_status(grpc::health::v1::HealthCheckResponse::NOT_SERVING);
-    writer->Write(current);
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&link_->mutex);
+    writing_ = false;
+    if (!ok || stop_after_write_) FinishLocked();
   }
-  return grpc::Status::OK;
+  void OnCancel() override {
+    absl::MutexLock lock(&link_->mutex);
+    FinishLocked();
+  }
+  void OnDone() override {
+    {
+      absl::MutexLock lock(&link_->mutex);
+      link_->watcher = nullptr;
+    }
+    {
+      absl::MutexLock registry(&service_.mutex_);
+      service_.watchers_.erase(link_);
+    }
+    delete this;
+  }
+  // Shutting down: NOT_SERVING, then the end of the stream.
+  void StopLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(link_->mutex) {
+    if (finished_) return;
+    stop_after_write_ = true;
+    if (writing_) return;
+    if (!ours_) {
+      FinishLocked();
+      return;
+    }
+    current_.set_status(grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+    writing_ = true;
+    StartWrite(&current_);
+  }
+
+ private:
+  void FinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(link_->mutex) {
+    if (finished_) return;
+    finished_ = true;
+    Finish(grpc::Status::OK);
+  }
+
+  HealthServiceImpl& service_;
+  std::shared_ptr<WatcherLink> link_;
+  grpc::health::v1::HealthCheckResponse current_;
+  bool ours_ = false;
+  bool writing_ = false;
+  bool stop_after_write_ = false;
+  bool finished_ = false;
+};
+
+grpc::ServerWriteReactor<grpc::health::v1::HealthCheckResponse>* HealthServiceImpl::Watch(
+    grpc::CallbackServerContext*, const grpc::health::v1::HealthCheckRequest* request) {
+  return new Watcher(*this, request->service());
+}
+
+void HealthServiceImpl::Shutdown() {
+  std::set<std::shared_ptr<WatcherLink>> links;
+  {
+    absl::MutexLock lock(&mutex_);
+    links = watchers_;
+  }
+  for (const auto& link : links) {
+    absl::MutexLock lock(&link->mutex);
+    if (link->watcher != nullptr) link->watcher->StopLocked();
+  }
 }
 
 }  // namespace tended::coordinator

@@ -1,8 +1,10 @@
-// Runs the coordinator: the gRPC server (NodeService, OperatorService, grpc.health.v1 and
-// server reflection, always on) and the ticker that grants what the gates allow as soon as
-// they allow it.
-#ifndef TENDED_COORDINATOR_SERVER_H_
-#define TENDED_COORDINATOR_SERVER_H_
+// Serves the coordinator: the gRPC server (NodeService, OperatorService, grpc.health.v1 and
+// server reflection, always on) on the callback API with a bounded work pool, and the
+// ticker that grants what the gates allow as soon as they allow it. The listening port is
+// bound without SO_REUSEPORT, so a second server on the same port fails to start instead
+// of sharing it.
+#ifndef TENDED_COORDINATOR_API_SERVER_H_
+#define TENDED_COORDINATOR_API_SERVER_H_
 
 #include <grpcpp/grpcpp.h>
 
@@ -13,17 +15,31 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "coordinator/core/coordinator.h"
 #include "coordinator/api/grpc_services.h"
+#include "coordinator/api/work_pool.h"
+#include "coordinator/core/coordinator.h"
 
 namespace tended::coordinator {
 
 class CoordinatorServer {
  public:
+  struct Options {
+    // Threads running unary calls (each may wait for one fsync) and calls queued at most.
+    int pool_threads = 8;
+    size_t max_queued_calls = 20000;
+    // Requests larger than this are refused by gRPC.
+    int max_message_bytes = 4 * 1024 * 1024;
+  };
+
   // Binds `address` ("127.0.0.1:0" picks a free port). The coordinator must outlive it.
   static absl::StatusOr<std::unique_ptr<CoordinatorServer>> Start(
       Coordinator& coordinator, const std::string& address,
-      std::shared_ptr<grpc::ServerCredentials> credentials);
+      std::shared_ptr<grpc::ServerCredentials> credentials, Options options);
+  static absl::StatusOr<std::unique_ptr<CoordinatorServer>> Start(
+      Coordinator& coordinator, const std::string& address,
+      std::shared_ptr<grpc::ServerCredentials> credentials) {
+    return Start(coordinator, address, std::move(credentials), Options());
+  }
   ~CoordinatorServer();
 
   int port() const { return port_; }
@@ -33,11 +49,12 @@ class CoordinatorServer {
   void Wait();
 
  private:
-  explicit CoordinatorServer(Coordinator& coordinator);
+  CoordinatorServer(Coordinator& coordinator, Options options);
   void TickLoop();
 
   Coordinator& coordinator_;
   std::atomic<bool> stopping_{false};
+  WorkPool pool_;
   NodeServiceImpl node_service_;
   OperatorServiceImpl operator_service_;
   HealthServiceImpl health_service_;
@@ -49,17 +66,6 @@ class CoordinatorServer {
   std::thread ticker_;
 };
 
-struct CoordinatorOptions {
-  std::string config_path;
-  std::string listen_override;  // Empty: the configuration's listen address.
-  std::string metrics_listen_override;  // Empty: the configuration's metrics_listen.
-  bool insecure = false;
-};
-
-// main() for tended-coordinator: loads the configuration and state, serves until SIGTERM
-// or SIGINT. Returns the process exit code.
-int RunCoordinator(const CoordinatorOptions& options);
-
 }  // namespace tended::coordinator
 
-#endif  // TENDED_COORDINATOR_SERVER_H_
+#endif  // TENDED_COORDINATOR_API_SERVER_H_

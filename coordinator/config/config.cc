@@ -237,6 +237,9 @@ std::optional<PolicyProblem> CheckPolicy(const LeasePolicy& policy) {
                                       "\" is not a node name (lowercase letters, digits, '-' "
                                       "and '.')")};
   }
+  if (policy.begin_wait <= absl::ZeroDuration()) {
+    return PolicyProblem{"begin_wait", -1, "must be longer than 0"};
+  }
   if (policy.canary_soak < absl::ZeroDuration()) {
     return PolicyProblem{"canary_soak", -1, "must not be negative"};
   }
@@ -291,9 +294,12 @@ absl::StatusOr<std::regex> CompileIgnoreRegex(const std::string& text) {
 }
 
 absl::Status ParseFleet(const YamlCursor& cursor, FleetConfig* fleet) {
-  RETURN_IF_ERROR(cursor.ExpectMapWithKeys({"report_deadline", "report_interval"}));
+  RETURN_IF_ERROR(cursor.ExpectMapWithKeys(
+      {"report_deadline", "report_interval", "return_backoff", "return_backoff_max"}));
   RETURN_IF_ERROR(cursor.Optional("report_deadline", &fleet->report_deadline));
   RETURN_IF_ERROR(cursor.Optional("report_interval", &fleet->report_interval));
+  RETURN_IF_ERROR(cursor.Optional("return_backoff", &fleet->return_backoff));
+  RETURN_IF_ERROR(cursor.Optional("return_backoff_max", &fleet->return_backoff_max));
   std::string key;
   std::string problem = FleetProblem(*fleet, &key);
   if (!problem.empty()) {
@@ -343,8 +349,8 @@ absl::Status ParseAlerts(const YamlCursor& cursor, AlertsConfig* alerts) {
 
 absl::StatusOr<LeasePolicy> ParseLeasePolicy(const YamlCursor& cursor) {
   RETURN_IF_ERROR(cursor.ExpectMapWithKeys({"enabled", "concurrency", "soak", "expected_duration",
-                                            "renew_deadline", "return_deadline", "windows",
-                                            "canary", "canary_soak"}));
+                                            "renew_deadline", "return_deadline", "begin_wait",
+                                            "windows", "canary", "canary_soak"}));
   LeasePolicy policy;
   RETURN_IF_ERROR(cursor.Optional("enabled", &policy.enabled));
   int64_t concurrency = policy.concurrency;
@@ -354,6 +360,7 @@ absl::StatusOr<LeasePolicy> ParseLeasePolicy(const YamlCursor& cursor) {
   RETURN_IF_ERROR(cursor.Optional("expected_duration", &policy.expected_duration));
   RETURN_IF_ERROR(cursor.Optional("renew_deadline", &policy.renew_deadline));
   RETURN_IF_ERROR(cursor.Optional("return_deadline", &policy.return_deadline));
+  RETURN_IF_ERROR(cursor.Optional("begin_wait", &policy.begin_wait));
   RETURN_IF_ERROR(cursor.Optional("canary", &policy.canary));
   RETURN_IF_ERROR(cursor.Optional("canary_soak", &policy.canary_soak));
   YamlCursor windows = cursor.Child("windows");
@@ -415,7 +422,7 @@ absl::StatusOr<CoordinatorConfig> ParseCoordinatorConfig(absl::string_view yaml,
   ASSIGN_OR_RETURN(YAML::Node root, ParseYamlDocument(yaml, source));
   YamlCursor cursor(root, std::string(source));
   // Every key the coordinator knows; anything else is a mistake worth stopping for.
-  RETURN_IF_ERROR(cursor.ExpectMapWithKeys({"listen", "state_file", "history_limit",
+  RETURN_IF_ERROR(cursor.ExpectMapWithKeys({"listen", "state_dir", "state_file", "history_limit",
                                             "metrics_listen", "notifications",
                                             "allow_kind_overlap", "fleet", "alerts", "leases",
                                             "kubernetes"}));
@@ -426,9 +433,24 @@ absl::StatusOr<CoordinatorConfig> ParseCoordinatorConfig(absl::string_view yaml,
       !problem.empty()) {
     return cursor.Child("listen").Error(problem);
   }
-  RETURN_IF_ERROR(cursor.Optional("state_file", &config.state_file));
-  if (!absl::StartsWith(config.state_file, "/")) {
-    return cursor.Child("state_file").Error("must be an absolute path");
+  RETURN_IF_ERROR(cursor.Optional("state_dir", &config.state_dir));
+  if (!absl::StartsWith(config.state_dir, "/")) {
+    return cursor.Child("state_dir").Error("must be an absolute path");
+  }
+  if (cursor.Has("state_file")) {
+    // The previous format's single JSON file: its folder holds the ledger now, and the file
+    // is imported once.
+    RETURN_IF_ERROR(cursor.Optional("state_file", &config.legacy_state_file));
+    if (!absl::StartsWith(config.legacy_state_file, "/")) {
+      return cursor.Child("state_file").Error("must be an absolute path");
+    }
+    if (cursor.Has("state_dir")) {
+      return cursor.Child("state_file")
+          .Error("state_file is the previous format's key; give state_dir only");
+    }
+    config.state_dir = std::string(Dirname(config.legacy_state_file));
+  } else {
+    config.legacy_state_file = absl::StrCat(config.state_dir, "/state.json");
   }
   int64_t history_limit = config.history_limit;
   RETURN_IF_ERROR(
@@ -464,8 +486,8 @@ absl::Status ValidateCoordinatorConfig(const CoordinatorConfig& config) {
       !problem.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("listen: ", problem));
   }
-  if (!absl::StartsWith(config.state_file, "/")) {
-    return absl::InvalidArgumentError("state_file: must be an absolute path");
+  if (!absl::StartsWith(config.state_dir, "/")) {
+    return absl::InvalidArgumentError("state_dir: must be an absolute path");
   }
   if (config.history_limit < kMinHistoryLimit || config.history_limit > kMaxHistoryLimit) {
     return absl::InvalidArgumentError(absl::StrCat("history_limit: must be between ",

@@ -1,8 +1,8 @@
 // tended-coordinator's configuration: the typed result of parsing its YAML file once in
 // main() and passing it down. Parsing is strict: unknown keys, bad durations, time zones and
 // regular expressions are errors naming the key and its line.
-#ifndef TENDED_COORDINATOR_CONFIG_H_
-#define TENDED_COORDINATOR_CONFIG_H_
+#ifndef TENDED_COORDINATOR_CONFIG_CONFIG_H_
+#define TENDED_COORDINATOR_CONFIG_CONFIG_H_
 
 #include <map>
 #include <optional>
@@ -42,6 +42,9 @@ struct LeasePolicy {
   absl::Duration renew_deadline = absl::Minutes(10);
   // A disrupted node that has not come back and verified by then raises an alarm.
   absl::Duration return_deadline = absl::Minutes(30);
+  // A granted lease whose disruptive act a gate keeps blocking (halt, window, alerts, fleet
+  // health, checked again before the act) is given back after this long.
+  absl::Duration begin_wait = absl::Minutes(30);
   // Empty means always open.
   std::vector<MaintenanceWindow> windows;
   // os_upgrade only: the node that upgrades first. The others wait until it installed and
@@ -69,11 +72,20 @@ struct FleetConfig {
   absl::Duration report_deadline = absl::Minutes(2);
   // How often agents are asked to report.
   absl::Duration report_interval = absl::Seconds(30);
+  // A node whose lease was given back without a disruption (a failed drain, a gate that kept
+  // blocking the act) waits this long before its next grant, doubling with each such
+  // return in a row up to return_backoff_max.
+  absl::Duration return_backoff = absl::Minutes(5);
+  absl::Duration return_backoff_max = absl::Hours(2);
 };
 
 struct CoordinatorConfig {
   std::string listen_address = "0.0.0.0:7443";
-  std::string state_file = "/var/lib/tended-coordinator/state.json";
+  // The state ledger's folder (journal, snapshots, LOCK).
+  std::string state_dir = "/var/lib/tended-coordinator";
+  // A state file of the previous format imported once into an empty ledger: the
+  // `state_file` key (whose folder is then the state_dir), else <state_dir>/state.json.
+  std::string legacy_state_file = "/var/lib/tended-coordinator/state.json";
   FleetConfig fleet;
   AlertsConfig alerts;
   // Keyed by kind: REBOOT, OS_UPGRADE, K8S_UPGRADE. A kind absent from the file is disabled.
@@ -109,4 +121,4 @@ absl::string_view LeaseKindConfigName(tended::v1::LeaseKind kind);
 
 }  // namespace tended::coordinator
 
-#endif  // TENDED_COORDINATOR_CONFIG_H_
+#endif  // TENDED_COORDINATOR_CONFIG_CONFIG_H_

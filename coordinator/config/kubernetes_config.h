@@ -2,8 +2,8 @@
 // (in-cluster or a kubeconfig), how to drain, which marks to put on a disrupted node, and
 // which Kubernetes facts gate a disruption. Disabled by default: without it the
 // coordinator never talks to Kubernetes and its leases carry no preparation step.
-#ifndef TENDED_COORDINATOR_KUBERNETES_CONFIG_H_
-#define TENDED_COORDINATOR_KUBERNETES_CONFIG_H_
+#ifndef TENDED_COORDINATOR_CONFIG_KUBERNETES_CONFIG_H_
+#define TENDED_COORDINATOR_CONFIG_KUBERNETES_CONFIG_H_
 
 #include <map>
 #include <optional>
@@ -69,4 +69,4 @@ absl::Status ParseEqualitySelector(const std::string& text,
 
 }  // namespace tended::coordinator
 
-#endif  // TENDED_COORDINATOR_KUBERNETES_CONFIG_H_
+#endif  // TENDED_COORDINATOR_CONFIG_KUBERNETES_CONFIG_H_

@@ -3,8 +3,8 @@
 // URLs as kured's --notify-url takes them), the message templates, and when a waiting
 // request counts as blocked for too long. URL and template mistakes are found here, at
 // configuration time, with the key and line.
-#ifndef TENDED_COORDINATOR_NOTIFICATIONS_CONFIG_H_
-#define TENDED_COORDINATOR_NOTIFICATIONS_CONFIG_H_
+#ifndef TENDED_COORDINATOR_CONFIG_NOTIFICATIONS_CONFIG_H_
+#define TENDED_COORDINATOR_CONFIG_NOTIFICATIONS_CONFIG_H_
 
 #include <map>
 #include <optional>
@@ -100,4 +100,4 @@ absl::Status ValidateNotificationsConfig(const NotificationsConfig& config);
 
 }  // namespace tended::coordinator
 
-#endif  // TENDED_COORDINATOR_NOTIFICATIONS_CONFIG_H_
+#endif  // TENDED_COORDINATOR_CONFIG_NOTIFICATIONS_CONFIG_H_

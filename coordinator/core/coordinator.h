@@ -1,13 +1,24 @@
-// The coordinator's logic behind both gRPC services: the node registry built from agent
-// reports, the queue of lease requests, granting when every gate passes, verification of
-// disrupted nodes and release, and the operators' controls. Requests and answers are the
-// wire messages, so the gRPC layer only converts status codes; tests and the fleet
-// simulation call this class directly. Thread-safe.
-#ifndef TENDED_COORDINATOR_COORDINATOR_H_
-#define TENDED_COORDINATOR_COORDINATOR_H_
+// The coordinator's core behind both gRPC services: the node registry built from agent
+// reports (one agent instance per node), the queue of lease requests, the granter that
+// decides once per request with every gate, the lifecycle of each lease kind (leases/),
+// recovery after a start on an empty state, and the operators' controls. Requests and
+// answers are the wire messages, so the gRPC layer only converts status codes; tests and
+// the fleet simulation call this class directly.
+//
+// Every change runs under one lock on the in-memory state (state/fleet_state.h) through a
+// Transaction, is appended to the state ledger as one record, and is answered once that
+// record is durable; directives, Kubernetes steps and notifications follow only then. No
+// I/O happens under the lock: Prometheus and Kubernetes are read by their own workers and
+// their last answers cached. Heartbeats that change nothing durable take a shared lock and
+// write nothing. Thread-safe.
+#ifndef TENDED_COORDINATOR_CORE_COORDINATOR_H_
+#define TENDED_COORDINATOR_CORE_COORDINATOR_H_
 
+#include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,11 +29,16 @@
 #include "coordinator/alerts/alert_source.h"
 #include "coordinator/config/config.h"
 #include "coordinator/core/directive_hub.h"
+#include "coordinator/core/fencing_rejections.h"
+#include "coordinator/gates/gate.h"
+#include "coordinator/gates/gate_facts.h"
+#include "coordinator/gates/node_gates.h"
+#include "coordinator/kube/drainer.h"
+#include "coordinator/kube/kube_client.h"
 #include "coordinator/leases/drain_flow.h"
-#include "coordinator/gates/core_gates.h"
-#include "coordinator/lease_manager.h"
-#include "coordinator/gates/canary_gate.h"
-#include "coordinator/state_store.h"
+#include "coordinator/leases/lifecycle.h"
+#include "coordinator/state/fleet_state.h"
+#include "coordinator/state/ledger.h"
 #include "tended/v1/node_service.pb.h"
 #include "tended/v1/operator_service.pb.h"
 
@@ -30,11 +46,22 @@ namespace tended::coordinator {
 
 class Coordinator {
  public:
-  // `alert_source` may be null when no Prometheus is configured. The configuration is
-  // copied; the store, clock and alert source must outlive the coordinator.
+  struct Options {
+    // The alert source's last answer (AlertPoller::Current); null when none is configured.
+    // Never fetches: it is called under the coordinator's lock.
+    std::function<std::optional<AlertSnapshot>()> alerts;
+    // Started with --recover-state: after a start on an empty state, the coordinator may
+    // rebuild a lost state from what the agents report (and grant again once it has).
+    bool recover_state = false;
+  };
+
+  // The ledger, clock and whatever `options` refers to must outlive the coordinator. Fails
+  // when what the ledger recovered is inconsistent.
   static absl::StatusOr<std::unique_ptr<Coordinator>> Create(const CoordinatorConfig& config,
-                                                             const Clock& clock, StateStore* store,
-                                                             AlertSource* alert_source);
+                                                             const Clock& clock,
+                                                             state::StateLedger* ledger,
+                                                             Options options);
+  ~Coordinator();
 
   // NodeService.
   absl::StatusOr<tended::v1::ReportFactsResponse> ReportFacts(
@@ -49,12 +76,11 @@ class Coordinator {
       const tended::v1::ReleaseLeaseRequest& request);
   absl::StatusOr<tended::v1::CancelLeaseRequestResponse> CancelLeaseRequest(
       const tended::v1::CancelLeaseRequestRequest& request);
-  // Defined in os_rollout.cc.
   absl::StatusOr<tended::v1::ReportStepResponse> ReportStep(
       const tended::v1::ReportStepRequest& request);
   // A stream's subscription; the leases the node holds are queued first.
   absl::StatusOr<std::shared_ptr<DirectiveHub::Subscription>> SubscribeDirectives(
-      const std::string& node);
+      const tended::v1::WatchDirectivesRequest& request);
   void UnsubscribeDirectives(const std::string& node,
                              const std::shared_ptr<DirectiveHub::Subscription>& subscription);
 
@@ -71,82 +97,137 @@ class Coordinator {
       const tended::v1::ListEventsRequest& request);
   absl::StatusOr<tended::v1::RemoveNodeResponse> RemoveNode(
       const tended::v1::RemoveNodeRequest& request);
-  // Defined in os_rollout.cc.
   absl::StatusOr<tended::v1::ResumeRolloutResponse> ResumeRollout(
       const tended::v1::ResumeRolloutRequest& request);
 
-  // Every event, once durable, in order; called with the coordinator's lock held, so the
-  // listener must be quick and must not call back into the coordinator (queue the work).
-  void SetEventListener(LeaseManager::EventListener listener);
+  // Every event once it is durable, in order, on the ledger's thread; the listener must be
+  // quick and must not call back into the coordinator (queue the work).
+  using EventListener = std::function<void(const tended::v1::Event&)>;
+  void SetEventListener(EventListener listener);
 
-  // Flags overdue leases and grants what the gates now allow. Returns when it next wants
-  // to run: the earliest time a blocking gate could pass or a lease falls due, capped.
+  // Flags overdue leases, returns leases whose act a gate blocked too long, summarises
+  // refused fencing tokens, moves recovery on and grants what the gates allow. Returns when
+  // it next wants to run: the earliest time a blocking gate could pass or a lease falls
+  // due, capped.
   absl::Time Tick();
 
   // Ends every directive stream (server shutdown).
   void Shutdown();
 
   const CoordinatorConfig& config() const { return config_; }
+  // OK, or why the state can no longer be written (then every change is refused and the
+  // process must restart from what is on disk).
+  absl::Status health() const { return ledger_->health(); }
+
+  struct Stats {
+    uint64_t fencing_rejections = 0;
+    uint64_t identity_conflicts = 0;  // Nodes with two agents now.
+    bool recovering = false;
+    size_t directive_streams = 0;
+  };
+  Stats stats() const;
 
   // Turns on the Kubernetes steps of REBOOT leases (cordon, drain, verify, uncordon:
-  // disruption_flow.h) and the Kubernetes gates, when the configuration enables them.
+  // leases/drain_flow.h) and the Kubernetes gates, when the configuration enables them.
   // `client` null means the API cannot be used (`unusable` says why): the kubernetes gate
   // then blocks every grant. Call once, before serving; `sleeper` must outlive the
   // coordinator. Without `start_worker` the steps run only when a test calls
-  // disruption_flow()->RunOnce().
+  // drain_flow()->RunOnce().
   void AttachKubernetes(std::unique_ptr<kube::KubeClient> client, absl::Status unusable,
                         std::string source, kube::Sleeper& sleeper, bool start_worker);
-  DisruptionFlow* disruption_flow() { return disruption_flow_.get(); }
+  DrainFlow* drain_flow() { return drain_flow_.get(); }
 
  private:
-  Coordinator(const CoordinatorConfig& config, const Clock& clock, AlertSource* alert_source);
+  Coordinator(const CoordinatorConfig& config, const Clock& clock, state::StateLedger* ledger,
+              Options options);
 
-  GateFacts CollectGateFacts(const AlertSnapshot* alerts) const
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  bool HasPendingRequests() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  // Fetches alerts when the alerts gate is configured, reusing a recent snapshot.
-  std::optional<AlertSnapshot> FreshAlerts() ABSL_LOCKS_EXCLUDED(mutex_);
-  // Grants to waiting requests, oldest first per kind, while every gate passes. Returns
-  // the earliest time a blocking gate could pass.
-  absl::Time GrantWhatGatesAllow(const std::optional<AlertSnapshot>& alerts)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  void Schedule() ABSL_LOCKS_EXCLUDED(mutex_);
-  // Moves a disrupted node's lease on once it reports a new boot id, and releases it
-  // when the node checks out.
-  void VerifyLease(const tended::v1::Lease& lease, const tended::v1::NodeFacts& facts)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  enum class Wait { kDurable, kNone };
+  // Runs `change` under the lock in one transaction, then grants what the gates allow (when
+  // `grant` and something waits), appends the record and waits for it as `wait` says. An
+  // error from `change` undoes it.
+  absl::Status RunChange(const std::function<absl::Status(LeaseContext&)>& change,
+                         Wait wait = Wait::kDurable, bool grant = true);
+  // Appends what `txn` changed; returns the sequence to wait for (everything appended so
+  // far), or 0 once the ledger failed.
+  uint64_t CommitLocked(state::Transaction& txn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Waits until everything appended so far is durable: what a read shows is never lost.
+  absl::Status ReadBarrier();
   void SendLease(const tended::v1::Lease& lease, bool granted);
 
-  // The OS rollout (os_rollout.cc).
-  OsRolloutFacts CollectOsRolloutFacts() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  // Whether `node` holds an OS_UPGRADE lease waiting for verification (so alerts are read).
-  bool AwaitsOsVerification(const std::string& node) ABSL_LOCKS_EXCLUDED(mutex_);
-  // Releases a verifying OS_UPGRADE lease once its step succeeded, the node reports
-  // after it, and no alert fires; vets the canary's packages.
-  void VerifyOsUpgradeLease(const tended::v1::Lease& lease, const tended::v1::NodeFacts& facts,
-                            const std::optional<AlertSnapshot>& alerts)
+  // The granter (granter.cc).
+  struct Decision {
+    std::vector<GateOutcome> outcomes;
+    std::optional<std::string> chosen;
+  };
+  GateFacts CollectGateFacts(absl::Time now) const ABSL_SHARED_LOCKS_REQUIRED(mutex_);
+  NodeGateFacts CollectNodeGateFacts(const std::string& node, const GateFacts& facts) const
+      ABSL_SHARED_LOCKS_REQUIRED(mutex_);
+  std::vector<GateOutcome> NodeGatesFor(tended::v1::LeaseKind kind, const std::string& node,
+                                        const GateFacts& facts, absl::Time now) const
+      ABSL_SHARED_LOCKS_REQUIRED(mutex_);
+  Decision Decide(tended::v1::LeaseKind kind, const GateFacts& facts, absl::Time now) const
+      ABSL_SHARED_LOCKS_REQUIRED(mutex_);
+  // Grants to waiting requests, oldest eligible first per kind, while the gates allow.
+  void GrantWhatGatesAllow(LeaseContext& context) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  tended::v1::Lease Grant(LeaseContext& context, const std::string& node,
+                          tended::v1::LeaseKind kind) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // The gates re-checked right before a disruptive act under `lease`: OK, or UNAVAILABLE
+  // with why not (the wait is recorded on the lease).
+  absl::Status RecheckBeforeActLocked(LeaseContext& context, const tended::v1::Lease& lease)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  void StopOsRollout(const std::string& node, const std::string& reason)
+
+  // Holder calls (node_calls.cc): the active lease `lease_id` if `token` and the agent
+  // instance match; otherwise the refusal (counted).
+  absl::StatusOr<const tended::v1::Lease*> HeldLease(const std::string& lease_id, uint64_t token,
+                                                     const std::string& instance,
+                                                     absl::string_view call)
+      ABSL_SHARED_LOCKS_REQUIRED(mutex_);
+  // ReportFacts' slow path: registration, identity, durable facts, adoption, verification.
+  absl::Status RecordReport(LeaseContext& context, const tended::v1::ReportFactsRequest& request)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Whether a report can take the fast path (nothing durable changes).
+  bool IsHeartbeat(const state::NodeEntry& node, const tended::v1::ReportFactsRequest& request,
+                   absl::Time now) const ABSL_SHARED_LOCKS_REQUIRED(mutex_);
+
+  // Recovery after an empty start (recovery.cc).
+  void BeginRecovery(LeaseContext& context) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void AdoptClaims(LeaseContext& context, const tended::v1::ReportFactsRequest& request)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // What recovery still waits for; nullopt once it may end.
+  std::optional<std::string> RecoveryWait(absl::Time now) const
+      ABSL_SHARED_LOCKS_REQUIRED(mutex_);
+  void AdvanceRecovery(LeaseContext& context) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+
+  LeaseLifecycle* LifecycleFor(tended::v1::LeaseKind kind) const;
 
   const CoordinatorConfig config_;
   const Clock& clock_;
-  AlertSource* alert_source_;
-  DirectiveHub directives_;
+  state::StateLedger* ledger_;
+  const Options options_;
   const absl::Time started_at_;
+  DirectiveHub directives_;
+  FencingRejections rejections_;
 
   mutable absl::Mutex mutex_;
-  std::unique_ptr<LeaseManager> leases_ ABSL_GUARDED_BY(mutex_);
-  // Not persisted: after a restart every known node gets a full deadline to report.
-  std::map<std::string, absl::Time> last_report_ ABSL_GUARDED_BY(mutex_);
+  std::unique_ptr<state::FleetState> state_ ABSL_GUARDED_BY(mutex_);
+  std::map<tended::v1::LeaseKind, std::unique_ptr<LeaseLifecycle>> lifecycles_;
 
-  absl::Mutex alerts_mutex_;
-  std::optional<AlertSnapshot> cached_alerts_ ABSL_GUARDED_BY(alerts_mutex_);
+  // The earliest time a blocking gate said it could pass, from the last grant pass.
+  absl::Time next_gate_check_ ABSL_GUARDED_BY(mutex_) = absl::InfiniteFuture();
+  absl::Time last_rejection_summary_ ABSL_GUARDED_BY(mutex_) = absl::InfinitePast();
+  // Nodes already warned about for reporting another coordinator's state id.
+  std::map<std::string, std::string> foreign_state_warned_ ABSL_GUARDED_BY(mutex_);
+
+  absl::Mutex listener_mutex_;
+  EventListener listener_ ABSL_GUARDED_BY(listener_mutex_);
 
   // Last, so the flow's worker stops before the members it uses go away.
   std::unique_ptr<kube::KubeClient> kube_client_;
-  std::unique_ptr<DisruptionFlow> disruption_flow_;  // Null unless attached.
+  std::unique_ptr<DrainFlow> drain_flow_;  // Null unless attached.
 };
+
+// A new random state id (32 hex digits).
+std::string NewStateId();
 
 // For main(): when the configuration enables Kubernetes, connects to the API (kubeconfig,
 // else in-cluster) and attaches it with its worker running. When no API can be used the
@@ -155,4 +236,4 @@ void AttachKubernetesFromConfig(Coordinator& coordinator);
 
 }  // namespace tended::coordinator
 
-#endif  // TENDED_COORDINATOR_COORDINATOR_H_
+#endif  // TENDED_COORDINATOR_CORE_COORDINATOR_H_

@@ -1,39 +1,56 @@
-// Coordinator::AttachKubernetes: wires the disruption flow to the coordinator's lock,
-// lease manager, directives, alerts and scheduling.
+// Coordinator::AttachKubernetes: wires the drain flow to the coordinator's state, its
+// changes, the gate recheck and the cached alerts.
 #include "common/logging.h"
 #include "coordinator/core/coordinator.h"
 #include "coordinator/kube/http_kube_client.h"
+#include "coordinator/leases/reboot_lifecycle.h"
 
 namespace tended::coordinator {
 
+using tended::v1::Lease;
+
 void Coordinator::AttachKubernetes(std::unique_ptr<kube::KubeClient> client, absl::Status unusable,
                                    std::string source, kube::Sleeper& sleeper, bool start_worker) {
-  if (!config_.kubernetes.enabled || disruption_flow_ != nullptr) return;
+  if (!config_.kubernetes.enabled || drain_flow_ != nullptr) return;
   kube_client_ = std::move(client);
-  DisruptionFlowDependencies dependencies;
-  dependencies.client = kube_client_.get();
-  dependencies.unusable = kube_client_ != nullptr ? absl::OkStatus() : std::move(unusable);
-  dependencies.source = std::move(source);
-  dependencies.clock = &clock_;
-  dependencies.sleeper = &sleeper;
-  DisruptionFlowHooks hooks;
-  hooks.with_leases = [this](const std::function<void(LeaseManager&)>& fn) {
-    absl::MutexLock lock(&mutex_);
-    fn(*leases_);
+  DrainFlowDependencies deps;
+  deps.client = kube_client_.get();
+  deps.unusable = kube_client_ != nullptr ? absl::OkStatus() : std::move(unusable);
+  deps.source = std::move(source);
+  deps.clock = &clock_;
+  deps.sleeper = &sleeper;
+  DrainFlowHooks hooks;
+  hooks.read = [this](const std::function<void(const state::FleetState&)>& read) {
+    absl::ReaderMutexLock lock(&mutex_);
+    read(*state_);
   };
-  hooks.send_lease = [this](const tended::v1::Lease& lease, bool granted) {
-    SendLease(lease, granted);
+  hooks.change = [this](const std::function<absl::Status(LeaseContext&)>& change) {
+    return RunChange(change);
   };
-  hooks.fresh_alerts = [this] { return FreshAlerts(); };
-  hooks.schedule = [this] { Schedule(); };
+  hooks.recheck = [this](const std::string& lease_id) {
+    absl::Status verdict = absl::OkStatus();
+    absl::Status ran = RunChange([&](LeaseContext& context) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      const Lease* lease = state_->FindLease(lease_id);
+      if (lease == nullptr || !state::IsActive(*lease)) {
+        verdict = absl::FailedPreconditionError(absl::StrCat("lease ", lease_id, " is not active"));
+        return absl::OkStatus();
+      }
+      verdict = RecheckBeforeActLocked(context, *lease);
+      return absl::OkStatus();
+    });
+    return ran.ok() ? verdict : ran;
+  };
+  hooks.alerts = [this]() -> std::optional<AlertSnapshot> {
+    return options_.alerts ? options_.alerts() : std::nullopt;
+  };
   if (kube_client_ == nullptr) {
     Logger("coordinator")
         ->warn("Kubernetes is enabled but cannot be used ({}); no node is disrupted until it can",
-               dependencies.unusable.ToString());
+               deps.unusable.ToString());
   }
-  disruption_flow_ =
-      std::make_unique<DisruptionFlow>(config_, std::move(dependencies), std::move(hooks));
-  if (start_worker) disruption_flow_->Start();
+  drain_flow_ = std::make_unique<DrainFlow>(config_, std::move(deps), std::move(hooks));
+  lifecycles_[tended::v1::LEASE_KIND_REBOOT] = std::make_unique<RebootLifecycle>(drain_flow_.get());
+  if (start_worker) drain_flow_->Start();
 }
 
 void AttachKubernetesFromConfig(Coordinator& coordinator) {

@@ -1,5 +1,7 @@
 #include "coordinator/core/directive_hub.h"
 
+#include <vector>
+
 namespace tended::coordinator {
 
 std::optional<tended::v1::Directive> DirectiveHub::Subscription::Next(absl::Duration timeout) {
@@ -16,6 +18,34 @@ std::optional<tended::v1::Directive> DirectiveHub::Subscription::Next(absl::Dura
 bool DirectiveHub::Subscription::closed() const {
   absl::MutexLock lock(&mutex_);
   return closed_;
+}
+
+void DirectiveHub::Subscription::SetReadyCallback(std::function<void()> ready) {
+  bool pending = false;
+  {
+    absl::MutexLock lock(&mutex_);
+    ready_ = ready;
+    pending = closed_ || !queue_.empty();
+  }
+  if (pending && ready) ready();
+}
+
+std::function<void()> DirectiveHub::Subscription::Push(const tended::v1::Directive& directive) {
+  absl::MutexLock lock(&mutex_);
+  if (closed_) return nullptr;
+  if (queue_.size() >= kMaxQueued) {
+    closed_ = true;  // A stream this far behind starts afresh.
+    queue_.clear();
+  } else {
+    queue_.push_back(directive);
+  }
+  return ready_;
+}
+
+std::function<void()> DirectiveHub::Subscription::Close() {
+  absl::MutexLock lock(&mutex_);
+  closed_ = true;
+  return ready_;
 }
 
 std::shared_ptr<DirectiveHub::Subscription> DirectiveHub::Subscribe(const std::string& node) {
@@ -38,12 +68,15 @@ void DirectiveHub::Unsubscribe(const std::string& node,
 }
 
 void DirectiveHub::Send(const std::string& node, const tended::v1::Directive& directive) {
-  absl::MutexLock lock(&mutex_);
-  auto [begin, end] = subscriptions_.equal_range(node);
-  for (auto it = begin; it != end; ++it) {
-    absl::MutexLock queue_lock(&it->second->mutex_);
-    it->second->queue_.push_back(directive);
+  std::vector<std::function<void()>> wake;
+  {
+    absl::MutexLock lock(&mutex_);
+    auto [begin, end] = subscriptions_.equal_range(node);
+    for (auto it = begin; it != end; ++it) {
+      if (auto ready = it->second->Push(directive); ready) wake.push_back(std::move(ready));
+    }
   }
+  for (auto& ready : wake) ready();
 }
 
 bool DirectiveHub::IsConnected(const std::string& node) const {
@@ -51,12 +84,20 @@ bool DirectiveHub::IsConnected(const std::string& node) const {
   return subscriptions_.count(node) > 0;
 }
 
-void DirectiveHub::CloseAll() {
+size_t DirectiveHub::connected() const {
   absl::MutexLock lock(&mutex_);
-  for (auto& [node, subscription] : subscriptions_) {
-    absl::MutexLock queue_lock(&subscription->mutex_);
-    subscription->closed_ = true;
+  return subscriptions_.size();
+}
+
+void DirectiveHub::CloseAll() {
+  std::vector<std::function<void()>> wake;
+  {
+    absl::MutexLock lock(&mutex_);
+    for (auto& [node, subscription] : subscriptions_) {
+      if (auto ready = subscription->Close(); ready) wake.push_back(std::move(ready));
+    }
   }
+  for (auto& ready : wake) ready();
 }
 
 }  // namespace tended::coordinator

@@ -1,13 +1,13 @@
-// The canary-first OS upgrade rollout: the "canary" gate for OS_UPGRADE leases, as pure
-// functions of what the coordinator knows. While the configured canary has upgrades
-// available or is upgrading, only it may be granted. Another node may go once every
-// upgrade it plans (package at that version) was installed by the canary in an upgrade
-// the coordinator verified, and canary_soak has passed since. A failed or unhealthy canary
-// (or any node's failed OS upgrade) stops the rollout, persisted, until an operator's
-// ResumeRollout. The Coordinator's OS_UPGRADE members (ReportStep, verification,
-// ResumeRollout) are defined in os_rollout.cc.
-#ifndef TENDED_COORDINATOR_OS_ROLLOUT_H_
-#define TENDED_COORDINATOR_OS_ROLLOUT_H_
+// The canary-first OS upgrade rollout's gate for OS_UPGRADE leases, as pure functions of
+// what the coordinator knows. While the configured canary has upgrades available or is
+// upgrading, only it may be granted. Another node may go once every upgrade it plans
+// (package at that version) was installed by the canary in an upgrade the coordinator
+// verified, and canary_soak has passed since. A failed or unhealthy canary (or any node's
+// failed OS upgrade) stops the rollout, persisted, until an operator's ResumeRollout. The
+// lease kind's lifecycle (leases/os_upgrade_lifecycle.h) vets the exact set a node names
+// when its dpkg step begins with UnvettedPackages().
+#ifndef TENDED_COORDINATOR_GATES_CANARY_GATE_H_
+#define TENDED_COORDINATOR_GATES_CANARY_GATE_H_
 
 #include <map>
 #include <optional>
@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "coordinator/gates/core_gates.h"
+#include "coordinator/gates/gate.h"
 #include "tended/state/v1/state.pb.h"
 #include "tended/v1/types.pb.h"
 
@@ -34,7 +34,8 @@ struct OsRolloutFacts {
   absl::Duration canary_soak;
   absl::Duration report_deadline;
   tended::state::v1::OsRolloutState state;
-  // Every known node.
+  // At least the canary and every node the gate is asked about; a node missing here is
+  // treated as unknown.
   std::map<std::string, RolloutNode> nodes;
 };
 
@@ -48,6 +49,15 @@ GateOutcome CanaryGate(const OsRolloutFacts& facts, const std::vector<std::strin
                        absl::Time now, std::string* first_eligible);
 
 
+// The named packages the canary has not installed in a verified upgrade (as "name version"),
+// plus the latest vetting time among those it has. Empty when no canary is configured.
+struct VettingResult {
+  std::vector<std::string> unvetted;
+  absl::Time latest_vetted = absl::InfinitePast();
+};
+VettingResult CheckVetted(const tended::state::v1::OsRolloutState& rollout,
+                          const std::vector<tended::v1::PackageVersion>& packages);
+
 // Records `packages` as vetted at `now` in `state` (replacing older entries for the same
 // package and version), keeping at most `limit` entries, newest last.
 void AddVettedPackages(const std::vector<tended::v1::PackageChange>& packages, absl::Time now,
@@ -55,4 +65,4 @@ void AddVettedPackages(const std::vector<tended::v1::PackageChange>& packages, a
 
 }  // namespace tended::coordinator
 
-#endif  // TENDED_COORDINATOR_OS_ROLLOUT_H_
+#endif  // TENDED_COORDINATOR_GATES_CANARY_GATE_H_

@@ -19,37 +19,7 @@
 namespace tended::coordinator {
 namespace {
 
-// Reasons list at most this many names, then say how many more there are.
-constexpr size_t kMaxNamesInReason = 5;
-
-std::string JoinCapped(const std::vector<std::string>& names) {
-  if (names.size() <= kMaxNamesInReason) return absl::StrJoin(names, ", ");
-  std::vector<std::string> shown(names.begin(), names.begin() + kMaxNamesInReason);
-  return absl::StrCat(absl::StrJoin(shown, ", "), " and ", names.size() - kMaxNamesInReason,
-                      " more");
-}
-
 std::string KindName(tended::v1::LeaseKind kind) { return std::string(LeaseKindConfigName(kind)); }
-
-std::string Plural(size_t n, const char* singular, const char* plural) {
-  return absl::StrCat(n, " ", n == 1 ? singular : plural);
-}
-
-GateOutcome Pass(std::string gate, std::string reason) {
-  GateOutcome outcome;
-  outcome.gate = std::move(gate);
-  outcome.pass = true;
-  outcome.reason = std::move(reason);
-  return outcome;
-}
-
-GateOutcome Block(std::string gate, std::string reason) {
-  GateOutcome outcome;
-  outcome.gate = std::move(gate);
-  outcome.pass = false;
-  outcome.reason = std::move(reason);
-  return outcome;
-}
 
 std::string AlertName(const Alert& alert) {
   if (!alert.name.empty()) return alert.name;
@@ -69,20 +39,11 @@ bool CarriesLabels(const Alert& alert, const std::map<std::string, std::string>&
 }  // namespace
 
 GateOutcome HaltGate(const GateFacts& facts) {
-  if (!facts.halted) return Pass("halt", "not halted");
+  if (!facts.halted) return PassGate("halt", "not halted");
   if (facts.halt_reason.empty()) {
-    return Block("halt", "an operator halted the coordinator (no reason given)");
+    return BlockGate("halt", "an operator halted the coordinator (no reason given)");
   }
-  return Block("halt", absl::StrCat("an operator halted the coordinator: ", facts.halt_reason));
-}
-
-GateOutcome WindowGate(const LeasePolicy& policy, absl::Time now) {
-  WindowEvaluation evaluation =
-      EvaluateWindowsWithReason(policy.windows, policy.expected_duration, now);
-  GateOutcome outcome = evaluation.status.open ? Pass("window", std::move(evaluation.reason))
-                                               : Block("window", std::move(evaluation.reason));
-  if (!outcome.pass) outcome.earliest_pass = evaluation.status.next_open;
-  return outcome;
+  return BlockGate("halt", absl::StrCat("an operator halted the coordinator: ", facts.halt_reason));
 }
 
 GateOutcome ConcurrencyGate(tended::v1::LeaseKind kind, const GateFacts& facts,
@@ -90,7 +51,7 @@ GateOutcome ConcurrencyGate(tended::v1::LeaseKind kind, const GateFacts& facts,
   const std::string kind_name = KindName(kind);
   auto policy = config.leases.find(kind);
   if (policy == config.leases.end()) {
-    return Block("concurrency", absl::StrCat(kind_name, " leases are not configured"));
+    return BlockGate("concurrency", absl::StrCat(kind_name, " leases are not configured"));
   }
   const int limit = policy->second.concurrency;
 
@@ -123,89 +84,82 @@ GateOutcome ConcurrencyGate(tended::v1::LeaseKind kind, const GateFacts& facts,
                                     ", and lease kinds may not overlap (allow_kind_overlap is "
                                     "false)"));
   }
-  if (!problems.empty()) return Block("concurrency", absl::StrJoin(problems, "; "));
-  if (same_kind.empty()) return Pass("concurrency", in_use);
-  return Pass("concurrency", absl::StrCat(in_use, " (held by ", JoinCapped(same_kind), ")"));
+  if (!problems.empty()) return BlockGate("concurrency", absl::StrJoin(problems, "; "));
+  if (same_kind.empty()) return PassGate("concurrency", in_use);
+  return PassGate("concurrency", absl::StrCat(in_use, " (held by ", JoinCapped(same_kind), ")"));
 }
 
 GateOutcome SoakGate(const LeasePolicy& policy, const GateFacts& facts, absl::Time now) {
-  const NodeFactsForGates* latest = nullptr;
-  for (const NodeFactsForGates& node : facts.nodes) {
-    if (node.last_disruption_end == absl::InfinitePast()) continue;
-    if (latest == nullptr || node.last_disruption_end > latest->last_disruption_end) {
-      latest = &node;
-    }
-  }
   const std::string soak = FormatDurationForPeople(policy.soak);
-  if (latest == nullptr) return Pass("soak", "no node has been disrupted yet");
-  const absl::Time soak_end = latest->last_disruption_end + policy.soak;
-  if (now < soak_end) {
-    GateOutcome outcome =
-        Block("soak", absl::StrCat("soaking after ", latest->name, "'s disruption ended at ",
-                                   FormatUtcTime(latest->last_disruption_end), "; the ", soak,
-                                   " soak period ends at ", FormatUtcTime(soak_end), " (in ",
-                                   FormatDurationForPeople(soak_end - now), ")"));
-    outcome.earliest_pass = soak_end;
-    return outcome;
+  if (facts.last_disruption_end == absl::InfinitePast()) {
+    return PassGate("soak", "no node has been disrupted yet");
   }
-  return Pass("soak", absl::StrCat("the last disruption (", latest->name, ") ended ",
-                                   FormatDurationForPeople(now - latest->last_disruption_end),
-                                   " ago, past the ", soak, " soak period"));
+  const absl::Time soak_end = facts.last_disruption_end + policy.soak;
+  if (now < soak_end) {
+    return BlockGate(
+        "soak",
+        absl::StrCat("soaking after ", facts.last_disruption_node, "'s disruption ended at ",
+                     FormatUtcTime(facts.last_disruption_end), "; the ", soak,
+                     " soak period ends at ", FormatUtcTime(soak_end), " (in ",
+                     FormatDurationForPeople(soak_end - now), ")"),
+        soak_end);
+  }
+  return PassGate("soak", absl::StrCat("the last disruption (", facts.last_disruption_node,
+                                       ") ended ",
+                                       FormatDurationForPeople(now - facts.last_disruption_end),
+                                       " ago, past the ", soak, " soak period"));
 }
 
 GateOutcome FleetHealthGate(const GateFacts& facts, const CoordinatorConfig& config,
                             absl::Time now) {
-  if (facts.nodes.empty()) return Pass("fleet_health", "no nodes known");
+  const FleetHealthFacts& fleet = facts.fleet;
+  if (fleet.known == 0) return PassGate("fleet_health", "no nodes known");
   const absl::Duration deadline = config.fleet.report_deadline;
-  const absl::Time cutoff = now - deadline;
-  std::vector<const NodeFactsForGates*> silent;
-  size_t checked = 0;
-  for (const NodeFactsForGates& node : facts.nodes) {
-    if (node.holds_lease) continue;
-    ++checked;
-    if (node.last_report < cutoff) silent.push_back(&node);
-  }
-  const size_t holders = facts.nodes.size() - checked;
-  if (checked == 0) return Pass("fleet_health", "every known node holds a lease; none to check");
-  if (silent.empty()) {
-    std::string reason =
-        absl::StrCat(checked == facts.nodes.size() ? "all " : "", Plural(checked, "node", "nodes"),
-                     " reported within ", FormatDurationForPeople(deadline));
-    if (holders > 0) {
-      absl::StrAppend(&reason, " (", Plural(holders, "lease holder", "lease holders"),
+  const size_t checked = fleet.known - fleet.holders;
+  if (checked == 0) return PassGate("fleet_health", "every known node holds a lease; none to check");
+  if (fleet.silent.empty()) {
+    std::string reason = absl::StrCat(checked == fleet.known ? "all " : "",
+                                      Plural(checked, "node", "nodes"), " reported within ",
+                                      FormatDurationForPeople(deadline));
+    if (fleet.holders > 0) {
+      absl::StrAppend(&reason, " (", Plural(fleet.holders, "lease holder", "lease holders"),
                       " not counted)");
     }
-    return Pass("fleet_health", std::move(reason));
+    return PassGate("fleet_health", std::move(reason));
   }
-  std::sort(
-      silent.begin(), silent.end(),
-      [](const NodeFactsForGates* a, const NodeFactsForGates* b) { return a->name < b->name; });
+  std::vector<SilentNode> silent = fleet.silent;
+  std::sort(silent.begin(), silent.end(),
+            [](const SilentNode& a, const SilentNode& b) { return a.name < b.name; });
   std::vector<std::string> names;
-  names.reserve(silent.size());
-  for (const NodeFactsForGates* node : silent) {
-    if (node->last_report == absl::InfinitePast()) {
-      names.push_back(absl::StrCat(node->name, " (never reported)"));
+  for (size_t i = 0; i < silent.size() && i < kMaxNamesInReason; ++i) {
+    const SilentNode& node = silent[i];
+    if (node.last_report == absl::InfinitePast()) {
+      names.push_back(absl::StrCat(node.name, " (not since the coordinator started)"));
     } else {
-      names.push_back(absl::StrCat(node->name, " (silent for ",
-                                   FormatDurationForPeople(now - node->last_report), ")"));
+      names.push_back(absl::StrCat(node.name, " (silent for ",
+                                   FormatDurationForPeople(now - node.last_report), ")"));
     }
   }
-  return Block(
-      "fleet_health",
-      absl::StrCat(Plural(silent.size(), "node has", "nodes have"), " not reported within ",
-                   FormatDurationForPeople(deadline), ": ", JoinCapped(names)));
+  std::string listed = absl::StrJoin(names, ", ");
+  if (silent.size() > kMaxNamesInReason) {
+    absl::StrAppend(&listed, " and ", silent.size() - kMaxNamesInReason, " more");
+  }
+  return BlockGate("fleet_health",
+                   absl::StrCat(Plural(silent.size(), "node has", "nodes have"),
+                                " not reported within ", FormatDurationForPeople(deadline), ": ",
+                                listed));
 }
 
 GateOutcome AlertsGate(const GateFacts& facts, const CoordinatorConfig& config) {
   const AlertsConfig& alerts = config.alerts;
-  if (alerts.prometheus_url.empty()) return Pass("alerts", "alerts gate not configured");
+  if (alerts.prometheus_url.empty()) return PassGate("alerts", "alerts gate not configured");
   if (!facts.alerts.has_value()) {
-    return Block("alerts", absl::StrCat("no alerts have been read from ", alerts.prometheus_url,
+    return BlockGate("alerts", absl::StrCat("no alerts have been read from ", alerts.prometheus_url,
                                         " yet; blocking until they are"));
   }
   const AlertSnapshot& snapshot = *facts.alerts;
   if (!snapshot.status.ok()) {
-    return Block("alerts",
+    return BlockGate("alerts",
                  absl::StrCat("cannot read alerts from ", alerts.prometheus_url, " (",
                               snapshot.status.ToString(), "); blocking until it answers"));
   }
@@ -219,7 +173,7 @@ GateOutcome AlertsGate(const GateFacts& facts, const CoordinatorConfig& config) 
       compiled.emplace(alerts.ignore_regex_text);
       ignore = &*compiled;
     } catch (const std::regex_error& e) {
-      return Block("alerts", absl::StrCat("the ignore regex \"", alerts.ignore_regex_text,
+      return BlockGate("alerts", absl::StrCat("the ignore regex \"", alerts.ignore_regex_text,
                                           "\" is invalid (", e.what(), ")"));
     }
   }
@@ -243,41 +197,23 @@ GateOutcome AlertsGate(const GateFacts& facts, const CoordinatorConfig& config) 
     blocking.insert(name);
   }
   if (blocking.empty()) {
-    if (ignored == 0) return Pass("alerts", "no alerts firing");
-    return Pass("alerts", absl::StrCat("no blocking alerts (", Plural(ignored, "alert", "alerts"),
+    if (ignored == 0) return PassGate("alerts", "no alerts firing");
+    return PassGate("alerts", absl::StrCat("no blocking alerts (", Plural(ignored, "alert", "alerts"),
                                        " ignored)"));
   }
   const std::vector<std::string> names(blocking.begin(), blocking.end());
-  return Block("alerts", absl::StrCat(Plural(names.size(), "alert blocks", "alerts block"),
+  return BlockGate("alerts", absl::StrCat(Plural(names.size(), "alert blocks", "alerts block"),
                                       " disruption: ", JoinCapped(names)));
 }
 
-std::vector<GateOutcome> EvaluateGates(tended::v1::LeaseKind kind, const GateFacts& facts,
-                                       const CoordinatorConfig& config, absl::Time now) {
-  auto policy = config.leases.find(kind);
-  if (policy == config.leases.end()) {
-    return {Block("policy",
-                  absl::StrCat(KindName(kind), " leases are not configured, so none are granted"))};
+GateOutcome StateGate(const GateFacts& facts) {
+  if (!facts.state_health.ok()) {
+    return BlockGate("state", absl::StrCat("the coordinator's state cannot be written (",
+                                           facts.state_health.message(),
+                                           "); it must restart from what is on disk"));
   }
-  if (!policy->second.enabled) {
-    return {
-        Block("policy", absl::StrCat(KindName(kind), " leases are disabled in the configuration"))};
-  }
-  std::vector<GateOutcome> outcomes = {HaltGate(facts),
-                                       WindowGate(policy->second, now),
-                                       ConcurrencyGate(kind, facts, config),
-                                       SoakGate(policy->second, facts, now),
-                                       FleetHealthGate(facts, config, now),
-                                       AlertsGate(facts, config)};
-  AppendKubernetesGates(policy->second, facts, config, now, outcomes);
-  return outcomes;
-}
-
-bool AllPass(const std::vector<GateOutcome>& outcomes) {
-  // No outcomes means nothing was checked: fail closed.
-  if (outcomes.empty()) return false;
-  return std::all_of(outcomes.begin(), outcomes.end(),
-                     [](const GateOutcome& outcome) { return outcome.pass; });
+  if (facts.recovery_wait.has_value()) return BlockGate("state", *facts.recovery_wait);
+  return PassGate("state", "the state is durable and complete");
 }
 
 }  // namespace tended::coordinator

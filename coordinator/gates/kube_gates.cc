@@ -13,27 +13,11 @@
 namespace tended::coordinator {
 namespace {
 
-constexpr size_t kMaxNames = 5;
-
-GateOutcome Outcome(std::string gate, bool pass, std::string reason) {
-  GateOutcome outcome;
-  outcome.gate = std::move(gate);
-  outcome.pass = pass;
-  outcome.reason = std::move(reason);
-  return outcome;
-}
-
-std::string JoinCapped(const std::vector<std::string>& names) {
-  if (names.size() <= kMaxNames) return absl::StrJoin(names, ", ");
-  std::vector<std::string> shown(names.begin(), names.begin() + kMaxNames);
-  return absl::StrCat(absl::StrJoin(shown, ", "), " and ", names.size() - kMaxNames, " more");
-}
-
 // The facts when they are current; otherwise a blocking outcome for `gate`.
 const kube::KubeFacts* CurrentFacts(const GateFacts& facts, const std::string& gate,
                                     GateOutcome* blocked) {
-  if (!facts.kube.has_value() || !facts.kube->status.ok() || !facts.kube->facts.has_value()) {
-    *blocked = Outcome(gate, false, "no current Kubernetes facts (see the kubernetes gate)");
+  if (!facts.kube.has_value() || !facts.kube->status.ok() || facts.kube->facts == nullptr) {
+    *blocked = BlockGate(gate, "no current Kubernetes facts (see the kubernetes gate)");
     return nullptr;
   }
   return &*facts.kube->facts;
@@ -50,27 +34,23 @@ std::set<std::string> LeaseHolders(const GateFacts& facts) {
 GateOutcome KubernetesApiGate(const GateFacts& facts, const KubernetesConfig& config,
                               absl::Time now) {
   if (!facts.kube.has_value()) {
-    return Outcome("kubernetes", false, "the Kubernetes API has not been read yet");
+    return BlockGate("kubernetes", "the Kubernetes API has not been read yet");
   }
   const KubeGateFacts& kube = *facts.kube;
   if (!kube.status.ok()) {
-    return Outcome("kubernetes", false,
-                   absl::StrCat("cannot use the Kubernetes API", kube.source.empty() ? "" : " (",
+    return BlockGate("kubernetes", absl::StrCat("cannot use the Kubernetes API", kube.source.empty() ? "" : " (",
                                 kube.source, kube.source.empty() ? "" : ")", ": ",
                                 kube.status.message(), "; no node is disrupted until it answers"));
   }
-  if (!kube.facts.has_value()) {
-    return Outcome("kubernetes", false, "the Kubernetes API has not been read yet");
+  if (kube.facts == nullptr) {
+    return BlockGate("kubernetes", "the Kubernetes API has not been read yet");
   }
   const absl::Duration age = now - kube.facts->collected_at;
   if (age > config.facts_max_age) {
-    return Outcome(
-        "kubernetes", false,
-        absl::StrCat("the Kubernetes facts are ", FormatDurationForPeople(age), " old (more than ",
+    return BlockGate("kubernetes", absl::StrCat("the Kubernetes facts are ", FormatDurationForPeople(age), " old (more than ",
                      FormatDurationForPeople(config.facts_max_age), "); waiting for a fresh read"));
   }
-  return Outcome("kubernetes", true,
-                 absl::StrCat("the API (", kube.source, ") answers; ", kube.facts->nodes.size(),
+  return PassGate("kubernetes", absl::StrCat("the API (", kube.source, ") answers; ", kube.facts->nodes.size(),
                               kube.facts->nodes.size() == 1 ? " node" : " nodes"));
 }
 
@@ -92,12 +72,10 @@ GateOutcome NodeReadyGate(const GateFacts& facts) {
   }
   std::sort(not_ready.begin(), not_ready.end());
   if (!not_ready.empty()) {
-    return Outcome("node_ready", false,
-                   absl::StrCat(not_ready.size(), not_ready.size() == 1 ? " node is" : " nodes are",
+    return BlockGate("node_ready", absl::StrCat(not_ready.size(), not_ready.size() == 1 ? " node is" : " nodes are",
                                 " not Ready: ", JoinCapped(not_ready)));
   }
-  return Outcome("node_ready", true,
-                 absl::StrCat(checked, checked == 1 ? " node" : " nodes", " Ready",
+  return PassGate("node_ready", absl::StrCat(checked, checked == 1 ? " node" : " nodes", " Ready",
                               holders.empty() ? "" : " (lease holders not counted)"));
 }
 
@@ -115,20 +93,18 @@ GateOutcome ReadySoakGate(const LeasePolicy& policy, const GateFacts& facts, abs
     }
   }
   const std::string soak = FormatDurationForPeople(policy.soak);
-  if (latest == nullptr) return Outcome("ready_soak", true, "no Ready transition known");
+  if (latest == nullptr) return PassGate("ready_soak", "no Ready transition known");
   const absl::Time soak_end = latest->ready_last_transition + policy.soak;
   if (now < soak_end) {
     GateOutcome outcome =
-        Outcome("ready_soak", false,
-                absl::StrCat(latest->name, " became Ready at ",
+        BlockGate("ready_soak", absl::StrCat(latest->name, " became Ready at ",
                              FormatUtcTime(latest->ready_last_transition), "; the ", soak,
                              " soak ends at ", FormatUtcTime(soak_end), " (in ",
                              FormatDurationForPeople(soak_end - now), ")"));
     outcome.earliest_pass = soak_end;
     return outcome;
   }
-  return Outcome("ready_soak", true,
-                 absl::StrCat("the last node to become Ready (", latest->name, ") did so ",
+  return PassGate("ready_soak", absl::StrCat("the last node to become Ready (", latest->name, ") did so ",
                               FormatDurationForPeople(now - latest->ready_last_transition),
                               " ago, past the ", soak, " soak period"));
 }
@@ -138,25 +114,25 @@ GateOutcome CniGate(const GateFacts& facts, const KubernetesConfig& config) {
   const kube::KubeFacts* current = CurrentFacts(facts, "cni", &blocked);
   if (current == nullptr) return blocked;
   if (!current->cni.has_value()) {
-    return Outcome("cni", false,
-                   absl::StrCat("the DaemonSet ", config.cni_daemonset_namespace, "/",
+    return BlockGate("cni", absl::StrCat("the DaemonSet ", config.cni_daemonset_namespace, "/",
                                 config.cni_daemonset_name, " has not been read"));
   }
   std::string reason;
   bool ready = kube::DaemonSetReadyEverywhere(*current->cni, &reason);
-  return Outcome("cni", ready, std::move(reason));
+  return ready ? PassGate("cni", std::move(reason)) : BlockGate("cni", std::move(reason));
 }
 
 GateOutcome PodReadyGate(const GateFacts& facts, const KubernetesConfig& config) {
   GateOutcome blocked;
   const kube::KubeFacts* current = CurrentFacts(facts, "pod_ready", &blocked);
   if (current == nullptr) return blocked;
-  if (!current->pods.has_value()) return Outcome("pod_ready", false, "pods have not been read");
+  if (!current->pods.has_value()) return BlockGate("pod_ready", "pods have not been read");
   const kube::PodReadiness& pods = *current->pods;
   std::string summary =
       absl::StrFormat("%d of %d pods ready (%.1f%%; at least %.1f%% wanted)", pods.ready,
                       pods.counted, pods.Ratio() * 100, config.min_pod_ready_ratio * 100);
-  return Outcome("pod_ready", pods.Ratio() >= config.min_pod_ready_ratio, std::move(summary));
+  if (pods.Ratio() >= config.min_pod_ready_ratio) return PassGate("pod_ready", std::move(summary));
+  return BlockGate("pod_ready", std::move(summary));
 }
 
 void AppendKubernetesGates(const LeasePolicy& policy, const GateFacts& facts,

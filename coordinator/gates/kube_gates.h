@@ -4,14 +4,15 @@
 // runs everywhere ("cni") and enough pods are ready ("pod_ready"). Pure functions of the
 // facts, like every gate; nodes holding a lease are counted by the concurrency gate, not
 // here.
-#ifndef TENDED_COORDINATOR_KUBE_GATES_H_
-#define TENDED_COORDINATOR_KUBE_GATES_H_
+#ifndef TENDED_COORDINATOR_GATES_KUBE_GATES_H_
+#define TENDED_COORDINATOR_GATES_KUBE_GATES_H_
 
 #include <vector>
 
 #include "absl/time/time.h"
 #include "coordinator/config/config.h"
-#include "coordinator/gates/core_gates.h"
+#include "coordinator/gates/gate_facts.h"
+#include "coordinator/gates/gate.h"
 
 namespace tended::coordinator {
 
@@ -30,4 +31,4 @@ void AppendKubernetesGates(const LeasePolicy& policy, const GateFacts& facts,
 
 }  // namespace tended::coordinator
 
-#endif  // TENDED_COORDINATOR_KUBE_GATES_H_
+#endif  // TENDED_COORDINATOR_GATES_KUBE_GATES_H_

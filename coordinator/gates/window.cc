@@ -244,4 +244,11 @@ WindowStatus EvaluateWindows(const std::vector<MaintenanceWindow>& windows,
   return EvaluateWindowsWithReason(windows, expected_duration, now).status;
 }
 
+GateOutcome WindowGate(const LeasePolicy& policy, absl::Time now) {
+  WindowEvaluation evaluation =
+      EvaluateWindowsWithReason(policy.windows, policy.expected_duration, now);
+  if (evaluation.status.open) return PassGate("window", std::move(evaluation.reason));
+  return BlockGate("window", std::move(evaluation.reason), evaluation.status.next_open);
+}
+
 }  // namespace tended::coordinator

@@ -1,8 +1,10 @@
 #include "coordinator/kube/cluster_facts.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 
 namespace tended::kube {
@@ -48,6 +50,25 @@ absl::StatusOr<KubeFacts> CollectKubeFacts(KubeClient& client, const KubeFactsOp
   if (options.collect_pod_readiness) {
     ASSIGN_OR_RETURN(std::vector<PodInfo> pods, client.ListPods(PodListOptions()));
     facts.pods = ComputePodReadiness(pods);
+  }
+  if (!options.blocking_pod_selectors.empty()) {
+    std::map<std::string, std::vector<std::string>>& blocking = facts.blocking_pods.emplace();
+    for (const auto& selector : options.blocking_pod_selectors) {
+      PodListOptions list;
+      std::vector<std::string> terms;
+      for (const auto& [key, value] : selector) terms.push_back(absl::StrCat(key, "=", value));
+      list.label_selector = absl::StrJoin(terms, ",");
+      ASSIGN_OR_RETURN(std::vector<PodInfo> pods, client.ListPods(list));
+      for (const PodInfo& pod : pods) {
+        if (pod.node_name.empty() || pod.IsTerminal() || pod.deletion_timestamp.has_value()) {
+          continue;
+        }
+        std::vector<std::string>& names = blocking[pod.node_name];
+        if (std::find(names.begin(), names.end(), pod.FullName()) == names.end()) {
+          names.push_back(pod.FullName());
+        }
+      }
+    }
   }
   return facts;
 }

@@ -6,6 +6,7 @@
 #define TENDED_COORDINATOR_KUBE_CLUSTER_FACTS_H_
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -23,6 +24,9 @@ struct KubeFactsOptions {
   std::string cni_daemonset_namespace;
   std::string cni_daemonset_name;
   bool collect_pod_readiness = false;
+  // Pods matching any of these (every label of one selector) block a disruption of their
+  // node (kured's --blocking-pod-selector).
+  std::vector<std::map<std::string, std::string>> blocking_pod_selectors;
 };
 
 struct PodReadiness {
@@ -44,6 +48,9 @@ struct KubeFacts {
   std::string resource_version;  // Of the node list, to watch from.
   std::optional<DaemonSetInfo> cni;
   std::optional<PodReadiness> pods;
+  // Set when blocking-pod selectors are configured: node -> its running pods that match
+  // one ("namespace/name"). A node absent here has none.
+  std::optional<std::map<std::string, std::vector<std::string>>> blocking_pods;
 };
 
 // Fails when any configured source fails (a gate then blocks, closed).

@@ -8,48 +8,17 @@
 #include "common/logging.h"
 #include "common/proto_time.h"
 #include "coordinator/gates/core_gates.h"
+#include "coordinator/kube/cluster_facts.h"
 
 namespace tended::coordinator {
 namespace {
 
-using tended::state::v1::CoordinatorState;
 using tended::state::v1::NodeDisruption;
 using tended::v1::Lease;
 
 constexpr int kMaxStepsPerPass = 8;
 
 std::shared_ptr<spdlog::logger> Log() { return Logger("kube-flow"); }
-
-NodeDisruption* FindRecord(CoordinatorState& state, absl::string_view lease_id) {
-  for (NodeDisruption& record : *state.mutable_disruptions()) {
-    if (record.lease_id() == lease_id) return &record;
-  }
-  return nullptr;
-}
-
-const NodeDisruption* FindRecord(const CoordinatorState& state, absl::string_view lease_id) {
-  for (const NodeDisruption& record : state.disruptions()) {
-    if (record.lease_id() == lease_id) return &record;
-  }
-  return nullptr;
-}
-
-void RemoveRecord(CoordinatorState& state, absl::string_view lease_id) {
-  auto* records = state.mutable_disruptions();
-  for (int i = 0; i < records->size(); ++i) {
-    if (records->Get(i).lease_id() == lease_id) {
-      records->DeleteSubrange(i, 1);
-      return;
-    }
-  }
-}
-
-Lease* FindLeaseIn(CoordinatorState& state, absl::string_view lease_id) {
-  for (Lease& lease : *state.mutable_leases()) {
-    if (lease.id() == lease_id) return &lease;
-  }
-  return nullptr;
-}
 
 absl::string_view StepName(NodeDisruption::Step step) {
   switch (step) {
@@ -106,8 +75,8 @@ class StopAwareClock final : public Clock {
 
 }  // namespace
 
-DisruptionFlow::DisruptionFlow(const CoordinatorConfig& config,
-                               DisruptionFlowDependencies dependencies, DisruptionFlowHooks hooks)
+DrainFlow::DrainFlow(const CoordinatorConfig& config, DrainFlowDependencies dependencies,
+                     DrainFlowHooks hooks)
     : config_(config),
       deps_(std::move(dependencies)),
       hooks_(std::move(hooks)),
@@ -128,55 +97,49 @@ DisruptionFlow::DisruptionFlow(const CoordinatorConfig& config,
   }
 }
 
-DisruptionFlow::~DisruptionFlow() { Stop(); }
+DrainFlow::~DrainFlow() { Stop(); }
 
-absl::StatusOr<Lease> DisruptionFlow::OnGranted(LeaseManager& leases, const Lease& lease) {
-  if (lease.kind() != tended::v1::LEASE_KIND_REBOOT) return lease;
-  const absl::Time now = clock_.Now();
-  absl::Status saved =
-      leases.Mutate([&](CoordinatorState& state, const LeaseManager::EventAppender& append) {
-        Lease* stored = FindLeaseIn(state, lease.id());
-        if (stored == nullptr || !IsActive(*stored)) {
-          return absl::FailedPreconditionError(absl::StrCat("no active lease ", lease.id()));
-        }
-        if (FindRecord(state, lease.id()) != nullptr) return absl::OkStatus();
-        stored->set_preparing(true);
-        NodeDisruption* record = state.add_disruptions();
-        record->set_lease_id(lease.id());
-        record->set_node_name(lease.node_name());
-        record->set_step(NodeDisruption::STEP_PENDING);
-        *record->mutable_step_time() = ToProtoTimestamp(now);
-        *record->mutable_prepare_start_time() = ToProtoTimestamp(now);
-        append(tended::v1::EVENT_TYPE_KUBERNETES_STEP, stored, lease.node_name(),
-               "the node is cordoned and drained before it may reboot");
-        return absl::OkStatus();
-      });
-  if (!saved.ok()) return saved;
-  Wake();
-  const Lease* updated = leases.FindLease(lease.id());
-  return updated != nullptr ? *updated : lease;
+void DrainFlow::OnGranted(LeaseContext& context, Lease& lease) {
+  if (lease.kind() != tended::v1::LEASE_KIND_REBOOT) return;
+  if (context.state().FindDisruption(lease.id()) != nullptr) return;
+  lease.set_preparing(true);
+  context.txn().PutLease(lease);
+  NodeDisruption record;
+  record.set_lease_id(lease.id());
+  record.set_node_name(lease.node_name());
+  record.set_step(NodeDisruption::STEP_PENDING);
+  *record.mutable_step_time() = ToProtoTimestamp(context.now());
+  *record.mutable_prepare_start_time() = ToProtoTimestamp(context.now());
+  context.txn().PutDisruption(record);
+  context.txn().AddEvent(tended::v1::EVENT_TYPE_KUBERNETES_STEP, &lease, lease.node_name(),
+                         "the node is cordoned and drained before it may reboot");
+  WakeAfter(context);
 }
 
-void DisruptionFlow::AdoptUnprepared(LeaseManager& leases) {
-  for (const Lease& lease : leases.ActiveLeases()) {
-    if (lease.kind() != tended::v1::LEASE_KIND_REBOOT ||
-        lease.phase() != tended::v1::LEASE_PHASE_GRANTED ||
-        FindRecord(leases.state(), lease.id()) != nullptr) {
-      continue;
-    }
-    Log()->warn("lease {} on {} has no drain recorded; draining before the reboot", lease.id(),
-                lease.node_name());
-    if (auto adopted = OnGranted(leases, lease); !adopted.ok()) {
-      Log()->error("preparing {}: {}", lease.id(), adopted.status().ToString());
-    } else {
-      hooks_.send_lease(*adopted, /*granted=*/true);
-    }
+void DrainFlow::OnAdopted(LeaseContext& context, Lease& lease) {
+  if (lease.kind() != tended::v1::LEASE_KIND_REBOOT) return;
+  if (lease.phase() == tended::v1::LEASE_PHASE_GRANTED) {
+    OnGranted(context, lease);
+    return;
   }
+  NodeDisruption record;
+  record.set_lease_id(lease.id());
+  record.set_node_name(lease.node_name());
+  record.set_step(NodeDisruption::STEP_DRAINED);
+  // Who cordoned the node was lost with the state: never uncordon a cordon that may be an
+  // operator's.
+  record.set_was_cordoned_before(true);
+  record.set_message(
+      "adopted after the coordinator lost its state; whether tended cordoned the node is not "
+      "known, so its cordon is left as it is");
+  *record.mutable_step_time() = ToProtoTimestamp(context.now());
+  context.txn().PutDisruption(record);
+  WakeAfter(context);
 }
 
-absl::Status DisruptionFlow::MayDisrupt(const LeaseManager& leases, const Lease& lease) const {
+absl::Status DrainFlow::MayDisrupt(const state::FleetState& state, const Lease& lease) const {
   if (lease.kind() != tended::v1::LEASE_KIND_REBOOT) return absl::OkStatus();
-  const NodeDisruption* record = FindRecord(leases.state(), lease.id());
+  const NodeDisruption* record = state.FindDisruption(lease.id());
   const bool drained = record != nullptr && record->step() == NodeDisruption::STEP_DRAINED;
   if (lease.phase() == tended::v1::LEASE_PHASE_GRANTED && !drained) {
     return absl::UnavailableError(
@@ -192,37 +155,62 @@ absl::Status DisruptionFlow::MayDisrupt(const LeaseManager& leases, const Lease&
   return absl::OkStatus();
 }
 
-bool DisruptionFlow::Owns(const LeaseManager& leases, const Lease& lease) const {
+bool DrainFlow::Owns(const state::FleetState& state, const Lease& lease) const {
   if (lease.kind() != tended::v1::LEASE_KIND_REBOOT) return false;
-  return lease.preparing() || FindRecord(leases.state(), lease.id()) != nullptr;
+  return lease.preparing() || state.FindDisruption(lease.id()) != nullptr;
 }
 
-void DisruptionFlow::Abandon(const std::string& lease_id, const std::string& reason) {
+void DrainFlow::Abandon(LeaseContext& context, const Lease& lease, const std::string& reason,
+                        bool failed) {
+  const NodeDisruption* stored = context.state().FindDisruption(lease.id());
+  if (stored == nullptr) {
+    // Nothing was done on the node yet.
+    Lease plain = lease;
+    plain.set_preparing(false);
+    context.Release(plain, tended::v1::EVENT_TYPE_LEASE_RETURNED, reason, failed);
+    return;
+  }
+  if (stored->step() == NodeDisruption::STEP_UNDOING ||
+      stored->step() == NodeDisruption::STEP_UNCORDONED) {
+    return;
+  }
+  NodeDisruption record = *stored;
+  record.set_cordoned_by_us(MustUncordon(record));
+  record.set_step(NodeDisruption::STEP_UNDOING);
+  record.set_message(reason);
+  record.set_undo_is_failure(failed);
+  *record.mutable_step_time() = ToProtoTimestamp(context.now());
+  context.txn().PutDisruption(record);
+  context.txn().AddEvent(tended::v1::EVENT_TYPE_KUBERNETES_STEP, &lease, lease.node_name(),
+                         absl::StrCat("giving the lease back: ", reason));
+  WakeAfter(context);
+}
+
+void DrainFlow::ReturnUnrebooted(LeaseContext& context, const Lease& lease,
+                                 const std::string& reason) {
+  Abandon(context, lease, reason, /*failed=*/false);
+  if (const NodeDisruption* stored = context.state().FindDisruption(lease.id())) {
+    NodeDisruption record = *stored;
+    record.set_returned_unrebooted(true);
+    context.txn().PutDisruption(record);
+  }
+}
+
+void DrainFlow::WakeAfter(LeaseContext& context) {
+  context.txn().AfterDurable([this] { Wake(); });
+}
+
+void DrainFlow::Wake() {
   absl::MutexLock lock(&mutex_);
-  abandoned_[lease_id] = reason;
   woken_ = true;
 }
 
-void DisruptionFlow::Wake() {
-  absl::MutexLock lock(&mutex_);
-  woken_ = true;
-}
-
-KubeGateFacts DisruptionFlow::GateFactsSnapshot() const {
+KubeGateFacts DrainFlow::GateFactsSnapshot() const {
   absl::MutexLock lock(&mutex_);
   return gate_facts_;
 }
 
-std::optional<std::string> DisruptionFlow::TakeAbandon(const std::string& lease_id) {
-  absl::MutexLock lock(&mutex_);
-  auto it = abandoned_.find(lease_id);
-  if (it == abandoned_.end()) return std::nullopt;
-  std::string reason = std::move(it->second);
-  abandoned_.erase(it);
-  return reason;
-}
-
-void DisruptionFlow::Start() {
+void DrainFlow::Start() {
   if (worker_.joinable()) return;
   worker_ = std::thread([this] {
     for (;;) {
@@ -239,7 +227,7 @@ void DisruptionFlow::Start() {
   });
 }
 
-void DisruptionFlow::Stop() {
+void DrainFlow::Stop() {
   stop_requested_.store(true);
   {
     absl::MutexLock lock(&mutex_);
@@ -248,72 +236,92 @@ void DisruptionFlow::Stop() {
   if (worker_.joinable()) worker_.join();
 }
 
-void DisruptionFlow::RefreshFacts() {
+void DrainFlow::RefreshFacts() {
   if (deps_.client == nullptr) return;
   kube::KubeFactsOptions options;
   options.node_label_selector = config_.kubernetes.node_selector;
   options.cni_daemonset_namespace = config_.kubernetes.cni_daemonset_namespace;
   options.cni_daemonset_name = config_.kubernetes.cni_daemonset_name;
   options.collect_pod_readiness = config_.kubernetes.min_pod_ready_ratio > 0;
+  options.blocking_pod_selectors = config_.kubernetes.blocking_pod_selectors;
   absl::StatusOr<kube::KubeFacts> facts = kube::CollectKubeFacts(*deps_.client, options, clock_);
   absl::MutexLock lock(&mutex_);
   gate_facts_.checked_at = clock_.Now();
   gate_facts_.status = facts.status();
   if (facts.ok()) {
-    gate_facts_.facts = *std::move(facts);
+    gate_facts_.facts = std::make_shared<const kube::KubeFacts>(*std::move(facts));
   } else {
     Log()->warn("reading Kubernetes facts: {}", gate_facts_.status.ToString());
   }
 }
 
-void DisruptionFlow::RunOnce() {
+void DrainFlow::AdoptUnprepared() {
+  bool any = false;
+  hooks_.read([&](const state::FleetState& state) {
+    for (const Lease* lease : state.ActiveLeases()) {
+      if (lease->kind() == tended::v1::LEASE_KIND_REBOOT &&
+          lease->phase() == tended::v1::LEASE_PHASE_GRANTED &&
+          state.FindDisruption(lease->id()) == nullptr) {
+        any = true;
+      }
+    }
+  });
+  if (!any) return;
+  absl::Status adopted = hooks_.change([&](LeaseContext& context) {
+    for (const Lease* active : context.state().ActiveLeases()) {
+      if (active->kind() != tended::v1::LEASE_KIND_REBOOT ||
+          active->phase() != tended::v1::LEASE_PHASE_GRANTED ||
+          context.state().FindDisruption(active->id()) != nullptr) {
+        continue;
+      }
+      Lease lease = *active;
+      Log()->warn("lease {} on {} has no drain recorded; draining before the reboot", lease.id(),
+                  lease.node_name());
+      OnGranted(context, lease);
+      context.Send(lease, /*granted=*/true);
+    }
+    return absl::OkStatus();
+  });
+  if (!adopted.ok()) Log()->error("preparing granted leases: {}", adopted.ToString());
+}
+
+void DrainFlow::RunOnce() {
   absl::MutexLock run(&run_mutex_);
   RefreshFacts();
+  AdoptUnprepared();
   std::vector<Snapshot> snapshots;
-  hooks_.with_leases([&](LeaseManager& leases) {
-    AdoptUnprepared(leases);
-    for (const NodeDisruption& record : leases.state().disruptions()) {
+  hooks_.read([&](const state::FleetState& state) {
+    for (const auto& [id, record] : state.disruptions()) {
       Snapshot snapshot;
       snapshot.record = record;
-      if (const Lease* lease = leases.FindLease(record.lease_id()); lease != nullptr) {
-        snapshot.lease = *lease;
-      }
-      if (const auto* node = leases.FindNode(record.node_name()); node != nullptr) {
-        snapshot.agent_boot_id = node->boot_id();
-        snapshot.agent_reboot_required = node->last_facts().reboot_required();
+      if (const Lease* lease = state.FindLease(id); lease != nullptr) snapshot.lease = *lease;
+      if (const state::NodeEntry* node = state.FindNode(record.node_name()); node != nullptr) {
+        snapshot.agent_reported = node->reported_since_start();
+        snapshot.agent_boot_id = node->facts.boot_id();
+        snapshot.agent_reboot_required = node->facts.reboot_required();
       }
       snapshots.push_back(std::move(snapshot));
     }
   });
-  if (deps_.client != nullptr) {
-    for (Snapshot& snapshot : snapshots) Advance(std::move(snapshot));
+  if (deps_.client == nullptr) return;
+  for (Snapshot& snapshot : snapshots) {
+    if (stop_requested_.load()) return;
+    Advance(std::move(snapshot));
   }
-  hooks_.schedule();
 }
 
-void DisruptionFlow::Advance(Snapshot snapshot) {
-  if (!snapshot.lease.has_value() || !IsActive(*snapshot.lease)) {
+void DrainFlow::Advance(Snapshot snapshot) {
+  if (!snapshot.lease.has_value() || !state::IsActive(*snapshot.lease)) {
     Cleanup(snapshot);
     return;
   }
   NodeDisruption& record = snapshot.record;
-  if (std::optional<std::string> reason = TakeAbandon(record.lease_id()); reason.has_value()) {
-    if (snapshot.lease->phase() == tended::v1::LEASE_PHASE_GRANTED &&
-        record.step() != NodeDisruption::STEP_UNDOING &&
-        record.step() != NodeDisruption::STEP_UNCORDONED) {
-      record.set_cordoned_by_us(MustUncordon(record));
-      record.set_step(NodeDisruption::STEP_UNDOING);
-      record.set_message(*reason);
-      *record.mutable_step_time() = ToProtoTimestamp(clock_.Now());
-      if (!SaveRecord(record, absl::StrCat("giving the lease back: ", *reason))) return;
-    }
-  }
   const bool resumed_cordon = record.step() == NodeDisruption::STEP_CORDONING;
   for (int i = 0; i < kMaxStepsPerPass; ++i) {
     bool moved = false;
     switch (record.step()) {
       case NodeDisruption::STEP_PENDING:
-        moved = StartCordon(snapshot);
+        moved = CheckGates(snapshot) && StartCordon(snapshot);
         break;
       case NodeDisruption::STEP_CORDONING:
         moved = Cordon(snapshot, resumed_cordon);
@@ -339,110 +347,119 @@ void DisruptionFlow::Advance(Snapshot snapshot) {
   }
 }
 
-absl::Time DisruptionFlow::PreparationDeadline(const Lease& lease) const {
-  absl::Time start = FromProtoTimestamp(lease.grant_time());
-  hooks_.with_leases([&](LeaseManager& leases) {
-    if (const NodeDisruption* record = FindRecord(leases.state(), lease.id());
-        record != nullptr && record->has_prepare_start_time()) {
-      start = FromProtoTimestamp(record->prepare_start_time());
-    }
-  });
+absl::Time DrainFlow::PreparationDeadline(const Snapshot& snapshot) const {
+  absl::Time start = FromProtoTimestamp(snapshot.lease->grant_time());
+  if (snapshot.record.has_prepare_start_time()) {
+    start = FromProtoTimestamp(snapshot.record.prepare_start_time());
+  }
   return start + config_.kubernetes.drain.timeout;
 }
 
-bool DisruptionFlow::SaveRecord(const Record& record, const std::string& event_message) {
-  absl::Status saved = absl::OkStatus();
-  hooks_.with_leases([&](LeaseManager& leases) {
-    saved = leases.Mutate([&](CoordinatorState& state, const LeaseManager::EventAppender& append) {
-      NodeDisruption* stored = FindRecord(state, record.lease_id());
-      Lease* lease = FindLeaseIn(state, record.lease_id());
-      if (stored == nullptr || lease == nullptr || !IsActive(*lease)) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("lease ", record.lease_id(), " is no longer active"));
-      }
-      *stored = record;
-      // What `tendedctl leases` shows while the coordinator works on the node.
-      lease->set_status_message(absl::StrCat(
-          StepName(record.step()), record.message().empty() ? "" : ": ", record.message()));
-      if (!event_message.empty()) {
-        append(tended::v1::EVENT_TYPE_KUBERNETES_STEP, lease, record.node_name(), event_message);
-      }
-      return absl::OkStatus();
-    });
-  });
-  if (!saved.ok()) {
-    Log()->warn("lease {}: cannot record the step ({}): {}", record.lease_id(),
-                StepName(record.step()), saved.ToString());
-    Wake();
-  }
-  return saved.ok();
+kube::Drainer DrainFlow::MakeDrainer(absl::Duration timeout) const {
+  kube::DrainOptions options = DrainOptionsFor(config_.kubernetes);
+  options.timeout = timeout;
+  return kube::Drainer(*deps_.client, *drain_clock_, *deps_.sleeper, options);
 }
 
-void DisruptionFlow::NodeEvent(const std::string& node, const std::string& reason,
-                               const std::string& message, bool warning) {
+bool DrainFlow::SaveStep(Snapshot& snapshot, NodeDisruption::Step next, const std::string& message,
+                         const std::string& event) {
+  const NodeDisruption::Step expected = snapshot.record.step();
+  NodeDisruption updated = snapshot.record;
+  updated.set_step(next);
+  updated.set_message(message);
+  *updated.mutable_step_time() = ToProtoTimestamp(clock_.Now());
+  absl::Status saved = hooks_.change([&](LeaseContext& context) {
+    const NodeDisruption* stored = context.state().FindDisruption(updated.lease_id());
+    const Lease* lease = context.state().FindLease(updated.lease_id());
+    if (stored == nullptr || lease == nullptr || !state::IsActive(*lease)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("lease ", updated.lease_id(), " is no longer active"));
+    }
+    if (stored->step() != expected) {
+      return absl::AbortedError(absl::StrCat("lease ", updated.lease_id(), " moved on to ",
+                                             StepName(stored->step()), " meanwhile"));
+    }
+    context.txn().PutDisruption(updated);
+    // What `tendedctl leases` shows while the coordinator works on the node.
+    Lease shown = *lease;
+    shown.set_status_message(
+        absl::StrCat(StepName(next), message.empty() ? "" : ": ", message));
+    context.txn().PutLease(shown);
+    if (!event.empty()) {
+      context.txn().AddEvent(tended::v1::EVENT_TYPE_KUBERNETES_STEP, &shown,
+                             updated.node_name(), event);
+    }
+    return absl::OkStatus();
+  });
+  if (!saved.ok()) {
+    Log()->warn("lease {}: not recording {}: {}", updated.lease_id(), StepName(next),
+                saved.ToString());
+    Wake();
+    return false;
+  }
+  snapshot.record = std::move(updated);
+  return true;
+}
+
+void DrainFlow::NodeEvent(const std::string& node, const std::string& reason,
+                          const std::string& message, bool warning) {
   if (marker_ == nullptr) return;
   if (absl::Status sent = marker_->Event(node, reason, message, warning); !sent.ok()) {
     Log()->warn("cannot post the Kubernetes event {} on {}: {}", reason, node, sent.ToString());
   }
 }
 
-void DisruptionFlow::SetLeaseProblem(const std::string& lease_id, const std::string& message) {
-  hooks_.with_leases([&](LeaseManager& leases) {
-    if (absl::Status set = leases.SetVerificationProblem(lease_id, message); !set.ok()) {
-      Log()->warn("lease {}: {}", lease_id, set.ToString());
-    }
-  });
+bool DrainFlow::CheckGates(Snapshot& snapshot) {
+  absl::Status gates = hooks_.recheck(snapshot.record.lease_id());
+  if (gates.ok()) return true;
+  Log()->info("lease {}: not cordoning {} yet: {}", snapshot.record.lease_id(),
+              snapshot.record.node_name(), gates.message());
+  return false;
 }
 
-bool DisruptionFlow::StartCordon(Snapshot& snapshot) {
+bool DrainFlow::StartCordon(Snapshot& snapshot) {
   NodeDisruption& record = snapshot.record;
-  const std::string& node = record.node_name();
+  const std::string node = record.node_name();
   absl::StatusOr<kube::NodeInfo> info = deps_.client->GetNode(node);
   if (!info.ok()) {
-    if (IsTransient(info.status()) && clock_.Now() < PreparationDeadline(*snapshot.lease)) {
+    if (IsTransient(info.status()) && clock_.Now() < PreparationDeadline(snapshot)) {
       Log()->warn("reading node {} before cordoning: {}; trying again", node,
                   info.status().ToString());
       return false;
     }
-    record.set_step(NodeDisruption::STEP_UNDOING);
-    record.set_message(
-        absl::StrCat("cannot read node ", node, " in Kubernetes: ", info.status().message()));
-    *record.mutable_step_time() = ToProtoTimestamp(clock_.Now());
-    return SaveRecord(record, record.message());
+    record.set_undo_is_failure(true);
+    std::string why =
+        absl::StrCat("cannot read node ", node, " in Kubernetes: ", info.status().message());
+    return SaveStep(snapshot, NodeDisruption::STEP_UNDOING, why, why);
   }
-  record.set_step(NodeDisruption::STEP_CORDONING);
   record.set_was_cordoned_before(info->unschedulable);
   record.set_kube_boot_id_before(info->boot_id);
-  *record.mutable_step_time() = ToProtoTimestamp(clock_.Now());
-  return SaveRecord(record, "");
+  return SaveStep(snapshot, NodeDisruption::STEP_CORDONING, "", "");
 }
 
-bool DisruptionFlow::Cordon(Snapshot& snapshot, bool resumed) {
+bool DrainFlow::Cordon(Snapshot& snapshot, bool resumed) {
   NodeDisruption& record = snapshot.record;
-  const std::string& node = record.node_name();
-  kube::Drainer drainer(*deps_.client, *drain_clock_, *deps_.sleeper,
-                        DrainOptionsFor(config_.kubernetes));
+  const std::string node = record.node_name();
+  kube::Drainer drainer = MakeDrainer(config_.kubernetes.drain.timeout);
   absl::Status blocking = drainer.CheckBlockingPods(node);
   absl::StatusOr<kube::CordonResult> cordon =
       blocking.ok() ? drainer.Cordon(node) : absl::StatusOr<kube::CordonResult>(blocking);
   if (!cordon.ok()) {
-    if (IsTransient(cordon.status()) && clock_.Now() < PreparationDeadline(*snapshot.lease)) {
+    if (IsTransient(cordon.status()) && clock_.Now() < PreparationDeadline(snapshot)) {
       Log()->warn("cordoning {}: {}; trying again", node, cordon.status().ToString());
       return false;
     }
     record.set_cordoned_by_us(MustUncordon(record));
-    record.set_step(NodeDisruption::STEP_UNDOING);
-    record.set_message(absl::StrCat("cannot cordon node ", node, ": ", cordon.status().message()));
-    *record.mutable_step_time() = ToProtoTimestamp(clock_.Now());
-    return SaveRecord(record, record.message());
+    record.set_undo_is_failure(true);
+    std::string why = absl::StrCat("cannot cordon node ", node, ": ", cordon.status().message());
+    return SaveStep(snapshot, NodeDisruption::STEP_UNDOING, why, why);
   }
   const bool ours = !record.was_cordoned_before() && (resumed || !cordon->was_already_cordoned);
   record.set_cordoned_by_us(ours);
-  record.set_step(NodeDisruption::STEP_DRAINING);
-  *record.mutable_step_time() = ToProtoTimestamp(clock_.Now());
-  if (!SaveRecord(record, ours ? "cordoned; draining"
-                               : "already cordoned by someone else (it stays cordoned "
-                                 "afterwards); draining")) {
+  if (!SaveStep(snapshot, NodeDisruption::STEP_DRAINING, "",
+                ours ? "cordoned; draining"
+                     : "already cordoned by someone else (it stays cordoned afterwards); "
+                       "draining")) {
     return false;
   }
   if (absl::Status marked = marker_->Mark(node, absl::StrCat("REBOOT lease ", record.lease_id()));
@@ -455,79 +472,73 @@ bool DisruptionFlow::Cordon(Snapshot& snapshot, bool resumed) {
   return true;
 }
 
-bool DisruptionFlow::Drain(Snapshot& snapshot) {
+bool DrainFlow::Drain(Snapshot& snapshot) {
   NodeDisruption& record = snapshot.record;
-  const std::string& node = record.node_name();
-  const absl::Time deadline = PreparationDeadline(*snapshot.lease);
-  kube::DrainOptions options = DrainOptionsFor(config_.kubernetes);
-  options.timeout = std::min(options.timeout, deadline - clock_.Now());
+  const std::string node = record.node_name();
+  const absl::Time deadline = PreparationDeadline(snapshot);
+  const absl::Duration timeout =
+      std::min(config_.kubernetes.drain.timeout, deadline - clock_.Now());
   absl::StatusOr<kube::DrainReport> report = absl::DeadlineExceededError(
       absl::StrCat("drain of node ", node, " did not finish within ",
                    absl::FormatDuration(config_.kubernetes.drain.timeout)));
-  if (options.timeout > absl::ZeroDuration()) {
+  if (timeout > absl::ZeroDuration()) {
     NodeEvent(node, "TendedDrain", absl::StrCat("Draining for REBOOT lease ", record.lease_id()));
-    kube::Drainer drainer(*deps_.client, *drain_clock_, *deps_.sleeper, options);
-    report = drainer.Drain(node);
+    report = MakeDrainer(timeout).Drain(node);
   }
   if (stop_requested_.load()) return false;  // Resumed after the restart.
-  if (std::optional<std::string> reason = TakeAbandon(record.lease_id()); reason.has_value()) {
-    record.set_step(NodeDisruption::STEP_UNDOING);
-    record.set_message(*reason);
-    *record.mutable_step_time() = ToProtoTimestamp(clock_.Now());
-    return SaveRecord(record, absl::StrCat("giving the lease back: ", *reason));
-  }
   if (!report.ok()) {
     if (IsTransient(report.status()) && clock_.Now() < deadline) {
       Log()->warn("draining {}: {}; trying again", node, report.status().ToString());
       return false;
     }
-    record.set_step(NodeDisruption::STEP_UNDOING);
-    record.set_message(absl::StrCat("drain failed: ", report.status().message()));
-    *record.mutable_step_time() = ToProtoTimestamp(clock_.Now());
-    NodeEvent(node, "TendedDrainFailed", record.message(), /*warning=*/true);
-    return SaveRecord(record, record.message());
+    record.set_undo_is_failure(true);
+    const std::string why = absl::StrCat("drain failed: ", report.status().message());
+    NodeEvent(node, "TendedDrainFailed", why, /*warning=*/true);
+    return SaveStep(snapshot, NodeDisruption::STEP_UNDOING, why, why);
   }
-  // Drained: clear the lease's preparing flag in the same commit, then tell the holder.
-  record.set_step(NodeDisruption::STEP_DRAINED);
-  *record.mutable_step_time() = ToProtoTimestamp(clock_.Now());
+  // Drained: clear the lease's preparing flag in the same change, then tell the holder.
   const std::string message =
       absl::StrCat("drained (", report->evicted.size(), " evicted, ", report->already_gone.size(),
                    " already gone, ", report->skipped.size(), " skipped); the node may reboot");
-  std::optional<Lease> ready;
-  hooks_.with_leases([&](LeaseManager& leases) {
-    absl::Status saved =
-        leases.Mutate([&](CoordinatorState& state, const LeaseManager::EventAppender& append) {
-          NodeDisruption* stored = FindRecord(state, record.lease_id());
-          Lease* lease = FindLeaseIn(state, record.lease_id());
-          if (stored == nullptr || lease == nullptr || !IsActive(*lease)) {
-            return absl::FailedPreconditionError("the lease is no longer active");
-          }
-          *stored = record;
-          lease->set_preparing(false);
-          lease->set_status_message("drained; waiting for the reboot");
-          append(tended::v1::EVENT_TYPE_KUBERNETES_STEP, lease, node, message);
-          ready = *lease;
-          return absl::OkStatus();
-        });
-    if (!saved.ok()) {
-      Log()->warn("lease {}: cannot record the drain: {}", record.lease_id(), saved.ToString());
-      ready.reset();
+  NodeDisruption drained = record;
+  drained.set_step(NodeDisruption::STEP_DRAINED);
+  *drained.mutable_step_time() = ToProtoTimestamp(clock_.Now());
+  absl::Status saved = hooks_.change([&](LeaseContext& context) {
+    const NodeDisruption* stored = context.state().FindDisruption(record.lease_id());
+    const Lease* active = context.state().FindLease(record.lease_id());
+    if (stored == nullptr || active == nullptr || !state::IsActive(*active) ||
+        stored->step() != NodeDisruption::STEP_DRAINING) {
+      return absl::AbortedError("the lease moved on while the node drained");
     }
+    context.txn().PutDisruption(drained);
+    Lease lease = *active;
+    lease.set_preparing(false);
+    lease.set_status_message("drained; waiting for the reboot");
+    context.txn().PutLease(lease);
+    context.txn().AddEvent(tended::v1::EVENT_TYPE_KUBERNETES_STEP, &lease, node, message);
+    context.Send(lease, /*granted=*/true);
+    return absl::OkStatus();
   });
-  if (!ready.has_value()) return false;
+  if (!saved.ok()) {
+    Log()->warn("lease {}: not recording the drain: {}", record.lease_id(), saved.ToString());
+    Wake();
+    return false;
+  }
+  snapshot.record = drained;
   Log()->info("node {} drained; {} may reboot it", node, record.lease_id());
-  NodeEvent(node, "TendedDrained", absl::StrCat("Drained; the node may reboot"));
-  hooks_.send_lease(*ready, /*granted=*/true);
+  NodeEvent(node, "TendedDrained", "Drained; the node may reboot");
   return true;
 }
 
-bool DisruptionFlow::Verify(Snapshot& snapshot) {
+bool DrainFlow::Verify(Snapshot& snapshot) {
   NodeDisruption& record = snapshot.record;
   const Lease& lease = *snapshot.lease;
   if (lease.phase() != tended::v1::LEASE_PHASE_VERIFYING) return false;  // Not back yet.
-  const std::string& node = record.node_name();
+  const std::string node = record.node_name();
   std::vector<std::string> waiting;
-  if (snapshot.agent_boot_id == lease.boot_id_at_grant()) {
+  if (!snapshot.agent_reported) {
+    waiting.push_back("the agent has not reported since the coordinator started");
+  } else if (snapshot.agent_boot_id == lease.boot_id_at_grant()) {
     waiting.push_back("the agent has not reported a new boot id");
   }
   if (snapshot.agent_reboot_required) waiting.push_back("the agent still reports reboot-required");
@@ -551,7 +562,7 @@ bool DisruptionFlow::Verify(Snapshot& snapshot) {
     kube_summary =
         absl::StrCat("boot id ", info->boot_id, ", Ready, kubelet ", info->kubelet_version);
   }
-  if (std::optional<AlertSnapshot> alerts = hooks_.fresh_alerts(); alerts.has_value()) {
+  if (std::optional<AlertSnapshot> alerts = hooks_.alerts(); alerts.has_value()) {
     GateFacts facts;
     facts.alerts = std::move(alerts);
     if (GateOutcome outcome = AlertsGate(facts, config_); !outcome.pass) {
@@ -562,68 +573,71 @@ bool DisruptionFlow::Verify(Snapshot& snapshot) {
     // Normal while the node boots; the return deadline turns a long wait into an alarm.
     const std::string message =
         absl::StrCat("back but not verified yet: ", absl::StrJoin(waiting, "; "));
-    hooks_.with_leases([&](LeaseManager& leases) {
-      if (absl::Status set = leases.SetVerificationWait(record.lease_id(), message); !set.ok()) {
-        Log()->warn("lease {}: {}", record.lease_id(), set.ToString());
+    (void)hooks_.change([&](LeaseContext& context) {
+      const Lease* current = context.state().FindLease(record.lease_id());
+      if (current != nullptr && state::IsActive(*current)) {
+        context.SetStatus(*current, message, /*problem=*/false);
       }
+      return absl::OkStatus();
     });
     return false;
   }
   if (record.cordoned_by_us()) {
-    kube::Drainer drainer(*deps_.client, *drain_clock_, *deps_.sleeper,
-                          DrainOptionsFor(config_.kubernetes));
-    if (absl::Status uncordoned = drainer.Uncordon(node); !uncordoned.ok()) {
-      SetLeaseProblem(record.lease_id(),
-                      absl::StrCat("verified, but the uncordon failed: ", uncordoned.message()));
+    if (absl::Status uncordoned = MakeDrainer(config_.kubernetes.drain.timeout).Uncordon(node);
+        !uncordoned.ok()) {
+      const std::string message =
+          absl::StrCat("verified, but the uncordon failed: ", uncordoned.message());
+      (void)hooks_.change([&](LeaseContext& context) {
+        const Lease* current = context.state().FindLease(record.lease_id());
+        if (current != nullptr && state::IsActive(*current)) {
+          context.SetStatus(*current, message, /*problem=*/true);
+        }
+        return absl::OkStatus();
+      });
       return false;
     }
   }
   if (absl::Status cleared = marker_->Clear(node); !cleared.ok()) {
     Log()->warn("cannot clear the marks on {}: {}", node, cleared.ToString());
   }
-  record.set_step(NodeDisruption::STEP_UNCORDONED);
-  record.set_message(kube_summary);
-  *record.mutable_step_time() = ToProtoTimestamp(clock_.Now());
   const std::string message =
       record.cordoned_by_us()
           ? absl::StrCat("verified in Kubernetes (", kube_summary, "); uncordoned")
           : absl::StrCat("verified in Kubernetes (", kube_summary,
                          "); left cordoned, as it was before");
   NodeEvent(node, record.cordoned_by_us() ? "TendedUncordon" : "TendedVerified", message);
-  return SaveRecord(record, message);
+  return SaveStep(snapshot, NodeDisruption::STEP_UNCORDONED, kube_summary, message);
 }
 
-bool DisruptionFlow::Complete(const Snapshot& snapshot) {
+bool DrainFlow::Complete(const Snapshot& snapshot) {
   const NodeDisruption& record = snapshot.record;
-  std::optional<Lease> released;
-  hooks_.with_leases([&](LeaseManager& leases) {
-    auto done = leases.CompleteVerification(
-        record.lease_id(), absl::StrCat("new boot id ", snapshot.agent_boot_id,
-                                        ", no reboot required; ", record.message()));
-    if (!done.ok()) {
-      Log()->error("releasing {}: {}", record.lease_id(), done.status().ToString());
-      return;
-    }
-    released = *done;
-    (void)leases.Mutate([&](CoordinatorState& state, const LeaseManager::EventAppender&) {
-      RemoveRecord(state, record.lease_id());
-      return absl::OkStatus();
-    });
+  bool released = false;
+  absl::Status saved = hooks_.change([&](LeaseContext& context) {
+    const Lease* lease = context.state().FindLease(record.lease_id());
+    context.txn().RemoveDisruption(record.lease_id());
+    if (lease == nullptr || !state::IsActive(*lease)) return absl::OkStatus();
+    context.Release(*lease, tended::v1::EVENT_TYPE_LEASE_RELEASED,
+                    absl::StrCat("verified and released: new boot id ", snapshot.agent_boot_id,
+                                 ", no reboot required; ", record.message()));
+    released = true;
+    return absl::OkStatus();
   });
-  if (!released.has_value()) return false;
-  hooks_.send_lease(*released, /*granted=*/false);
-  NodeEvent(record.node_name(), "TendedReleased",
-            absl::StrCat("Verified; REBOOT lease ", record.lease_id(), " released"));
+  if (!saved.ok()) {
+    Log()->error("releasing {}: {}", record.lease_id(), saved.ToString());
+    return false;
+  }
+  if (released) {
+    NodeEvent(record.node_name(), "TendedReleased",
+              absl::StrCat("Verified; REBOOT lease ", record.lease_id(), " released"));
+  }
   return true;
 }
 
-bool DisruptionFlow::Undo(const Snapshot& snapshot) {
+bool DrainFlow::Undo(const Snapshot& snapshot) {
   const NodeDisruption& record = snapshot.record;
-  const std::string& node = record.node_name();
+  const std::string node = record.node_name();
   if (MustUncordon(record)) {
-    kube::Drainer drainer(*deps_.client, *drain_clock_, *deps_.sleeper,
-                          DrainOptionsFor(config_.kubernetes));
-    if (absl::Status uncordoned = drainer.Uncordon(node);
+    if (absl::Status uncordoned = MakeDrainer(config_.kubernetes.drain.timeout).Uncordon(node);
         !uncordoned.ok() && !absl::IsNotFound(uncordoned)) {
       Log()->warn("undoing {} on {}: the uncordon failed: {}; trying again", record.lease_id(),
                   node, uncordoned.ToString());
@@ -641,47 +655,39 @@ bool DisruptionFlow::Undo(const Snapshot& snapshot) {
           ? "uncordoned"
           : (record.was_cordoned_before() ? "left cordoned, as it was before" : "was not cordoned"),
       "; lease returned, the node was not rebooted");
-  std::optional<Lease> released;
-  hooks_.with_leases([&](LeaseManager& leases) {
-    absl::Status saved =
-        leases.Mutate([&](CoordinatorState& state, const LeaseManager::EventAppender& append) {
-          Lease* lease = FindLeaseIn(state, record.lease_id());
-          RemoveRecord(state, record.lease_id());
-          if (lease == nullptr || !IsActive(*lease)) return absl::OkStatus();
-          if (lease->phase() != tended::v1::LEASE_PHASE_GRANTED) {
-            // The disruption began after all: the normal verification releases it.
-            lease->set_preparing(false);
-            return absl::OkStatus();
-          }
-          lease->set_phase(tended::v1::LEASE_PHASE_RELEASED);
-          lease->set_preparing(false);
-          *lease->mutable_release_time() = ToProtoTimestamp(clock_.Now());
-          lease->set_status_message(message);
-          append(tended::v1::EVENT_TYPE_LEASE_RETURNED, lease, node, message);
-          released = *lease;
-          return absl::OkStatus();
-        });
-    if (!saved.ok()) {
-      Log()->error("returning {}: {}", record.lease_id(), saved.ToString());
-      released.reset();
+  absl::Status saved = hooks_.change([&](LeaseContext& context) {
+    const Lease* active = context.state().FindLease(record.lease_id());
+    context.txn().RemoveDisruption(record.lease_id());
+    if (active == nullptr || !state::IsActive(*active)) return absl::OkStatus();
+    Lease lease = *active;
+    if (lease.phase() != tended::v1::LEASE_PHASE_GRANTED && !record.returned_unrebooted()) {
+      // The disruption began after all: the agent's report verifies and releases it.
+      lease.set_preparing(false);
+      context.txn().PutLease(lease);
+      return absl::OkStatus();
     }
+    lease.set_preparing(false);
+    context.Release(lease, tended::v1::EVENT_TYPE_LEASE_RETURNED, message,
+                    record.undo_is_failure());
+    return absl::OkStatus();
   });
+  if (!saved.ok()) {
+    Log()->error("returning {}: {}", record.lease_id(), saved.ToString());
+    return false;
+  }
   Log()->warn("{} on {}: {}", record.lease_id(), node, message);
   NodeEvent(node, "TendedLeaseReturned", message, /*warning=*/true);
-  if (released.has_value()) hooks_.send_lease(*released, /*granted=*/false);
   return true;
 }
 
-bool DisruptionFlow::Cleanup(const Snapshot& snapshot) {
+bool DrainFlow::Cleanup(const Snapshot& snapshot) {
   const NodeDisruption& record = snapshot.record;
-  const std::string& node = record.node_name();
+  const std::string node = record.node_name();
   const bool touched = record.step() != NodeDisruption::STEP_PENDING &&
                        record.step() != NodeDisruption::STEP_UNCORDONED;
   const bool uncordon = touched && MustUncordon(record);
   if (uncordon) {
-    kube::Drainer drainer(*deps_.client, *drain_clock_, *deps_.sleeper,
-                          DrainOptionsFor(config_.kubernetes));
-    if (absl::Status uncordoned = drainer.Uncordon(node);
+    if (absl::Status uncordoned = MakeDrainer(config_.kubernetes.drain.timeout).Uncordon(node);
         !uncordoned.ok() && !absl::IsNotFound(uncordoned)) {
       Log()->warn("lease {} was released; uncordoning {} failed: {}; trying again",
                   record.lease_id(), node, uncordoned.ToString());
@@ -695,18 +701,15 @@ bool DisruptionFlow::Cleanup(const Snapshot& snapshot) {
   }
   const std::string message = absl::StrCat("lease ", record.lease_id(), " was released while ",
                                            StepName(record.step()), uncordon ? "; uncordoned" : "");
-  hooks_.with_leases([&](LeaseManager& leases) {
-    absl::Status saved =
-        leases.Mutate([&](CoordinatorState& state, const LeaseManager::EventAppender& append) {
-          RemoveRecord(state, record.lease_id());
-          if (touched) {
-            append(tended::v1::EVENT_TYPE_KUBERNETES_STEP, FindLeaseIn(state, record.lease_id()),
-                   node, message);
-          }
-          return absl::OkStatus();
-        });
-    if (!saved.ok()) Log()->error("forgetting {}: {}", record.lease_id(), saved.ToString());
+  absl::Status saved = hooks_.change([&](LeaseContext& context) {
+    context.txn().RemoveDisruption(record.lease_id());
+    if (touched) {
+      context.txn().AddEvent(tended::v1::EVENT_TYPE_KUBERNETES_STEP,
+                             context.state().FindLease(record.lease_id()), node, message);
+    }
+    return absl::OkStatus();
   });
+  if (!saved.ok()) Log()->error("forgetting {}: {}", record.lease_id(), saved.ToString());
   if (touched) NodeEvent(node, "TendedUncordon", message);
   return true;
 }

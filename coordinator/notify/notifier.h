@@ -8,8 +8,8 @@
 // libcurl (a timeout per attempt, a few attempts with backoff). A message that still fails
 // is logged and counted; when the bounded queue is full the oldest message is dropped and
 // counted. Thread-safe.
-#ifndef TENDED_COORDINATOR_NOTIFIER_H_
-#define TENDED_COORDINATOR_NOTIFIER_H_
+#ifndef TENDED_COORDINATOR_NOTIFY_NOTIFIER_H_
+#define TENDED_COORDINATOR_NOTIFY_NOTIFIER_H_
 
 #include <condition_variable>
 #include <deque>
@@ -151,4 +151,4 @@ class Notifier {
 
 }  // namespace tended::coordinator
 
-#endif  // TENDED_COORDINATOR_NOTIFIER_H_
+#endif  // TENDED_COORDINATOR_NOTIFY_NOTIFIER_H_

@@ -2,8 +2,8 @@
 // Coordinator at scrape time (ListLeases, ListNodes, ExplainGates, so a scrape may fetch
 // alerts, bounded by the alerts timeout and cache); disruptions and events are counted from
 // the durable event stream. docs/metrics.md lists every name. Thread-safe.
-#ifndef TENDED_COORDINATOR_METRICS_EXPORTER_H_
-#define TENDED_COORDINATOR_METRICS_EXPORTER_H_
+#ifndef TENDED_COORDINATOR_OBSERVABILITY_METRICS_EXPORTER_H_
+#define TENDED_COORDINATOR_OBSERVABILITY_METRICS_EXPORTER_H_
 
 #include "common/clock.h"
 #include "common/metrics.h"
@@ -36,4 +36,4 @@ std::string EventTypeLabel(tended::v1::EventType type);
 
 }  // namespace tended::coordinator
 
-#endif  // TENDED_COORDINATOR_METRICS_EXPORTER_H_
+#endif  // TENDED_COORDINATOR_OBSERVABILITY_METRICS_EXPORTER_H_

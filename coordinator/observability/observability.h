@@ -2,8 +2,8 @@
 // and exporter, the notifier, the event listener feeding both, and the /metrics endpoint
 // when an address is given. RunCoordinator owns one; destroying it stops the endpoint and
 // the notifier and detaches the listener.
-#ifndef TENDED_COORDINATOR_OBSERVABILITY_H_
-#define TENDED_COORDINATOR_OBSERVABILITY_H_
+#ifndef TENDED_COORDINATOR_OBSERVABILITY_OBSERVABILITY_H_
+#define TENDED_COORDINATOR_OBSERVABILITY_OBSERVABILITY_H_
 
 #include <memory>
 #include <string>
@@ -44,4 +44,4 @@ class CoordinatorObservability {
 
 }  // namespace tended::coordinator
 
-#endif  // TENDED_COORDINATOR_OBSERVABILITY_H_
+#endif  // TENDED_COORDINATOR_OBSERVABILITY_OBSERVABILITY_H_

@@ -41,6 +41,8 @@ struct NodeEntry {
   // What only this process knows: the last facts reported to it, and when (InfinitePast
   // until the node has reported since the coordinator started).
   tended::v1::NodeFacts facts;
+  // `facts` serialized: a report that sends the same bytes changes nothing.
+  std::string facts_bytes;
   std::atomic<int64_t> last_report_unix_ns{INT64_MIN};
 
   absl::Time last_report() const;
