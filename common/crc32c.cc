@@ -40,7 +40,7 @@ uint64_t LoadLittleEndian64(const unsigned char* p) {
 
 #if defined(__x86_64__)
 __attribute__((target("sse4.2"))) uint32_t ExtendSse42(uint32_t crc, const unsigned char* p,
-                                                        size_t n) {
+                                                       size_t n) {
   uint64_t state = crc;
   for (; n >= 8; n -= 8, p += 8) {
     uint64_t word;
