@@ -20,6 +20,10 @@ using ::testing::HasSubstr;
 using ::testing::Pair;
 using ::testing::UnorderedElementsAre;
 
+// How long a test waits for the writer thread before it calls that a failure (not a sleep:
+// every wait ends as soon as its event happens).
+constexpr absl::Duration kBound = absl::Seconds(60);
+
 std::unique_ptr<Journal> OpenOrDie(const Journal::Options& options, Journal::Recovered* recovered) {
   absl::StatusOr<std::unique_ptr<Journal>> journal = Journal::Open(options, recovered);
   EXPECT_TRUE(journal.ok()) << journal.status();
@@ -48,9 +52,9 @@ class Gate {
     absl::MutexLock lock(&mu_);
     fail_ = std::move(operation);
   }
-  void WaitUntilHeld() {
+  bool WaitUntilHeld() {
     absl::MutexLock lock(&mu_);
-    mu_.Await(absl::Condition(&held_));
+    return mu_.AwaitWithTimeout(absl::Condition(&held_), kBound);
   }
   void Release() {
     absl::MutexLock lock(&mu_);
@@ -138,7 +142,7 @@ TEST_P(JournalTest, AfterDurableRunsOnceDurable) {
   uint64_t sequence = journal->Append("a");
   absl::Notification ran;
   journal->AfterDurable(sequence, [&] { ran.Notify(); });
-  ran.WaitForNotification();
+  ASSERT_TRUE(ran.WaitForNotificationWithTimeout(kBound));
   EXPECT_GE(journal->durable_sequence(), sequence);
 }
 
@@ -201,7 +205,7 @@ TEST_P(JournalTest, WriteSnapshotFromInsideAnAfterDurableCallback) {
       snapshot_status = journal->WriteSnapshot(2, "state@2");
       done.Notify();
     });
-    done.WaitForNotification();
+    ASSERT_TRUE(done.WaitForNotificationWithTimeout(kBound));
     EXPECT_TRUE(snapshot_status.ok()) << snapshot_status;
     journal->Append("r3");
     ASSERT_TRUE(journal->WaitDurable(3).ok());
@@ -225,7 +229,7 @@ TEST_P(JournalTest, SnapshotMayCoverARecordNotWrittenYet) {
       snapshot_status = journal->WriteSnapshot(sequence, "state@2");
       done.Notify();
     });
-    done.WaitForNotification();
+    ASSERT_TRUE(done.WaitForNotificationWithTimeout(kBound));
     ASSERT_TRUE(snapshot_status.ok()) << snapshot_status;
     EXPECT_TRUE(journal->WaitDurable(2).ok());
     EXPECT_EQ(journal->Append("r3"), 3u);
@@ -260,7 +264,7 @@ TEST_P(JournalTest, ScheduledSnapshotReportsWhenDone) {
     result = status;
     done.Notify();
   });
-  done.WaitForNotification();
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(kBound));
   EXPECT_TRUE(result.ok()) << result;
   EXPECT_EQ(journal->snapshot_sequence(), 1u);
 }
@@ -402,8 +406,10 @@ TEST_F(JournalWriterTest, ConcurrentWritersShareFsyncs) {
       }
     });
   }
-  gate_.WaitUntilHeld();
-  while (journal->last_sequence() < kThreads) std::this_thread::yield();
+  ASSERT_TRUE(gate_.WaitUntilHeld());
+  absl::Time deadline = absl::Now() + kBound;
+  while (journal->last_sequence() < kThreads && absl::Now() < deadline) std::this_thread::yield();
+  EXPECT_EQ(journal->last_sequence(), uint64_t{kThreads}) << "Append waited for the disk";
   gate_.Release();
   for (std::thread& writer : writers) writer.join();
   EXPECT_EQ(errors.load(), 0);
@@ -422,7 +428,7 @@ TEST_F(JournalWriterTest, CallbacksRunInSequenceOrderOffTheCallersThread) {
   auto journal = OpenOrDie(Options(), &recovered);
   gate_.HoldNext("write");
   journal->Append("r1");
-  gate_.WaitUntilHeld();  // The writer took record 1 alone; 2 to 5 queue behind it.
+  ASSERT_TRUE(gate_.WaitUntilHeld());  // The writer took record 1 alone; 2 to 5 queue behind it.
   for (int i = 2; i <= 5; ++i) journal->Append("r");
   absl::Mutex mu;
   std::vector<std::string> order;
@@ -438,7 +444,7 @@ TEST_F(JournalWriterTest, CallbacksRunInSequenceOrderOffTheCallersThread) {
   ASSERT_TRUE(journal->WaitDurable(5).ok());
   absl::Notification last;
   journal->AfterDurable(2, [&] { last.Notify(); });  // Already durable: runs at the next turn.
-  last.WaitForNotification();
+  ASSERT_TRUE(last.WaitForNotificationWithTimeout(kBound));
   absl::MutexLock lock(&mu);
   // Record 1 was its own batch, 2 to 5 the next one.
   EXPECT_THAT(order, ElementsAre("1", "2", "3", "3b", "4", "5"));
@@ -451,7 +457,7 @@ TEST_F(JournalWriterTest, AppendDoesNotWaitForTheDisk) {
   auto journal = OpenOrDie(Options(), &recovered);
   gate_.HoldNext("fsync");
   journal->Append("r1");
-  gate_.WaitUntilHeld();
+  ASSERT_TRUE(gate_.WaitUntilHeld());
   // The writer is stuck in its sync; appends still return at once.
   for (int i = 2; i <= 100; ++i) EXPECT_EQ(journal->Append("r"), uint64_t(i));
   EXPECT_EQ(journal->durable_sequence(), 0u);
