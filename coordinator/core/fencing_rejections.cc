@@ -37,13 +37,20 @@ std::vector<FencingRejections::Summary> FencingRejections::Take() {
   all.reserve(pending_.size());
   for (auto& [key, summary] : pending_) all.push_back(std::move(summary));
   pending_.clear();
-  std::sort(all.begin(), all.end(),
-            [](const Summary& a, const Summary& b) { return a.first < b.first; });
+  // The most refused first: those are worth an event of their own.
+  std::stable_sort(all.begin(), all.end(), [](const Summary& a, const Summary& b) {
+    if (a.count != b.count) return a.count > b.count;
+    return a.first < b.first;
+  });
   Summary rest = overflow_;
   overflow_ = Summary();
   while (all.size() > kMaxEventsPerSummary) {
-    Add(rest, all.back().last_reason, std::max(rest.last, all.back().last), all.back().count);
-    rest.first = rest.first == absl::Time() ? all.back().first : std::min(rest.first, all.back().first);
+    const Summary& dropped = all.back();
+    const bool empty = rest.count == 0;
+    rest.count += dropped.count;
+    rest.first = empty ? dropped.first : std::min(rest.first, dropped.first);
+    rest.last = empty ? dropped.last : std::max(rest.last, dropped.last);
+    rest.last_reason = dropped.last_reason;
     all.pop_back();
   }
   if (rest.count > 0) all.push_back(rest);

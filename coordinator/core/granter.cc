@@ -196,21 +196,33 @@ absl::Status Coordinator::RecheckBeforeActLocked(LeaseContext& context, const Le
       Lease cleared = lease;
       cleared.clear_begin_blocked_since();
       cleared.clear_begin_blocked_reason();
+      cleared.clear_begin_blocked_gates();
       context.txn().PutLease(cleared);
     }
     return absl::OkStatus();
   }
   const std::string reason = DescribeBlocking(outcomes);
+  std::vector<std::string> gates;
+  for (const GateOutcome& outcome : outcomes) {
+    if (!outcome.pass) gates.push_back(outcome.gate);
+  }
   const absl::Time since =
       lease.has_begin_blocked_since() ? FromProtoTimestamp(lease.begin_blocked_since()) : now;
   absl::Duration wait = absl::Minutes(30);
   if (auto it = config_.leases.find(lease.kind()); it != config_.leases.end()) {
     wait = it->second.begin_wait;
   }
-  if (!lease.has_begin_blocked_since() || lease.begin_blocked_reason() != reason) {
+  const bool same_gates =
+      lease.has_begin_blocked_since() &&
+      std::vector<std::string>(lease.begin_blocked_gates().begin(),
+                               lease.begin_blocked_gates().end()) == gates;
+  if (!same_gates) {
+    // Recorded (with an event) when the blocking gates change, not at every ask.
     Lease blocked = lease;
     *blocked.mutable_begin_blocked_since() = ToProtoTimestamp(since);
     blocked.set_begin_blocked_reason(reason);
+    blocked.clear_begin_blocked_gates();
+    for (const std::string& gate : gates) blocked.add_begin_blocked_gates(gate);
     context.txn().PutLease(blocked);
     context.txn().AddEvent(
         tended::v1::EVENT_TYPE_DISRUPTION_WAITING, &blocked, blocked.node_name(),

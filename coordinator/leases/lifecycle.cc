@@ -37,6 +37,7 @@ Lease LeaseContext::Release(const Lease& lease, tended::v1::EventType type,
   released.set_status_message(message);
   released.clear_begin_blocked_since();
   released.clear_begin_blocked_reason();
+  released.clear_begin_blocked_gates();
   txn_.PutLease(released);
   txn_.AddEvent(type, &released, released.node_name(), message);
   if (const state::NodeEntry* node = state().FindNode(lease.node_name()); node != nullptr) {
