@@ -446,7 +446,8 @@ TEST_F(JournalWriterTest, CallbacksRunInSequenceOrderOffTheCallersThread) {
   gate_.Release();
   ASSERT_TRUE(journal->WaitDurable(5).ok());
   absl::Notification last;
-  journal->AfterDurable(2, [&] { last.Notify(); });  // Already durable: runs at the next turn.
+  // Already durable: runs at the writer's next turn, after the other callbacks for 5.
+  journal->AfterDurable(5, [&] { last.Notify(); });
   ASSERT_TRUE(last.WaitForNotificationWithTimeout(kBound));
   absl::MutexLock lock(&mu);
   // Record 1 was its own batch, 2 to 5 the next one.
