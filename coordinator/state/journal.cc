@@ -59,7 +59,7 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(const Options& options,
   if (!options.synchronous) {
     journal->writer_ = std::thread([raw = journal.get()] { raw->WriterLoop(); });
   }
-  *recovered = std::move(result.recovered);
+  if (recovered != nullptr) *recovered = std::move(result.recovered);
   return journal;
 }
 

@@ -102,9 +102,10 @@ class Journal {
     uint64_t snapshots = 0;
   };
 
-  // Recovers the folder (creating it when missing, see above) into `recovered` and opens the
-  // journal to append after the last recovered record. Errors: DATA_LOSS for corruption, or
-  // the I/O error.
+  // Recovers the folder (creating it when missing, see above) into `recovered` (may be null)
+  // and opens the journal to append after the last recovered record. Errors: DATA_LOSS for
+  // corruption, FAILED_PRECONDITION for a snapshot format this build does not read, or the
+  // I/O error. Take the folder's StateDirLock first.
   static absl::StatusOr<std::unique_ptr<Journal>> Open(const Options& options,
                                                        Recovered* recovered);
 
