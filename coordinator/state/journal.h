@@ -30,7 +30,8 @@
 //   LOCK  StateDirLock's (state_dir_lock.h); the journal does not take it, its owner does.
 // Only the newest snapshot is kept: every segment it fully covers is removed with the older
 // snapshot, so an older snapshot could not be replayed forward anyway. A new segment starts
-// at every snapshot, at every Open, and when the current one passes Options::segment_bytes.
+// at every snapshot, at every Open and when the current one passes Options::segment_bytes,
+// unless the current one is still empty.
 // The folder is fsync'ed whenever a file in it is created, renamed or removed.
 //
 // Recovery (Open):
