@@ -26,6 +26,11 @@ uint64_t TotalBytes(const std::vector<JournalSegment>& segments) {
   return total;
 }
 
+absl::Status PastTheEnd(uint64_t through_sequence, uint64_t last_sequence) {
+  return absl::InvalidArgumentError(absl::StrCat("a snapshot through record ", through_sequence,
+                                                 ", but the last is ", last_sequence));
+}
+
 }  // namespace
 
 Journal::Journal(Options options) : options_(std::move(options)) {}
@@ -59,7 +64,7 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(const Options& options,
   if (!options.synchronous) {
     journal->writer_ = std::thread([raw = journal.get()] { raw->WriterLoop(); });
   }
-  *recovered = std::move(result.recovered);
+  if (recovered != nullptr) *recovered = std::move(result.recovered);
   return journal;
 }
 
@@ -167,12 +172,16 @@ void Journal::ScheduleSnapshot(uint64_t through_sequence, std::string bytes,
     status = SnapshotNow(through_sequence, bytes);
   } else {
     absl::MutexLock lock(&mu_);
-    if (failure_.ok() && !stopping_) {
+    if (!failure_.ok()) {
+      status = failure_;
+    } else if (stopping_) {
+      status = absl::FailedPreconditionError("the state journal is closing");
+    } else if (through_sequence > last_sequence_) {
+      status = PastTheEnd(through_sequence, last_sequence_);
+    } else {
       snapshot_requests_.push_back({through_sequence, std::move(bytes), std::move(done)});
       return;
     }
-    status =
-        failure_.ok() ? absl::FailedPreconditionError("the state journal is closing") : failure_;
   }
   if (done) done(status);
 }
@@ -336,10 +345,7 @@ absl::Status Journal::SnapshotNow(uint64_t through_sequence, absl::string_view b
   {
     absl::MutexLock lock(&mu_);
     if (!failure_.ok()) return failure_;
-    if (through_sequence > last_sequence_) {
-      return absl::InvalidArgumentError(absl::StrCat("a snapshot through record ", through_sequence,
-                                                     ", but the last is ", last_sequence_));
-    }
+    if (through_sequence > last_sequence_) return PastTheEnd(through_sequence, last_sequence_);
   }
   absl::Status status;
   uint64_t journal_bytes = 0;

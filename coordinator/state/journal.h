@@ -30,7 +30,8 @@
 //   LOCK  StateDirLock's (state_dir_lock.h); the journal does not take it, its owner does.
 // Only the newest snapshot is kept: every segment it fully covers is removed with the older
 // snapshot, so an older snapshot could not be replayed forward anyway. A new segment starts
-// at every snapshot, at every Open, and when the current one passes Options::segment_bytes.
+// at every snapshot, at every Open and when the current one passes Options::segment_bytes,
+// unless the current one is still empty.
 // The folder is fsync'ed whenever a file in it is created, renamed or removed.
 //
 // Recovery (Open):
@@ -102,9 +103,10 @@ class Journal {
     uint64_t snapshots = 0;
   };
 
-  // Recovers the folder (creating it when missing, see above) into `recovered` and opens the
-  // journal to append after the last recovered record. Errors: DATA_LOSS for corruption, or
-  // the I/O error.
+  // Recovers the folder (creating it when missing, see above) into `recovered` (may be null)
+  // and opens the journal to append after the last recovered record. Errors: DATA_LOSS for
+  // corruption, FAILED_PRECONDITION for a snapshot format this build does not read, or the
+  // I/O error. Take the folder's StateDirLock first.
   static absl::StatusOr<std::unique_ptr<Journal>> Open(const Options& options,
                                                        Recovered* recovered);
 
