@@ -3,6 +3,7 @@
 #include <array>
 #include <bitset>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <utility>
 
@@ -18,6 +19,7 @@
 #include "common/status_macros.h"
 #include "common/yaml_util.h"
 #include "coordinator/notifications_config.h"
+#include "re2/re2.h"
 
 namespace tended::coordinator {
 namespace {
@@ -281,13 +283,23 @@ std::string FleetProblem(const FleetConfig& fleet, std::string* key) {
   return "";
 }
 
-absl::StatusOr<std::regex> CompileIgnoreRegex(const std::string& text) {
-  try {
-    return std::regex(text, std::regex::ECMAScript);
-  } catch (const std::regex_error& e) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("not a valid regular expression: \"", text, "\": ", e.what()));
+// "" when the alerts' timing is consistent; otherwise the problem, and the key in `key`.
+std::string AlertTimingProblem(const AlertsConfig& alerts, std::string* key) {
+  if (alerts.timeout <= absl::ZeroDuration()) {
+    *key = "timeout";
+    return "must be longer than 0";
   }
+  if (alerts.poll_interval <= absl::ZeroDuration()) {
+    *key = "poll_interval";
+    return "must be longer than 0";
+  }
+  if (alerts.max_age <= alerts.poll_interval) {
+    *key = "max_age";
+    return absl::StrCat("(", absl::FormatDuration(alerts.max_age),
+                        ") must be longer than poll_interval (",
+                        absl::FormatDuration(alerts.poll_interval), ")");
+  }
+  return "";
 }
 
 absl::Status ParseFleet(const YamlCursor& cursor, FleetConfig* fleet) {
@@ -304,8 +316,9 @@ absl::Status ParseFleet(const YamlCursor& cursor, FleetConfig* fleet) {
 }
 
 absl::Status ParseAlerts(const YamlCursor& cursor, AlertsConfig* alerts) {
-  RETURN_IF_ERROR(cursor.ExpectMapWithKeys(
-      {"prometheus_url", "ignore", "firing_only", "match_labels", "timeout"}));
+  RETURN_IF_ERROR(
+      cursor.ExpectMapWithKeys({"prometheus_url", "ignore", "firing_only", "match_labels",
+                                "timeout", "poll_interval", "max_age"}));
   RETURN_IF_ERROR(cursor.Optional("prometheus_url", &alerts->prometheus_url));
   if (std::string problem = UrlProblem(alerts->prometheus_url); !problem.empty()) {
     return cursor.Child("prometheus_url").Error(problem);
@@ -313,7 +326,8 @@ absl::Status ParseAlerts(const YamlCursor& cursor, AlertsConfig* alerts) {
   RETURN_IF_ERROR(cursor.Optional("ignore", &alerts->ignore_regex_text));
   alerts->ignore_regex.reset();
   if (!alerts->ignore_regex_text.empty()) {
-    absl::StatusOr<std::regex> regex = CompileIgnoreRegex(alerts->ignore_regex_text);
+    absl::StatusOr<std::shared_ptr<const re2::RE2>> regex =
+        CompileIgnoreRegex(alerts->ignore_regex_text);
     if (!regex.ok()) return cursor.Child("ignore").Error(regex.status().message());
     alerts->ignore_regex = *std::move(regex);
   }
@@ -335,9 +349,17 @@ absl::Status ParseAlerts(const YamlCursor& cursor, AlertsConfig* alerts) {
     }
   }
   RETURN_IF_ERROR(cursor.Optional("timeout", &alerts->timeout));
-  if (alerts->timeout <= absl::ZeroDuration()) {
-    return cursor.Child("timeout").Error("must be longer than 0");
+  RETURN_IF_ERROR(cursor.Optional("poll_interval", &alerts->poll_interval));
+  RETURN_IF_ERROR(cursor.Optional("max_age", &alerts->max_age));
+  std::string key;
+  std::string problem = AlertTimingProblem(*alerts, &key);
+  if (!problem.empty() && key == "max_age" && !cursor.Has("max_age")) {
+    return cursor.Child("poll_interval")
+        .Error(absl::StrCat("(", absl::FormatDuration(alerts->poll_interval),
+                            ") must be shorter than max_age (",
+                            absl::FormatDuration(alerts->max_age), ")"));
   }
+  if (!problem.empty()) return cursor.Child(key).Error(problem);
   return absl::OkStatus();
 }
 
@@ -416,9 +438,8 @@ absl::StatusOr<CoordinatorConfig> ParseCoordinatorConfig(absl::string_view yaml,
   YamlCursor cursor(root, std::string(source));
   // Every key the coordinator knows; anything else is a mistake worth stopping for.
   RETURN_IF_ERROR(cursor.ExpectMapWithKeys({"listen", "state_file", "history_limit",
-                                            "metrics_listen", "notifications",
-                                            "allow_kind_overlap", "fleet", "alerts", "leases",
-                                            "kubernetes"}));
+                                            "metrics_listen", "notifications", "allow_kind_overlap",
+                                            "fleet", "alerts", "leases", "kubernetes"}));
   CoordinatorConfig config;
   RETURN_IF_ERROR(cursor.Optional("listen", &config.listen_address));
   if (std::string problem =
@@ -487,12 +508,15 @@ absl::Status ValidateCoordinatorConfig(const CoordinatorConfig& config) {
     return absl::InvalidArgumentError(absl::StrCat("alerts.prometheus_url: ", problem));
   }
   if (!alerts.ignore_regex_text.empty()) {
-    absl::StatusOr<std::regex> regex = CompileIgnoreRegex(alerts.ignore_regex_text);
+    absl::StatusOr<std::shared_ptr<const re2::RE2>> regex =
+        CompileIgnoreRegex(alerts.ignore_regex_text);
     if (!regex.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("alerts.ignore: ", regex.status().message()));
     }
-    if (!alerts.ignore_regex.has_value()) {
-      return absl::InvalidArgumentError("alerts.ignore: the expression was not compiled");
+    if (alerts.ignore_regex == nullptr ||
+        alerts.ignore_regex->pattern() != alerts.ignore_regex_text) {
+      return absl::InvalidArgumentError(
+          "alerts.ignore: the expression was not compiled (use CompileIgnoreRegex)");
     }
   }
   for (const auto& [name, value] : alerts.match_labels) {
@@ -501,8 +525,9 @@ absl::Status ValidateCoordinatorConfig(const CoordinatorConfig& config) {
           absl::StrCat("alerts.match_labels: \"", name, "\" is not a Prometheus label name"));
     }
   }
-  if (alerts.timeout <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError("alerts.timeout: must be longer than 0");
+  std::string alerts_key;
+  if (std::string problem = AlertTimingProblem(alerts, &alerts_key); !problem.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("alerts.", alerts_key, ": ", problem));
   }
   if (absl::Status kubernetes = ValidateKubernetesConfig(config.kubernetes); !kubernetes.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("kubernetes.", kubernetes.message()));
@@ -524,6 +549,18 @@ absl::Status ValidateCoordinatorConfig(const CoordinatorConfig& config) {
     }
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<const re2::RE2>> CompileIgnoreRegex(const std::string& text) {
+  RE2::Options options;
+  options.set_log_errors(false);
+  auto regex = std::make_shared<const RE2>(text, options);
+  if (!regex->ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("not a regular expression RE2 accepts: \"", text,
+                                                   "\": ", regex->error(),
+                                                   " (RE2 has no backreferences or lookaround)"));
+  }
+  return regex;
 }
 
 }  // namespace tended::coordinator

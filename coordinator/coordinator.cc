@@ -17,7 +17,6 @@ using tended::v1::Lease;
 using tended::v1::LeaseKind;
 
 constexpr absl::Duration kMaxTickInterval = absl::Seconds(15);
-constexpr absl::Duration kAlertCacheFor = absl::Seconds(5);
 
 absl::Status CheckNodeName(absl::string_view field, absl::string_view name) {
   if (!IsDns1123Subdomain(name)) {
@@ -58,14 +57,14 @@ tended::v1::GateResult ToProto(const GateOutcome& outcome) {
 }  // namespace
 
 Coordinator::Coordinator(const CoordinatorConfig& config, const Clock& clock,
-                         AlertSource* alert_source)
-    : config_(config), clock_(clock), alert_source_(alert_source), started_at_(clock.Now()) {}
+                         const AlertPoller* alerts)
+    : config_(config), clock_(clock), alerts_(alerts), started_at_(clock.Now()) {}
 
 absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(const CoordinatorConfig& config,
                                                                  const Clock& clock,
                                                                  StateStore* store,
-                                                                 AlertSource* alert_source) {
-  std::unique_ptr<Coordinator> coordinator(new Coordinator(config, clock, alert_source));
+                                                                 const AlertPoller* alerts) {
+  std::unique_ptr<Coordinator> coordinator(new Coordinator(config, clock, alerts));
   ASSIGN_OR_RETURN(std::unique_ptr<LeaseManager> leases,
                    LeaseManager::Load(store, coordinator->config_, clock));
   Logger("coordinator")
@@ -202,11 +201,7 @@ absl::StatusOr<tended::v1::AcquireLeaseResponse> Coordinator::AcquireLease(
   }
   Schedule();
 
-  std::optional<AlertSnapshot> alerts;
-  {
-    absl::MutexLock lock(&alerts_mutex_);
-    alerts = cached_alerts_;
-  }
+  std::optional<AlertSnapshot> alerts = FreshAlerts();
   absl::MutexLock lock(&mutex_);
   tended::v1::AcquireLeaseResponse response;
   if (const Lease* held = leases_->FindActiveLeaseForNode(request.node_name());
@@ -347,22 +342,15 @@ bool Coordinator::HasPendingRequests() const {
   return leases_->state().pending_requests_size() > 0;
 }
 
-std::optional<AlertSnapshot> Coordinator::FreshAlerts() {
+std::optional<AlertSnapshot> Coordinator::FreshAlerts() const {
   if (config_.alerts.prometheus_url.empty()) return std::nullopt;
-  absl::MutexLock lock(&alerts_mutex_);
-  if (cached_alerts_.has_value() && cached_alerts_->status.ok() &&
-      clock_.Now() - cached_alerts_->fetched_at < kAlertCacheFor) {
-    return cached_alerts_;
-  }
-  if (alert_source_ == nullptr) {
+  if (alerts_ == nullptr) {
     AlertSnapshot missing;
-    missing.status = absl::FailedPreconditionError("no alert source is wired up");
+    missing.status = absl::FailedPreconditionError("no alert poller is wired up");
     missing.fetched_at = clock_.Now();
-    cached_alerts_ = missing;
-  } else {
-    cached_alerts_ = alert_source_->Fetch();
+    return missing;
   }
-  return cached_alerts_;
+  return alerts_->Current();  // Never fetches here: the poller reads in the background.
 }
 
 absl::Time Coordinator::GrantWhatGatesAllow(const std::optional<AlertSnapshot>& alerts) {

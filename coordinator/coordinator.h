@@ -15,6 +15,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "coordinator/alert_poller.h"
 #include "coordinator/alert_source.h"
 #include "coordinator/config.h"
 #include "coordinator/directive_hub.h"
@@ -30,11 +31,12 @@ namespace tended::coordinator {
 
 class Coordinator {
  public:
-  // `alert_source` may be null when no Prometheus is configured. The configuration is
-  // copied; the store, clock and alert source must outlive the coordinator.
+  // `alerts` may be null when no Prometheus is configured; the coordinator only reads its
+  // last snapshot (the poller's owner starts it). The configuration is copied; the store,
+  // clock and poller must outlive the coordinator.
   static absl::StatusOr<std::unique_ptr<Coordinator>> Create(const CoordinatorConfig& config,
                                                              const Clock& clock, StateStore* store,
-                                                             AlertSource* alert_source);
+                                                             const AlertPoller* alerts);
 
   // NodeService.
   absl::StatusOr<tended::v1::ReportFactsResponse> ReportFacts(
@@ -99,13 +101,13 @@ class Coordinator {
   DisruptionFlow* disruption_flow() { return disruption_flow_.get(); }
 
  private:
-  Coordinator(const CoordinatorConfig& config, const Clock& clock, AlertSource* alert_source);
+  Coordinator(const CoordinatorConfig& config, const Clock& clock, const AlertPoller* alerts);
 
   GateFacts CollectGateFacts(const AlertSnapshot* alerts) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   bool HasPendingRequests() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  // Fetches alerts when the alerts gate is configured, reusing a recent snapshot.
-  std::optional<AlertSnapshot> FreshAlerts() ABSL_LOCKS_EXCLUDED(mutex_);
+  // The poller's last snapshot when the alerts gate is configured; never waits for it.
+  std::optional<AlertSnapshot> FreshAlerts() const;
   // Grants to waiting requests, oldest first per kind, while every gate passes. Returns
   // the earliest time a blocking gate could pass.
   absl::Time GrantWhatGatesAllow(const std::optional<AlertSnapshot>& alerts)
@@ -131,7 +133,7 @@ class Coordinator {
 
   const CoordinatorConfig config_;
   const Clock& clock_;
-  AlertSource* alert_source_;
+  const AlertPoller* alerts_;
   DirectiveHub directives_;
   const absl::Time started_at_;
 
@@ -139,9 +141,6 @@ class Coordinator {
   std::unique_ptr<LeaseManager> leases_ ABSL_GUARDED_BY(mutex_);
   // Not persisted: after a restart every known node gets a full deadline to report.
   std::map<std::string, absl::Time> last_report_ ABSL_GUARDED_BY(mutex_);
-
-  absl::Mutex alerts_mutex_;
-  std::optional<AlertSnapshot> cached_alerts_ ABSL_GUARDED_BY(alerts_mutex_);
 
   // Last, so the flow's worker stops before the members it uses go away.
   std::unique_ptr<kube::KubeClient> kube_client_;

@@ -554,7 +554,7 @@ bool DisruptionFlow::Verify(Snapshot& snapshot) {
   if (std::optional<AlertSnapshot> alerts = hooks_.fresh_alerts(); alerts.has_value()) {
     GateFacts facts;
     facts.alerts = std::move(alerts);
-    if (GateOutcome outcome = AlertsGate(facts, config_); !outcome.pass) {
+    if (GateOutcome outcome = AlertsGate(facts, config_, clock_.Now()); !outcome.pass) {
       waiting.push_back(outcome.reason);
     }
   }

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cstddef>
 #include <map>
+#include <memory>
 #include <optional>
-#include <regex>
 #include <set>
 #include <string>
 #include <utility>
@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "coordinator/kube_gates.h"
 #include "coordinator/window.h"
+#include "re2/re2.h"
 
 namespace tended::coordinator {
 namespace {
@@ -196,7 +197,7 @@ GateOutcome FleetHealthGate(const GateFacts& facts, const CoordinatorConfig& con
                    FormatDurationForPeople(deadline), ": ", JoinCapped(names)));
 }
 
-GateOutcome AlertsGate(const GateFacts& facts, const CoordinatorConfig& config) {
+GateOutcome AlertsGate(const GateFacts& facts, const CoordinatorConfig& config, absl::Time now) {
   const AlertsConfig& alerts = config.alerts;
   if (alerts.prometheus_url.empty()) return Pass("alerts", "alerts gate not configured");
   if (!facts.alerts.has_value()) {
@@ -209,26 +210,30 @@ GateOutcome AlertsGate(const GateFacts& facts, const CoordinatorConfig& config) 
                  absl::StrCat("cannot read alerts from ", alerts.prometheus_url, " (",
                               snapshot.status.ToString(), "); blocking until it answers"));
   }
+  if (now - snapshot.fetched_at > alerts.max_age) {
+    return Block(
+        "alerts",
+        absl::StrCat("alerts were last read ", FormatDurationForPeople(now - snapshot.fetched_at),
+                     " ago (more than max_age ", FormatDurationForPeople(alerts.max_age), ") from ",
+                     alerts.prometheus_url, "; blocking until it answers"));
+  }
 
-  std::optional<std::regex> compiled;
-  const std::regex* ignore = nullptr;
-  if (alerts.ignore_regex.has_value()) {
-    ignore = &*alerts.ignore_regex;
-  } else if (!alerts.ignore_regex_text.empty()) {
-    try {
-      compiled.emplace(alerts.ignore_regex_text);
-      ignore = &*compiled;
-    } catch (const std::regex_error& e) {
-      return Block("alerts", absl::StrCat("the ignore regex \"", alerts.ignore_regex_text,
-                                          "\" is invalid (", e.what(), ")"));
+  std::shared_ptr<const re2::RE2> ignore = alerts.ignore_regex;
+  if (ignore == nullptr && !alerts.ignore_regex_text.empty()) {
+    absl::StatusOr<std::shared_ptr<const re2::RE2>> compiled =
+        CompileIgnoreRegex(alerts.ignore_regex_text);
+    if (!compiled.ok()) {
+      return Block("alerts",
+                   absl::StrCat("alerts.ignore is invalid: ", compiled.status().message()));
     }
+    ignore = *std::move(compiled);
   }
 
   std::set<std::string> blocking;
   size_t ignored = 0;
   for (const Alert& alert : snapshot.alerts) {
     const std::string name = AlertName(alert);
-    if (ignore != nullptr && std::regex_search(name, *ignore)) {
+    if (ignore != nullptr && re2::RE2::PartialMatch(name, *ignore)) {
       ++ignored;
       continue;
     }
@@ -268,7 +273,7 @@ std::vector<GateOutcome> EvaluateGates(tended::v1::LeaseKind kind, const GateFac
                                        ConcurrencyGate(kind, facts, config),
                                        SoakGate(policy->second, facts, now),
                                        FleetHealthGate(facts, config, now),
-                                       AlertsGate(facts, config)};
+                                       AlertsGate(facts, config, now)};
   AppendKubernetesGates(policy->second, facts, config, now, outcomes);
   return outcomes;
 }

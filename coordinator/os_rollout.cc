@@ -360,11 +360,14 @@ void Coordinator::VerifyOsUpgradeLease(const Lease& held, const tended::v1::Node
   if (!config_.alerts.prometheus_url.empty()) {
     GateFacts gate_facts;
     gate_facts.alerts = alerts;
-    GateOutcome alerts_now = AlertsGate(gate_facts, config_);
+    const absl::Time now = clock_.Now();
+    GateOutcome alerts_now = AlertsGate(gate_facts, config_, now);
     if (!alerts_now.pass) {
       (void)leases_->SetVerificationProblem(
           lease.id(), absl::StrCat("upgraded, but not verified: ", alerts_now.reason));
-      if (is_canary && alerts.has_value() && alerts->status.ok()) {
+      // Only an alert that fires stops the rollout; an unread or stale answer just waits.
+      if (is_canary && alerts.has_value() && alerts->status.ok() &&
+          now - alerts->fetched_at <= config_.alerts.max_age) {
         StopOsRollout(lease.node_name(), absl::StrCat("canary ", lease.node_name(),
                                                       " came back unhealthy: ", alerts_now.reason));
       }

@@ -5,8 +5,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
-#include "coordinator/prometheus_alert_source.h"
+#include "coordinator/alert_poller.h"
 #include "coordinator/observability.h"
+#include "coordinator/prometheus_alert_source.h"
 #include "coordinator/state_store.h"
 
 namespace tended::coordinator {
@@ -97,10 +98,13 @@ int RunCoordinator(const CoordinatorOptions& options) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   FileStateStore store(config->state_file);
-  std::unique_ptr<AlertSource> alerts;
+  std::unique_ptr<AlertPoller> alerts;
   if (!config->alerts.prometheus_url.empty()) {
-    alerts = std::make_unique<PrometheusAlertSource>(config->alerts.prometheus_url,
-                                                     config->alerts.timeout, Clock::Real());
+    alerts = std::make_unique<AlertPoller>(
+        std::make_unique<PrometheusAlertSource>(config->alerts.prometheus_url,
+                                                config->alerts.timeout, Clock::Real()),
+        Clock::Real(), config->alerts.poll_interval);
+    alerts->Start();
   }
   auto coordinator = Coordinator::Create(*config, Clock::Real(), &store, alerts.get());
   if (!coordinator.ok()) {

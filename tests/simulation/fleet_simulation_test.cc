@@ -35,6 +35,7 @@
 #include "common/logging.h"
 #include "common/proto_time.h"
 #include "common/root_path.h"
+#include "coordinator/alert_poller.h"
 #include "coordinator/alert_source.h"
 #include "coordinator/config.h"
 #include "coordinator/coordinator.h"
@@ -195,8 +196,12 @@ struct EventReplay {
 
 class Fleet {
  public:
-  Fleet(uint64_t seed, FleetOptions options)
-      : seed_(seed), options_(options), rng_(seed), alerts_(clock_) {}
+  Fleet(uint64_t seed, FleetOptions options) : seed_(seed), options_(options), rng_(seed) {
+    auto alerts = std::make_unique<ScriptedAlertSource>(clock_);
+    alerts_ = alerts.get();
+    alert_poller_ =
+        std::make_unique<coordinator::AlertPoller>(std::move(alerts), clock_, absl::Seconds(15));
+  }
 
   ~Fleet() {
     for (SimNode& node : nodes_) node.agent.reset();
@@ -310,9 +315,9 @@ class Fleet {
     if (Chance(0.006)) ToggleHalt();
     if (Chance(0.03)) {
       int roll = Uniform(0, 99);
-      alerts_.set_mode(roll < 60   ? ScriptedAlertSource::Mode::kQuiet
-                       : roll < 85 ? ScriptedAlertSource::Mode::kFiring
-                                   : ScriptedAlertSource::Mode::kBroken);
+      alerts_->set_mode(roll < 60   ? ScriptedAlertSource::Mode::kQuiet
+                        : roll < 85 ? ScriptedAlertSource::Mode::kFiring
+                                    : ScriptedAlertSource::Mode::kBroken);
     }
     RunDue();
     CheckInvariants();
@@ -322,7 +327,7 @@ class Fleet {
   bool Settle() {
     if (coordinator_ == nullptr) StartCoordinator();
     for (SimNode& node : nodes_) node.client->SetReachable(true);
-    alerts_.set_mode(ScriptedAlertSource::Mode::kQuiet);
+    alerts_->set_mode(ScriptedAlertSource::Mode::kQuiet);
     fault_rate_ = 0;
     store_.set_failure_rate(0);
     if (halted_ && coordinator_ != nullptr) {
@@ -367,7 +372,7 @@ class Fleet {
   }
 
   // For the focused scenarios.
-  ScriptedAlertSource& alerts() { return alerts_; }
+  ScriptedAlertSource& alerts() { return *alerts_; }
   Coordinator* coordinator() { return coordinator_.get(); }
   SimNode& node(int i) { return nodes_[i]; }
   const FleetStats& stats() const { return stats_; }
@@ -414,7 +419,7 @@ class Fleet {
   void StartCoordinator() {
     ++stats_.coordinator_restarts;
     Trace("coordinator starts");
-    auto created = Coordinator::Create(config_, clock_, &store_, &alerts_);
+    auto created = Coordinator::Create(config_, clock_, &store_, alert_poller_.get());
     if (!created.ok()) {
       Fail(absl::StrCat("coordinator restart: ", created.status().ToString()));
       return;
@@ -606,6 +611,7 @@ class Fleet {
   // Ticks the coordinator and runs every agent that is due, pumping directives between,
   // a few rounds so that what one agent's call set off reaches the others.
   void RunDue() {
+    alert_poller_->PollOnce();
     for (int round = 0; round < 8; ++round) {
       if (coordinator_ != nullptr) coordinator_next_ = coordinator_->Tick();
       bool ran = false;
@@ -897,7 +903,9 @@ class Fleet {
   std::mt19937 fault_rng_{static_cast<std::mt19937::result_type>(seed_ * 104729 + 7)};
   double fault_rate_ = 0;
   std::set<std::string> power_cycled_leases_;
-  ScriptedAlertSource alerts_;
+  ScriptedAlertSource* alerts_ = nullptr;  // Owned by alert_poller_.
+  // Polled at every step (RunDue), as its background thread would.
+  std::unique_ptr<coordinator::AlertPoller> alert_poller_;
   std::unique_ptr<Coordinator> coordinator_;
   testing::CoordinatorEndpoint endpoint_;
   absl::Time coordinator_next_ = absl::InfinitePast();
