@@ -8,7 +8,7 @@ packages=(
   protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev
   libabsl-dev libsystemd-dev libapt-pkg-dev libssl-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libcurl4-openssl-dev nlohmann-json3-dev libyaml-cpp-dev
+  libcurl4-openssl-dev libre2-dev nlohmann-json3-dev libyaml-cpp-dev
   tzdata ca-certificates
   # Real components the tests start on loopback, and the tools that build test packages.
   prometheus dpkg-dev apt-utils gnupg lz4 unattended-upgrades etcd-server etcd-client

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <memory>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -14,6 +15,7 @@
 #include "absl/strings/strip.h"
 #include "common/file_util.h"
 #include "common/status_macros.h"
+#include "re2/re2.h"
 
 namespace tended::agent::apt {
 namespace {
@@ -255,19 +257,23 @@ bool OriginPattern::Matches(const OriginFields& f) const {
 }
 
 absl::StatusOr<NameRegex> NameRegex::Parse(const std::string& pattern) {
+  RE2::Options options;
+  options.set_log_errors(false);
+  auto regex = std::make_shared<const RE2>(pattern, options);
+  if (!regex->ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("not a regular expression RE2 accepts: \"",
+                                                   pattern, "\": ", regex->error(),
+                                                   " (RE2 has no backreferences or lookaround)"));
+  }
   NameRegex re;
   re.pattern_ = pattern;
-  try {
-    re.regex_ = std::regex(pattern, std::regex::ECMAScript | std::regex::optimize);
-  } catch (const std::regex_error& e) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("bad regular expression \"", pattern, "\": ", e.what()));
-  }
+  re.regex_ = std::move(regex);
   return re;
 }
 
 bool NameRegex::Matches(const std::string& name) const {
-  return std::regex_search(name, regex_, std::regex_constants::match_continuous);
+  return regex_ != nullptr &&
+         regex_->Match(name, 0, name.size(), RE2::ANCHOR_START, /*submatch=*/nullptr, 0);
 }
 
 absl::StatusOr<AptPolicyOverrides> ParseAptPolicyYaml(const YamlCursor& cursor) {

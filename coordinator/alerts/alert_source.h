@@ -32,6 +32,9 @@ class AlertSource {
   virtual ~AlertSource() = default;
   // Blocking; bounded by the source's own timeout. Thread-compatible.
   virtual AlertSnapshot Fetch() = 0;
+  // For shutdown: a Fetch in flight, and every later one, returns soon with a non-OK
+  // snapshot. Thread-safe.
+  virtual void CancelFetches() {}
 };
 
 }  // namespace tended::coordinator

@@ -1,11 +1,8 @@
 #include "coordinator/alerts/prometheus_alert_source.h"
 
-#include <curl/curl.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <utility>
@@ -14,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/http_client.h"
 #include "common/status_macros.h"
 
 namespace tended::coordinator {
@@ -123,94 +121,6 @@ std::optional<std::string> PrometheusErrorMessage(const Json& doc) {
   return message;
 }
 
-absl::Status EnsureCurlInitialized() {
-  static std::once_flag once;
-  static CURLcode result = CURLE_OK;
-  std::call_once(once, [] { result = curl_global_init(CURL_GLOBAL_DEFAULT); });
-  if (result != CURLE_OK) {
-    return absl::InternalError(
-        absl::StrCat("curl_global_init failed: ", curl_easy_strerror(result)));
-  }
-  return absl::OkStatus();
-}
-
-struct CurlUrlDeleter {
-  void operator()(CURLU* url) const { curl_url_cleanup(url); }
-};
-struct CurlEasyDeleter {
-  void operator()(CURL* curl) const { curl_easy_cleanup(curl); }
-};
-struct CurlListDeleter {
-  void operator()(curl_slist* list) const { curl_slist_free_all(list); }
-};
-struct CurlStringDeleter {
-  void operator()(char* text) const { curl_free(text); }
-};
-
-bool IsLoopbackHost(absl::string_view host) {
-  if (host == "localhost" || host == "[::1]" || host == "::1") return true;
-  return absl::StartsWith(host, "127.") && std::all_of(host.begin(), host.end(), [](char c) {
-           return c == '.' || (c >= '0' && c <= '9');
-         });
-}
-
-struct ParsedUrl {
-  std::string display;
-  bool loopback = false;
-};
-
-ParsedUrl InspectUrl(const std::string& url) {
-  ParsedUrl parsed{url, false};
-  std::unique_ptr<CURLU, CurlUrlDeleter> handle(curl_url());
-  if (handle == nullptr || curl_url_set(handle.get(), CURLUPART_URL, url.c_str(), 0) != CURLUE_OK) {
-    return parsed;
-  }
-  char* host = nullptr;
-  if (curl_url_get(handle.get(), CURLUPART_HOST, &host, 0) == CURLUE_OK) {
-    std::unique_ptr<char, CurlStringDeleter> owned(host);
-    parsed.loopback = IsLoopbackHost(host);
-  }
-  char* password = nullptr;
-  if (curl_url_get(handle.get(), CURLUPART_PASSWORD, &password, 0) == CURLUE_OK) {
-    curl_free(password);
-    char* redacted = nullptr;
-    if (curl_url_set(handle.get(), CURLUPART_PASSWORD, "REDACTED", 0) == CURLUE_OK &&
-        curl_url_get(handle.get(), CURLUPART_URL, &redacted, 0) == CURLUE_OK) {
-      std::unique_ptr<char, CurlStringDeleter> owned(redacted);
-      parsed.display = redacted;
-    } else {
-      parsed.display = "(unprintable URL)";
-    }
-  }
-  return parsed;
-}
-
-struct ResponseBody {
-  std::string data;
-  bool too_large = false;
-};
-
-size_t AppendBody(char* data, size_t size, size_t count, void* user) {
-  auto* body = static_cast<ResponseBody*>(user);
-  const size_t bytes = size * count;
-  if (bytes > kMaxPrometheusResponseBytes - body->data.size()) {
-    body->too_large = true;
-    return 0;  // Makes curl stop with CURLE_WRITE_ERROR.
-  }
-  body->data.append(data, bytes);
-  return bytes;
-}
-
-template <typename Value>
-absl::Status SetOption(CURL* curl, CURLoption option, Value value, absl::string_view name) {
-  CURLcode code = curl_easy_setopt(curl, option, value);
-  if (code != CURLE_OK) {
-    return absl::InternalError(
-        absl::StrCat("curl_easy_setopt(", name, ") failed: ", curl_easy_strerror(code)));
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 absl::StatusOr<std::vector<Alert>> ParsePrometheusAlertsResponse(absl::string_view body) {
@@ -257,19 +167,15 @@ absl::StatusOr<std::vector<Alert>> ParsePrometheusAlertsResponse(absl::string_vi
 }
 
 PrometheusAlertSource::PrometheusAlertSource(std::string base_url, absl::Duration timeout,
-                                             const Clock& clock)
-    : timeout_(timeout), clock_(clock) {
+                                             const Clock& clock, std::shared_ptr<HttpClient> http)
+    : http_(http != nullptr ? std::move(http) : DefaultHttpClient()),
+      timeout_(timeout),
+      clock_(clock) {
   absl::string_view base = base_url;
   while (absl::ConsumeSuffix(&base, "/")) {
   }
   url_ = absl::StrCat(base, "/api/v1/alerts");
-  if (EnsureCurlInitialized().ok()) {
-    ParsedUrl parsed = InspectUrl(url_);
-    display_url_ = std::move(parsed.display);
-    bypass_proxy_ = parsed.loopback;
-  } else {
-    display_url_ = url_;
-  }
+  display_url_ = RedactUrlPassword(url_);
 }
 
 AlertSnapshot PrometheusAlertSource::Fetch() {
@@ -284,85 +190,42 @@ AlertSnapshot PrometheusAlertSource::Fetch() {
   return snapshot;
 }
 
+void PrometheusAlertSource::CancelFetches() { cancelled_ = true; }
+
 absl::StatusOr<std::vector<Alert>> PrometheusAlertSource::FetchAlerts() const {
-  RETURN_IF_ERROR(EnsureCurlInitialized());
-  std::unique_ptr<CURL, CurlEasyDeleter> curl(curl_easy_init());
-  if (curl == nullptr) return absl::InternalError("curl_easy_init failed");
-  CURL* c = curl.get();
-
-  const long timeout_ms =
-      static_cast<long>(std::max<int64_t>(1, absl::ToInt64Milliseconds(timeout_)));
-  ResponseBody body;
-  char error_buffer[CURL_ERROR_SIZE] = {};
-  std::unique_ptr<curl_slist, CurlListDeleter> headers(
-      curl_slist_append(nullptr, "Accept: application/json"));
-  if (headers == nullptr) return absl::ResourceExhaustedError("curl_slist_append failed");
-
-  RETURN_IF_ERROR(SetOption(c, CURLOPT_URL, url_.c_str(), "URL"));
-  RETURN_IF_ERROR(SetOption(c, CURLOPT_HTTPGET, 1L, "HTTPGET"));
-  RETURN_IF_ERROR(SetOption(c, CURLOPT_PROTOCOLS_STR, "http,https", "PROTOCOLS_STR"));
-  RETURN_IF_ERROR(SetOption(c, CURLOPT_NOSIGNAL, 1L, "NOSIGNAL"));
-  RETURN_IF_ERROR(SetOption(c, CURLOPT_TIMEOUT_MS, timeout_ms, "TIMEOUT_MS"));
-  RETURN_IF_ERROR(SetOption(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms, "CONNECTTIMEOUT_MS"));
-  RETURN_IF_ERROR(SetOption(c, CURLOPT_MAXFILESIZE_LARGE,
-                            static_cast<curl_off_t>(kMaxPrometheusResponseBytes),
-                            "MAXFILESIZE_LARGE"));
-  RETURN_IF_ERROR(SetOption(c, CURLOPT_ACCEPT_ENCODING, "", "ACCEPT_ENCODING"));
-  RETURN_IF_ERROR(SetOption(c, CURLOPT_HTTPHEADER, headers.get(), "HTTPHEADER"));
-  RETURN_IF_ERROR(
-      SetOption(c, CURLOPT_USERAGENT, "tended-coordinator/" TENDED_VERSION, "USERAGENT"));
-  RETURN_IF_ERROR(SetOption(c, CURLOPT_WRITEFUNCTION, &AppendBody, "WRITEFUNCTION"));
-  RETURN_IF_ERROR(SetOption(c, CURLOPT_WRITEDATA, static_cast<void*>(&body), "WRITEDATA"));
-  RETURN_IF_ERROR(SetOption(c, CURLOPT_ERRORBUFFER, error_buffer, "ERRORBUFFER"));
-  if (bypass_proxy_) RETURN_IF_ERROR(SetOption(c, CURLOPT_NOPROXY, "*", "NOPROXY"));
+  HttpClient::Request request;
+  request.url = url_;
+  request.url_for_messages = display_url_;
+  request.headers = {{"Accept", "application/json"}};
+  request.timeout = timeout_;
+  request.max_response_bytes = kMaxPrometheusResponseBytes;
+  request.accept_compressed = true;
+  request.user_agent = "tended-coordinator/" TENDED_VERSION;
+  request.cancel = &cancelled_;
+  ASSIGN_OR_RETURN(HttpClient::Response response, http_->Send(request));
 
   const std::string prefix = absl::StrCat("GET ", display_url_, ": ");
-  CURLcode code = curl_easy_perform(c);
-  if (code != CURLE_OK) {
-    std::string detail = error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(code);
-    switch (code) {
-      case CURLE_OPERATION_TIMEDOUT:
-        return absl::DeadlineExceededError(absl::StrCat(prefix, "no complete answer within ",
-                                                        absl::FormatDuration(timeout_), " (",
-                                                        detail, ")"));
-      case CURLE_FILESIZE_EXCEEDED:
-        return absl::ResourceExhaustedError(
-            absl::StrCat(prefix, "answer larger than ", kMaxPrometheusResponseBytes, " bytes"));
-      case CURLE_WRITE_ERROR:
-        if (body.too_large) {
-          return absl::ResourceExhaustedError(
-              absl::StrCat(prefix, "answer larger than ", kMaxPrometheusResponseBytes, " bytes"));
-        }
-        return absl::UnavailableError(absl::StrCat(prefix, detail));
-      case CURLE_URL_MALFORMAT:
-      case CURLE_UNSUPPORTED_PROTOCOL:
-        return absl::InvalidArgumentError(absl::StrCat(prefix, detail));
-      default:
-        return absl::UnavailableError(absl::StrCat(prefix, detail));
-    }
-  }
-
-  long http_status = 0;
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &http_status);
-  if (http_status < 200 || http_status > 299) {
+  if (!response.ok()) {
     std::string detail;
     std::string ignored;
-    std::optional<Json> doc = ParseJsonBounded(body.data, &ignored);
+    std::optional<Json> doc = ParseJsonBounded(response.body, &ignored);
     std::optional<std::string> error =
         doc.has_value() ? PrometheusErrorMessage(*doc) : std::nullopt;
     if (error.has_value()) {
       detail = *std::move(error);
-    } else if (body.data.empty()) {
+    } else if (response.body.empty()) {
       detail = "empty body";
     } else {
-      detail = absl::StrCat("body starts with ", Quoted(body.data));
+      detail = absl::StrCat("body starts with ", Quoted(response.body));
     }
-    std::string message = absl::StrCat(prefix, "HTTP ", http_status, ": ", detail);
-    if (http_status >= 500 || http_status == 429) return absl::UnavailableError(message);
+    std::string message = absl::StrCat(prefix, "HTTP ", response.status_code, ": ", detail);
+    if (response.status_code >= 500 || response.status_code == 429) {
+      return absl::UnavailableError(message);
+    }
     return absl::FailedPreconditionError(message);
   }
 
-  absl::StatusOr<std::vector<Alert>> alerts = ParsePrometheusAlertsResponse(body.data);
+  absl::StatusOr<std::vector<Alert>> alerts = ParsePrometheusAlertsResponse(response.body);
   if (!alerts.ok()) {
     return absl::Status(alerts.status().code(), absl::StrCat(prefix, alerts.status().message()));
   }

@@ -3,6 +3,7 @@
 #include <array>
 #include <bitset>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <utility>
 
@@ -18,6 +19,7 @@
 #include "common/status_macros.h"
 #include "common/yaml_util.h"
 #include "coordinator/config/notifications_config.h"
+#include "re2/re2.h"
 
 namespace tended::coordinator {
 namespace {
@@ -284,13 +286,23 @@ std::string FleetProblem(const FleetConfig& fleet, std::string* key) {
   return "";
 }
 
-absl::StatusOr<std::regex> CompileIgnoreRegex(const std::string& text) {
-  try {
-    return std::regex(text, std::regex::ECMAScript);
-  } catch (const std::regex_error& e) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("not a valid regular expression: \"", text, "\": ", e.what()));
+// "" when the alerts' timing is consistent; otherwise the problem, and the key in `key`.
+std::string AlertTimingProblem(const AlertsConfig& alerts, std::string* key) {
+  if (alerts.timeout <= absl::ZeroDuration()) {
+    *key = "timeout";
+    return "must be longer than 0";
   }
+  if (alerts.poll_interval <= absl::ZeroDuration()) {
+    *key = "poll_interval";
+    return "must be longer than 0";
+  }
+  if (alerts.max_age <= alerts.poll_interval) {
+    *key = "max_age";
+    return absl::StrCat("(", absl::FormatDuration(alerts.max_age),
+                        ") must be longer than poll_interval (",
+                        absl::FormatDuration(alerts.poll_interval), ")");
+  }
+  return "";
 }
 
 absl::Status ParseFleet(const YamlCursor& cursor, FleetConfig* fleet) {
@@ -310,8 +322,9 @@ absl::Status ParseFleet(const YamlCursor& cursor, FleetConfig* fleet) {
 }
 
 absl::Status ParseAlerts(const YamlCursor& cursor, AlertsConfig* alerts) {
-  RETURN_IF_ERROR(cursor.ExpectMapWithKeys(
-      {"prometheus_url", "ignore", "firing_only", "match_labels", "timeout"}));
+  RETURN_IF_ERROR(
+      cursor.ExpectMapWithKeys({"prometheus_url", "ignore", "firing_only", "match_labels",
+                                "timeout", "poll_interval", "max_age"}));
   RETURN_IF_ERROR(cursor.Optional("prometheus_url", &alerts->prometheus_url));
   if (std::string problem = UrlProblem(alerts->prometheus_url); !problem.empty()) {
     return cursor.Child("prometheus_url").Error(problem);
@@ -319,7 +332,8 @@ absl::Status ParseAlerts(const YamlCursor& cursor, AlertsConfig* alerts) {
   RETURN_IF_ERROR(cursor.Optional("ignore", &alerts->ignore_regex_text));
   alerts->ignore_regex.reset();
   if (!alerts->ignore_regex_text.empty()) {
-    absl::StatusOr<std::regex> regex = CompileIgnoreRegex(alerts->ignore_regex_text);
+    absl::StatusOr<std::shared_ptr<const re2::RE2>> regex =
+        CompileIgnoreRegex(alerts->ignore_regex_text);
     if (!regex.ok()) return cursor.Child("ignore").Error(regex.status().message());
     alerts->ignore_regex = *std::move(regex);
   }
@@ -341,9 +355,17 @@ absl::Status ParseAlerts(const YamlCursor& cursor, AlertsConfig* alerts) {
     }
   }
   RETURN_IF_ERROR(cursor.Optional("timeout", &alerts->timeout));
-  if (alerts->timeout <= absl::ZeroDuration()) {
-    return cursor.Child("timeout").Error("must be longer than 0");
+  RETURN_IF_ERROR(cursor.Optional("poll_interval", &alerts->poll_interval));
+  RETURN_IF_ERROR(cursor.Optional("max_age", &alerts->max_age));
+  std::string key;
+  std::string problem = AlertTimingProblem(*alerts, &key);
+  if (!problem.empty() && key == "max_age" && !cursor.Has("max_age")) {
+    return cursor.Child("poll_interval")
+        .Error(absl::StrCat("(", absl::FormatDuration(alerts->poll_interval),
+                            ") must be shorter than max_age (",
+                            absl::FormatDuration(alerts->max_age), ")"));
   }
+  if (!problem.empty()) return cursor.Child(key).Error(problem);
   return absl::OkStatus();
 }
 
@@ -509,12 +531,15 @@ absl::Status ValidateCoordinatorConfig(const CoordinatorConfig& config) {
     return absl::InvalidArgumentError(absl::StrCat("alerts.prometheus_url: ", problem));
   }
   if (!alerts.ignore_regex_text.empty()) {
-    absl::StatusOr<std::regex> regex = CompileIgnoreRegex(alerts.ignore_regex_text);
+    absl::StatusOr<std::shared_ptr<const re2::RE2>> regex =
+        CompileIgnoreRegex(alerts.ignore_regex_text);
     if (!regex.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("alerts.ignore: ", regex.status().message()));
     }
-    if (!alerts.ignore_regex.has_value()) {
-      return absl::InvalidArgumentError("alerts.ignore: the expression was not compiled");
+    if (alerts.ignore_regex == nullptr ||
+        alerts.ignore_regex->pattern() != alerts.ignore_regex_text) {
+      return absl::InvalidArgumentError(
+          "alerts.ignore: the expression was not compiled (use CompileIgnoreRegex)");
     }
   }
   for (const auto& [name, value] : alerts.match_labels) {
@@ -523,8 +548,9 @@ absl::Status ValidateCoordinatorConfig(const CoordinatorConfig& config) {
           absl::StrCat("alerts.match_labels: \"", name, "\" is not a Prometheus label name"));
     }
   }
-  if (alerts.timeout <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError("alerts.timeout: must be longer than 0");
+  std::string alerts_key;
+  if (std::string problem = AlertTimingProblem(alerts, &alerts_key); !problem.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("alerts.", alerts_key, ": ", problem));
   }
   if (absl::Status kubernetes = ValidateKubernetesConfig(config.kubernetes); !kubernetes.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("kubernetes.", kubernetes.message()));
@@ -546,6 +572,18 @@ absl::Status ValidateCoordinatorConfig(const CoordinatorConfig& config) {
     }
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<const re2::RE2>> CompileIgnoreRegex(const std::string& text) {
+  RE2::Options options;
+  options.set_log_errors(false);
+  auto regex = std::make_shared<const RE2>(text, options);
+  if (!regex->ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("not a regular expression RE2 accepts: \"", text,
+                                                   "\": ", regex->error(),
+                                                   " (RE2 has no backreferences or lookaround)"));
+  }
+  return regex;
 }
 
 }  // namespace tended::coordinator

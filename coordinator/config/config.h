@@ -5,8 +5,8 @@
 #define TENDED_COORDINATOR_CONFIG_CONFIG_H_
 
 #include <map>
+#include <memory>
 #include <optional>
-#include <regex>
 #include <string>
 #include <vector>
 
@@ -17,6 +17,10 @@
 #include "coordinator/config/kubernetes_config.h"
 #include "coordinator/config/notifications_config.h"
 #include "tended/v1/types.pb.h"
+
+namespace re2 {
+class RE2;
+}  // namespace re2
 
 namespace tended::coordinator {
 
@@ -57,14 +61,22 @@ struct LeasePolicy {
 struct AlertsConfig {
   // Empty disables the alerts gate.
   std::string prometheus_url;
-  // Alerts whose name matches (searched, as kured does) never block.
+  // Alerts whose name matches (searched, as kured does) never block. RE2 syntax.
   std::string ignore_regex_text;
-  std::optional<std::regex> ignore_regex;
+  // ignore_regex_text compiled (CompileIgnoreRegex); null when that is empty. Shared, so
+  // copies of the configuration stay cheap.
+  std::shared_ptr<const re2::RE2> ignore_regex;
   // Pending alerts do not block.
   bool firing_only = true;
   // When non-empty, only alerts carrying all these labels block.
   std::map<std::string, std::string> match_labels;
+  // One request to Prometheus, connecting included.
   absl::Duration timeout = absl::Seconds(10);
+  // How often the alerts are read, in the background (coordinator/alert_poller.h).
+  absl::Duration poll_interval = absl::Seconds(15);
+  // The alerts gate blocks when the last answer is older than this. Longer than
+  // poll_interval.
+  absl::Duration max_age = absl::Seconds(60);
 };
 
 struct FleetConfig {
@@ -107,10 +119,15 @@ absl::StatusOr<CoordinatorConfig> ParseCoordinatorConfig(absl::string_view yaml,
 absl::StatusOr<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path);
 
 // The rules between fields, checked without touching the environment (no time zone data):
-// ranges, report_interval < report_deadline, positive deadlines, return_deadline >=
-// expected_duration, every window at least expected_duration long, a compiled ignore regex.
+// ranges, report_interval < report_deadline, alerts.poll_interval < alerts.max_age,
+// positive deadlines, return_deadline >= expected_duration, every window at least
+// expected_duration long, a compiled ignore regex.
 // ParseCoordinatorConfig applies them too; use this on configurations built in code.
 absl::Status ValidateCoordinatorConfig(const CoordinatorConfig& config);
+
+// Compiles an alerts.ignore pattern. INVALID_ARGUMENT with RE2's words for a pattern it
+// does not accept (RE2 has no backreferences and no lookaround).
+absl::StatusOr<std::shared_ptr<const re2::RE2>> CompileIgnoreRegex(const std::string& text);
 
 // Length of a window on a day without a DST change; end <= start crosses midnight, so
 // end == start is a whole day.

@@ -4,7 +4,7 @@
 #include <cstddef>
 #include <map>
 #include <optional>
-#include <regex>
+#include <memory>
 #include <set>
 #include <string>
 #include <utility>
@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "coordinator/gates/kube_gates.h"
 #include "coordinator/gates/window.h"
+#include "re2/re2.h"
 
 namespace tended::coordinator {
 namespace {
@@ -150,39 +151,43 @@ GateOutcome FleetHealthGate(const GateFacts& facts, const CoordinatorConfig& con
                                 listed));
 }
 
-GateOutcome AlertsGate(const GateFacts& facts, const CoordinatorConfig& config) {
+GateOutcome AlertsGate(const GateFacts& facts, const CoordinatorConfig& config, absl::Time now) {
   const AlertsConfig& alerts = config.alerts;
   if (alerts.prometheus_url.empty()) return PassGate("alerts", "alerts gate not configured");
   if (!facts.alerts.has_value()) {
     return BlockGate("alerts", absl::StrCat("no alerts have been read from ", alerts.prometheus_url,
-                                        " yet; blocking until they are"));
+                                            " yet; blocking until they are"));
   }
   const AlertSnapshot& snapshot = *facts.alerts;
   if (!snapshot.status.ok()) {
     return BlockGate("alerts",
-                 absl::StrCat("cannot read alerts from ", alerts.prometheus_url, " (",
-                              snapshot.status.ToString(), "); blocking until it answers"));
+                     absl::StrCat("cannot read alerts from ", alerts.prometheus_url, " (",
+                                  snapshot.status.ToString(), "); blocking until it answers"));
+  }
+  if (now - snapshot.fetched_at > alerts.max_age) {
+    return BlockGate(
+        "alerts",
+        absl::StrCat("alerts were last read ", FormatDurationForPeople(now - snapshot.fetched_at),
+                     " ago (more than max_age ", FormatDurationForPeople(alerts.max_age), ") from ",
+                     alerts.prometheus_url, "; blocking until it answers"));
   }
 
-  std::optional<std::regex> compiled;
-  const std::regex* ignore = nullptr;
-  if (alerts.ignore_regex.has_value()) {
-    ignore = &*alerts.ignore_regex;
-  } else if (!alerts.ignore_regex_text.empty()) {
-    try {
-      compiled.emplace(alerts.ignore_regex_text);
-      ignore = &*compiled;
-    } catch (const std::regex_error& e) {
-      return BlockGate("alerts", absl::StrCat("the ignore regex \"", alerts.ignore_regex_text,
-                                          "\" is invalid (", e.what(), ")"));
+  std::shared_ptr<const re2::RE2> ignore = alerts.ignore_regex;
+  if (ignore == nullptr && !alerts.ignore_regex_text.empty()) {
+    absl::StatusOr<std::shared_ptr<const re2::RE2>> compiled =
+        CompileIgnoreRegex(alerts.ignore_regex_text);
+    if (!compiled.ok()) {
+      return BlockGate("alerts",
+                       absl::StrCat("alerts.ignore is invalid: ", compiled.status().message()));
     }
+    ignore = *std::move(compiled);
   }
 
   std::set<std::string> blocking;
   size_t ignored = 0;
   for (const Alert& alert : snapshot.alerts) {
     const std::string name = AlertName(alert);
-    if (ignore != nullptr && std::regex_search(name, *ignore)) {
+    if (ignore != nullptr && re2::RE2::PartialMatch(name, *ignore)) {
       ++ignored;
       continue;
     }

@@ -21,7 +21,9 @@ GateOutcome ConcurrencyGate(tended::v1::LeaseKind kind, const GateFacts& facts,
 GateOutcome SoakGate(const LeasePolicy& policy, const GateFacts& facts, absl::Time now);
 GateOutcome FleetHealthGate(const GateFacts& facts, const CoordinatorConfig& config,
                             absl::Time now);
-GateOutcome AlertsGate(const GateFacts& facts, const CoordinatorConfig& config);
+// Blocks on any alert that fires (or is pending, without firing_only) and is not ignored,
+// on a snapshot that failed, is missing, or is older than alerts.max_age at `now`.
+GateOutcome AlertsGate(const GateFacts& facts, const CoordinatorConfig& config, absl::Time now);
 
 }  // namespace tended::coordinator
 

@@ -38,7 +38,7 @@ std::vector<GateOutcome> EvaluateFleetGates(tended::v1::LeaseKind kind, const Ga
               ConcurrencyGate(kind, facts, config),
               SoakGate(*policy, facts, now),
               FleetHealthGate(facts, config, now),
-              AlertsGate(facts, config)};
+              AlertsGate(facts, config, now)};
   AppendKubernetesGates(*policy, facts, config, now, outcomes);
   return outcomes;
 }
@@ -48,7 +48,7 @@ std::vector<GateOutcome> RecheckBeforeAct(tended::v1::LeaseKind kind, const Gate
   std::vector<GateOutcome> outcomes;
   const LeasePolicy* policy = EnabledPolicy(kind, config, outcomes);
   if (policy == nullptr) return outcomes;
-  return {StateGate(facts), HaltGate(facts), WindowGate(*policy, now), AlertsGate(facts, config),
+  return {StateGate(facts), HaltGate(facts), WindowGate(*policy, now), AlertsGate(facts, config, now),
           FleetHealthGate(facts, config, now)};
 }
 

@@ -1,9 +1,6 @@
 #include "coordinator/kube/http_kube_client.h"
 
-#include <curl/curl.h>
-
 #include <cstdlib>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <utility>
 
@@ -23,21 +20,6 @@ namespace {
 
 using nlohmann::json;
 
-void InitCurlOnce() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-struct CurlDeleter {
-  void operator()(CURL* handle) const { curl_easy_cleanup(handle); }
-};
-using CurlHandle = std::unique_ptr<CURL, CurlDeleter>;
-
-struct SlistDeleter {
-  void operator()(curl_slist* list) const { curl_slist_free_all(list); }
-};
-using CurlHeaders = std::unique_ptr<curl_slist, SlistDeleter>;
-
 std::string Escape(const std::string& text) {
   std::string out;
   for (unsigned char c : text) {
@@ -54,21 +36,6 @@ std::string PodPath(const std::string& namespace_name, const std::string& name) 
   return absl::StrCat("/api/v1/namespaces/", Escape(namespace_name), "/pods/", Escape(name));
 }
 
-size_t AppendToString(char* data, size_t size, size_t count, void* user) {
-  static_cast<std::string*>(user)->append(data, size * count);
-  return size * count;
-}
-
-size_t CaptureRetryAfter(char* data, size_t size, size_t count, void* user) {
-  absl::string_view line(data, size * count);
-  constexpr absl::string_view kName = "retry-after:";
-  if (line.size() > kName.size() && absl::EqualsIgnoreCase(line.substr(0, kName.size()), kName)) {
-    *static_cast<std::string*>(user) =
-        std::string(absl::StripAsciiWhitespace(line.substr(kName.size())));
-  }
-  return size * count;
-}
-
 // The `message` of a Kubernetes Status body, or an excerpt of whatever the body is.
 std::string ServerMessage(const std::string& body) {
   json parsed = json::parse(body, nullptr, /*allow_exceptions=*/false);
@@ -79,81 +46,11 @@ std::string ServerMessage(const std::string& body) {
   return body.substr(0, 200);
 }
 
-// Shared curl settings: URL, TLS material, authentication, timeouts.
-struct HandleSettings {
-  const KubeConnection* connection;
-  std::string url;
-  std::string token;
-  absl::Duration timeout;
-  absl::Duration connect_timeout;
-  const std::string* user_agent;
-};
-
-absl::StatusOr<CurlHeaders> Configure(CURL* curl, const HandleSettings& s,
-                                      const std::string& content_type) {
-  const KubeConnection& c = *s.connection;
-  curl_easy_setopt(curl, CURLOPT_URL, s.url.c_str());
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(curl, CURLOPT_USERAGENT, s.user_agent->c_str());
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
-                   static_cast<long>(absl::ToInt64Milliseconds(s.timeout)));
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
-                   static_cast<long>(absl::ToInt64Milliseconds(s.connect_timeout)));
-  if (c.insecure_skip_tls_verify) {
-    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
-    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
-  }
-  if (!c.ca_data.empty()) {
-    curl_blob blob{const_cast<char*>(c.ca_data.data()), c.ca_data.size(), CURL_BLOB_COPY};
-    curl_easy_setopt(curl, CURLOPT_CAINFO_BLOB, &blob);
-  } else if (!c.ca_file.empty()) {
-    curl_easy_setopt(curl, CURLOPT_CAINFO, c.ca_file.c_str());
-  }
-  if (!c.client_certificate_data.empty()) {
-    curl_blob blob{const_cast<char*>(c.client_certificate_data.data()),
-                   c.client_certificate_data.size(), CURL_BLOB_COPY};
-    curl_easy_setopt(curl, CURLOPT_SSLCERT_BLOB, &blob);
-    curl_easy_setopt(curl, CURLOPT_SSLCERTTYPE, "PEM");
-  } else if (!c.client_certificate_file.empty()) {
-    curl_easy_setopt(curl, CURLOPT_SSLCERT, c.client_certificate_file.c_str());
-  }
-  if (!c.client_key_data.empty()) {
-    curl_blob blob{const_cast<char*>(c.client_key_data.data()), c.client_key_data.size(),
-                   CURL_BLOB_COPY};
-    curl_easy_setopt(curl, CURLOPT_SSLKEY_BLOB, &blob);
-    curl_easy_setopt(curl, CURLOPT_SSLKEYTYPE, "PEM");
-  } else if (!c.client_key_file.empty()) {
-    curl_easy_setopt(curl, CURLOPT_SSLKEY, c.client_key_file.c_str());
-  }
-  curl_slist* headers = curl_slist_append(nullptr, "Accept: application/json");
-  if (!content_type.empty()) {
-    headers = curl_slist_append(headers, absl::StrCat("Content-Type: ", content_type).c_str());
-  }
-  if (!s.token.empty()) {
-    headers = curl_slist_append(headers, absl::StrCat("Authorization: Bearer ", s.token).c_str());
-  }
-  if (headers == nullptr) return absl::ResourceExhaustedError("curl_slist_append failed");
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-  return CurlHeaders(headers);
-}
-
-absl::StatusOr<CurlHandle> NewHandle() {
-  InitCurlOnce();
-  CurlHandle curl(curl_easy_init());
-  if (curl == nullptr) return absl::ResourceExhaustedError("curl_easy_init failed");
-  return curl;
-}
-
 // The streaming state of one watch.
 struct WatchState {
   const NodeWatchCallback* callback = nullptr;
-  const std::atomic<bool>* cancel = nullptr;
-  CURL* curl = nullptr;
   std::string buffer;
-  bool checked_code = false;
-  bool ok_code = false;
-  bool stopped = false;  // By the callback or the cancel flag.
+  bool stopped = false;  // By the callback.
   absl::Status error;    // A garbled line or an ERROR event.
   std::string last_resource_version;
   std::string url;
@@ -226,17 +123,9 @@ bool HandleWatchLine(WatchState& state, absl::string_view line) {
   return (*state.callback)(out);
 }
 
-size_t WatchWrite(char* data, size_t size, size_t count, void* user) {
-  WatchState& state = *static_cast<WatchState*>(user);
-  size_t n = size * count;
-  if (!state.checked_code) {
-    long code = 0;
-    curl_easy_getinfo(state.curl, CURLINFO_RESPONSE_CODE, &code);
-    state.checked_code = true;
-    state.ok_code = code / 100 == 2;
-  }
-  state.buffer.append(data, n);
-  if (!state.ok_code) return n;  // An error body: kept whole for the message.
+// A piece of a watch stream; false ends the watch.
+bool HandleWatchPiece(WatchState& state, absl::string_view piece) {
+  state.buffer.append(piece.data(), piece.size());
   // Bounded by the bytes received: each pass consumes one line.
   size_t newline;
   while ((newline = state.buffer.find('\n')) != std::string::npos) {
@@ -244,25 +133,23 @@ size_t WatchWrite(char* data, size_t size, size_t count, void* user) {
     state.buffer.erase(0, newline + 1);
     if (!HandleWatchLine(state, line)) {
       if (state.error.ok()) state.stopped = true;
-      return 0;  // Aborts the transfer.
+      return false;
     }
   }
-  return n;
+  return true;
 }
 
-int WatchProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
-  WatchState& state = *static_cast<WatchState*>(user);
-  if (state.cancel != nullptr && state.cancel->load()) {
-    state.stopped = true;
-    return 1;
-  }
-  return 0;
+// The contract of kube_client.h: a request that got no answer is UNAVAILABLE.
+absl::Status NoAnswer(const absl::Status& status) {
+  return absl::UnavailableError(status.message());
 }
 
 }  // namespace
 
-HttpKubeClient::HttpKubeClient(KubeConnection connection, const KubeClientOptions& options)
-    : connection_(std::move(connection)),
+HttpKubeClient::HttpKubeClient(KubeConnection connection, const KubeClientOptions& options,
+                               std::shared_ptr<HttpClient> http)
+    : http_(http != nullptr ? std::move(http) : DefaultHttpClient()),
+      connection_(std::move(connection)),
       clock_(options.clock),
       request_timeout_(options.request_timeout),
       connect_timeout_(options.connect_timeout),
@@ -273,13 +160,13 @@ HttpKubeClient::HttpKubeClient(KubeConnection connection, const KubeClientOption
                                       options.token_reread_interval)) {}
 
 absl::StatusOr<std::unique_ptr<HttpKubeClient>> HttpKubeClient::Create(
-    const KubeClientOptions& options) {
+    const KubeClientOptions& options, std::shared_ptr<HttpClient> http) {
   ASSIGN_OR_RETURN(KubeConnection connection, ResolveKubeConnection(options));
-  return FromConnection(std::move(connection), options);
+  return FromConnection(std::move(connection), options, std::move(http));
 }
 
 absl::StatusOr<std::unique_ptr<HttpKubeClient>> HttpKubeClient::FromConnection(
-    KubeConnection connection, const KubeClientOptions& options) {
+    KubeConnection connection, const KubeClientOptions& options, std::shared_ptr<HttpClient> http) {
   if (!absl::StartsWith(connection.server, "https://") &&
       !absl::StartsWith(connection.server, "http://")) {
     return absl::InvalidArgumentError(
@@ -287,7 +174,8 @@ absl::StatusOr<std::unique_ptr<HttpKubeClient>> HttpKubeClient::FromConnection(
   }
   while (absl::EndsWith(connection.server, "/")) connection.server.pop_back();
   if (options.clock == nullptr) return absl::InvalidArgumentError("KubeClientOptions.clock");
-  auto client = std::unique_ptr<HttpKubeClient>(new HttpKubeClient(std::move(connection), options));
+  auto client = std::unique_ptr<HttpKubeClient>(
+      new HttpKubeClient(std::move(connection), options, std::move(http)));
   // Fail early on an unreadable token file rather than at the first request.
   RETURN_IF_ERROR(client->token_source_.Token().status());
   Logger("kube")->info("Kubernetes API at {} ({})", client->connection_.server,
@@ -295,34 +183,40 @@ absl::StatusOr<std::unique_ptr<HttpKubeClient>> HttpKubeClient::FromConnection(
   return client;
 }
 
+HttpClient::Request HttpKubeClient::BaseRequest(const std::string& method, const std::string& path,
+                                                const std::string& token,
+                                                absl::Duration timeout) const {
+  HttpClient::Request request;
+  request.method = method;
+  request.url = Url(path);
+  request.headers = {{"Accept", "application/json"}};
+  if (!token.empty()) request.headers.emplace_back("Authorization", absl::StrCat("Bearer ", token));
+  request.timeout = timeout;
+  request.connect_timeout = connect_timeout_;
+  request.user_agent = user_agent_;
+  request.max_response_bytes = kMaxKubeResponseBytes;
+  request.tls.ca_file = connection_.ca_file;
+  request.tls.ca_pem = connection_.ca_data;
+  request.tls.client_certificate_file = connection_.client_certificate_file;
+  request.tls.client_certificate_pem = connection_.client_certificate_data;
+  request.tls.client_key_file = connection_.client_key_file;
+  request.tls.client_key_pem = connection_.client_key_data;
+  request.tls.insecure_skip_verify = connection_.insecure_skip_tls_verify;
+  return request;
+}
+
 absl::StatusOr<HttpKubeClient::Response> HttpKubeClient::SendOnce(const Request& request,
                                                                   const std::string& token) {
-  ASSIGN_OR_RETURN(CurlHandle curl, NewHandle());
-  HandleSettings settings{.connection = &connection_,
-                          .url = Url(request.path),
-                          .token = token,
-                          .timeout = request_timeout_,
-                          .connect_timeout = connect_timeout_,
-                          .user_agent = &user_agent_};
-  ASSIGN_OR_RETURN(CurlHeaders headers, Configure(curl.get(), settings, request.content_type));
+  HttpClient::Request http = BaseRequest(request.method, request.path, token, request_timeout_);
+  if (!request.content_type.empty())
+    http.headers.emplace_back("Content-Type", request.content_type);
+  http.body = request.body;
+  absl::StatusOr<HttpClient::Response> answer = http_->Send(http);
+  if (!answer.ok()) return NoAnswer(answer.status());
   Response response;
-  if (request.method != "GET") {
-    curl_easy_setopt(curl.get(), CURLOPT_CUSTOMREQUEST, request.method.c_str());
-  }
-  if (!request.body.empty()) {
-    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDS, request.body.data());
-    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDSIZE, static_cast<long>(request.body.size()));
-  }
-  curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, AppendToString);
-  curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &response.body);
-  curl_easy_setopt(curl.get(), CURLOPT_HEADERFUNCTION, CaptureRetryAfter);
-  curl_easy_setopt(curl.get(), CURLOPT_HEADERDATA, &response.retry_after_header);
-  CURLcode rc = curl_easy_perform(curl.get());
-  if (rc != CURLE_OK) {
-    return absl::UnavailableError(
-        absl::StrCat(request.method, " ", settings.url, ": ", curl_easy_strerror(rc)));
-  }
-  curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &response.code);
+  response.code = answer->status_code;
+  response.body = std::move(answer->body);
+  response.retry_after_header = answer->Header("retry-after");
   return response;
 }
 
@@ -411,40 +305,29 @@ absl::StatusOr<std::string> HttpKubeClient::WatchNodes(const NodeWatchOptions& o
     absl::StrAppend(&path, "&labelSelector=", Escape(options.label_selector));
   }
   ASSIGN_OR_RETURN(std::string token, token_source_.Token());
-  ASSIGN_OR_RETURN(CurlHandle curl, NewHandle());
-  HandleSettings settings{.connection = &connection_,
-                          .url = Url(path),
-                          .token = token,
-                          // The server ends the watch; the client waits a little longer.
-                          .timeout = absl::Seconds(timeout_seconds) + absl::Seconds(10),
-                          .connect_timeout = connect_timeout_,
-                          .user_agent = &user_agent_};
-  ASSIGN_OR_RETURN(CurlHeaders headers, Configure(curl.get(), settings, ""));
+  // The server ends the watch; the client waits a little longer.
+  HttpClient::Request http =
+      BaseRequest("GET", path, token, absl::Seconds(timeout_seconds) + absl::Seconds(10));
+  http.cancel = options.cancel;
   WatchState state;
   state.callback = &callback;
-  state.cancel = options.cancel;
-  state.curl = curl.get();
   state.last_resource_version = options.resource_version;
-  state.url = settings.url;
-  curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, WatchWrite);
-  curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &state);
-  curl_easy_setopt(curl.get(), CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt(curl.get(), CURLOPT_XFERINFOFUNCTION, WatchProgress);
-  curl_easy_setopt(curl.get(), CURLOPT_XFERINFODATA, &state);
-  CURLcode rc = curl_easy_perform(curl.get());
+  state.url = http.url;
+  http.on_body = [&state](absl::string_view piece) { return HandleWatchPiece(state, piece); };
+  absl::StatusOr<HttpClient::Response> answer = http_->Send(http);
   if (!state.error.ok()) return state.error;
   if (state.stopped) return state.last_resource_version;
-  long code = 0;
-  curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &code);
-  if (rc != CURLE_OK && rc != CURLE_OPERATION_TIMEDOUT) {
-    return absl::UnavailableError(
-        absl::StrCat("watch ", settings.url, ": ", curl_easy_strerror(rc)));
-  }
-  if (code != 0 && code / 100 != 2) {
-    if (code == 401) token_source_.RefreshAfterUnauthorized();
+  if (!answer.ok()) {
+    if (absl::IsCancelled(answer.status()) && options.cancel != nullptr && options.cancel->load()) {
+      return state.last_resource_version;
+    }
+    // Past its time the watch simply ends, like one the server closes.
+    if (!absl::IsDeadlineExceeded(answer.status())) return NoAnswer(answer.status());
+  } else if (!answer->ok()) {
+    if (answer->status_code == 401) token_source_.RefreshAfterUnauthorized();
     Response response;
-    response.code = code;
-    response.body = state.buffer;
+    response.code = answer->status_code;
+    response.body = std::move(answer->body);
     return ErrorFor(Request("GET", path), response);
   }
   if (!state.buffer.empty() && !HandleWatchLine(state, state.buffer) && !state.error.ok()) {

@@ -1,9 +1,10 @@
-// The real KubeClient: JSON over HTTPS to the API server with libcurl, authenticated with a
-// bearer token (re-read as it rotates) or a client certificate. http:// servers are
-// accepted too, for the fake API server in the tests.
+// The real KubeClient: JSON over HTTPS to the API server through the HttpClient
+// (common/http_client.h), authenticated with a bearer token (re-read as it rotates) or a
+// client certificate. http:// servers are accepted too, for the fake API server in the tests.
 #ifndef TENDED_COORDINATOR_KUBE_HTTP_KUBE_CLIENT_H_
 #define TENDED_COORDINATOR_KUBE_HTTP_KUBE_CLIENT_H_
 
+#include <cstddef>
 #include <memory>
 #include <optional>
 #include <string>
@@ -11,19 +12,26 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/http_client.h"
 #include "coordinator/kube/kube_client.h"
 #include "coordinator/kube/kube_config.h"
 #include "coordinator/kube/token_source.h"
 
 namespace tended::kube {
 
+// A list of every node of a large cluster runs to tens of MB; an answer beyond this is
+// refused rather than read.
+inline constexpr size_t kMaxKubeResponseBytes = size_t{256} << 20;
+
 class HttpKubeClient final : public KubeClient {
  public:
   // From a kubeconfig or the in-cluster environment (ResolveKubeConnection). Without
-  // either, FAILED_PRECONDITION saying so.
-  static absl::StatusOr<std::unique_ptr<HttpKubeClient>> Create(const KubeClientOptions& options);
+  // either, FAILED_PRECONDITION saying so. `http` null: the process's CurlHttpClient.
+  static absl::StatusOr<std::unique_ptr<HttpKubeClient>> Create(
+      const KubeClientOptions& options, std::shared_ptr<HttpClient> http = nullptr);
   static absl::StatusOr<std::unique_ptr<HttpKubeClient>> FromConnection(
-      KubeConnection connection, const KubeClientOptions& options);
+      KubeConnection connection, const KubeClientOptions& options,
+      std::shared_ptr<HttpClient> http = nullptr);
 
   const KubeConnection& connection() const { return connection_; }
 
@@ -54,7 +62,8 @@ class HttpKubeClient final : public KubeClient {
   };
 
  private:
-  HttpKubeClient(KubeConnection connection, const KubeClientOptions& options);
+  HttpKubeClient(KubeConnection connection, const KubeClientOptions& options,
+                 std::shared_ptr<HttpClient> http);
 
   struct Request {
     Request(std::string method, std::string path, std::string body = "",
@@ -68,6 +77,9 @@ class HttpKubeClient final : public KubeClient {
     std::string body;
     std::string content_type;
   };
+  // The connection's TLS material and authentication, timeouts and the size cap.
+  HttpClient::Request BaseRequest(const std::string& method, const std::string& path,
+                                  const std::string& token, absl::Duration timeout) const;
   // One request; transport failures are UNAVAILABLE. A 401 re-reads the token and, when it
   // changed, retries once.
   absl::StatusOr<Response> Send(const Request& request);
@@ -76,6 +88,7 @@ class HttpKubeClient final : public KubeClient {
   absl::Status ErrorFor(const Request& request, const Response& response) const;
   std::string Url(const std::string& path) const { return connection_.server + path; }
 
+  const std::shared_ptr<HttpClient> http_;
   const KubeConnection connection_;
   const Clock* const clock_;
   const absl::Duration request_timeout_;

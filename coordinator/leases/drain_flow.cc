@@ -565,7 +565,7 @@ bool DrainFlow::Verify(Snapshot& snapshot) {
   if (std::optional<AlertSnapshot> alerts = hooks_.alerts(); alerts.has_value()) {
     GateFacts facts;
     facts.alerts = std::move(alerts);
-    if (GateOutcome outcome = AlertsGate(facts, config_); !outcome.pass) {
+    if (GateOutcome outcome = AlertsGate(facts, config_, clock_.Now()); !outcome.pass) {
       waiting.push_back(outcome.reason);
     }
   }

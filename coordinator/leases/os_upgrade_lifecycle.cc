@@ -237,12 +237,14 @@ void OsUpgradeLifecycle::OnFacts(LeaseContext& context, const Lease& lease,
   if (!config_.alerts.prometheus_url.empty()) {
     GateFacts gate_facts;
     gate_facts.alerts = context.alerts();
-    GateOutcome alerts_now = AlertsGate(gate_facts, config_);
+    GateOutcome alerts_now = AlertsGate(gate_facts, config_, context.now());
     if (!alerts_now.pass) {
       context.SetStatus(lease, absl::StrCat("upgraded, but not verified: ", alerts_now.reason),
                         /*problem=*/true);
+      // Only an alert that fires stops the rollout; an unread or stale answer just waits.
       if (IsCanary(lease.node_name()) && context.alerts().has_value() &&
-          context.alerts()->status.ok()) {
+          context.alerts()->status.ok() &&
+          context.now() - context.alerts()->fetched_at <= config_.alerts.max_age) {
         Stop(context, lease.node_name(),
              absl::StrCat("canary ", lease.node_name(), " came back unhealthy: ",
                           alerts_now.reason));

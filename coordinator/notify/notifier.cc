@@ -1,7 +1,5 @@
 #include "coordinator/notify/notifier.h"
 
-#include <curl/curl.h>
-
 #include <algorithm>
 #include <chrono>
 #include <nlohmann/json.hpp>
@@ -11,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "common/http_client.h"
 #include "common/json_text.h"
 #include "common/logging.h"
 #include "common/proto_time.h"
@@ -53,82 +52,31 @@ std::string Snippet(absl::string_view text) {
   return out;
 }
 
-absl::Status CurlGlobalInit() {
-  static std::once_flag once;
-  static CURLcode result = CURLE_OK;
-  std::call_once(once, [] { result = curl_global_init(CURL_GLOBAL_DEFAULT); });
-  if (result != CURLE_OK) {
-    return absl::InternalError(absl::StrCat("curl_global_init: ", curl_easy_strerror(result)));
-  }
-  return absl::OkStatus();
-}
-
-size_t CollectAnswer(char* data, size_t size, size_t count, void* user) {
-  auto* answer = static_cast<std::string*>(user);
-  size_t bytes = size * count;
-  if (answer->size() < kMaxAnswerBytes) {
-    answer->append(data, std::min(bytes, kMaxAnswerBytes - answer->size()));
-  }
-  return bytes;
-}
-
-class CurlWebhookPoster final : public WebhookPoster {
- public:
-  absl::Status Post(const std::string& url, const std::string& json_body,
-                    absl::Duration timeout) override {
-    if (absl::Status init = CurlGlobalInit(); !init.ok()) return init;
-    std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), &curl_easy_cleanup);
-    if (curl == nullptr) return absl::InternalError("curl_easy_init failed");
-    std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> headers(nullptr,
-                                                                        &curl_slist_free_all);
-    for (const char* header : {"Content-Type: application/json", "Expect:"}) {
-      curl_slist* appended = curl_slist_append(headers.get(), header);
-      if (appended == nullptr) return absl::ResourceExhaustedError("curl_slist_append failed");
-      headers.release();
-      headers.reset(appended);
-    }
-    std::string answer;
-    char error_buffer[CURL_ERROR_SIZE] = {0};
-    const long timeout_ms = std::max<long>(1, absl::ToInt64Milliseconds(timeout));
-    CURL* c = curl.get();
-    bool set = curl_easy_setopt(c, CURLOPT_URL, url.c_str()) == CURLE_OK &&
-               curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
-               curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
-               curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms) == CURLE_OK &&
-               curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms) == CURLE_OK &&
-               curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
-               curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get()) == CURLE_OK &&
-               curl_easy_setopt(c, CURLOPT_POSTFIELDS, json_body.c_str()) == CURLE_OK &&
-               curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
-                                static_cast<curl_off_t>(json_body.size())) == CURLE_OK &&
-               curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &CollectAnswer) == CURLE_OK &&
-               curl_easy_setopt(c, CURLOPT_WRITEDATA, &answer) == CURLE_OK &&
-               curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error_buffer) == CURLE_OK;
-    if (!set) return absl::InternalError("cannot set up the libcurl request");
-    CURLcode code = curl_easy_perform(c);
-    if (code != CURLE_OK) {
-      std::string detail = error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(code);
-      // The error text may quote the URL, which holds the webhook's secret: leave it out.
-      if (absl::StrContains(detail, url)) detail = curl_easy_strerror(code);
-      return code == CURLE_OPERATION_TIMEDOUT
-                 ? absl::DeadlineExceededError(absl::StrCat("timed out: ", detail))
-                 : absl::UnavailableError(detail);
-    }
-    long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    if (status < 200 || status > 299) {
-      std::string message = absl::StrCat("HTTP ", status, ": ", Snippet(answer));
-      if (status == 429 || status >= 500) return absl::UnavailableError(message);
-      return absl::FailedPreconditionError(message);
-    }
-    return absl::OkStatus();
-  }
-};
-
 }  // namespace
 
-std::unique_ptr<WebhookPoster> MakeCurlWebhookPoster() {
-  return std::make_unique<CurlWebhookPoster>();
+absl::Status PostWebhook(HttpClient& http, const NotificationSink& sink,
+                         const std::string& json_body, absl::Duration timeout) {
+  HttpClient::Request request;
+  request.method = "POST";
+  request.url = sink.endpoint;
+  // The endpoint holds the webhook's secret: messages name the sink instead.
+  request.url_for_messages = sink.label;
+  request.headers = {{"Content-Type", "application/json"}};
+  request.body = json_body;
+  request.timeout = timeout;
+  request.max_response_bytes = kMaxAnswerBytes;
+  request.user_agent = "tended-coordinator/" TENDED_VERSION;
+  absl::StatusOr<HttpClient::Response> response = http.Send(request);
+  if (!response.ok()) return response.status();
+  if (!response->ok()) {
+    std::string message = absl::StrCat("POST ", sink.label, ": HTTP ", response->status_code, ": ",
+                                       Snippet(response->body));
+    if (response->status_code == 429 || response->status_code >= 500) {
+      return absl::UnavailableError(message);
+    }
+    return absl::FailedPreconditionError(message);
+  }
+  return absl::OkStatus();
 }
 
 std::string SlackPayload(const Notification& notification, const NotificationSink& sink) {
@@ -168,7 +116,7 @@ absl::StatusOr<std::unique_ptr<Notifier>> Notifier::Create(const NotificationsCo
     if (count > 1) absl::StrAppend(&sink->label, "#", count);
     sinks.push_back(*std::move(sink));
   }
-  if (options.poster == nullptr) options.poster = MakeCurlWebhookPoster();
+  if (options.http == nullptr) options.http = DefaultHttpClient();
   options.max_attempts = std::max(1, options.max_attempts);
   options.max_queue = std::max<size_t>(1, options.max_queue);
   return std::unique_ptr<Notifier>(
@@ -443,8 +391,11 @@ void Notifier::Deliver(const Notification& notification) {
     absl::Duration backoff = options_.retry_backoff;
     absl::Status status;
     for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
-      status = options_.poster->Post(sink.endpoint, body, config_.timeout);
-      if (status.ok() || absl::IsFailedPrecondition(status)) break;  // 4xx: retrying won't help.
+      status = PostWebhook(*options_.http, sink, body, config_.timeout);
+      // A 4xx (or an answer too large to read) came from the server: retrying won't help.
+      if (status.ok() || absl::IsFailedPrecondition(status) || absl::IsResourceExhausted(status)) {
+        break;
+      }
       if (attempt == options_.max_attempts) break;
       std::unique_lock<std::mutex> lock(mutex_);
       if (wake_.wait_for(lock, absl::ToChronoMilliseconds(backoff), [this] { return stopping_; })) {

@@ -4,8 +4,8 @@
 // incoming webhooks ({"text": ...}) and generic JSON webhooks.
 //
 // Delivery never blocks or fails the lease flow: OnEvent (the coordinator's event listener,
-// called with its lock held) only formats and enqueues; one worker thread delivers with
-// libcurl (a timeout per attempt, a few attempts with backoff). A message that still fails
+// called with its lock held) only formats and enqueues; one worker thread delivers through
+// the HttpClient (a timeout per attempt, a few attempts with backoff). A message that still fails
 // is logged and counted; when the bounded queue is full the oldest message is dropped and
 // counted. Thread-safe.
 #ifndef TENDED_COORDINATOR_NOTIFY_NOTIFIER_H_
@@ -25,6 +25,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/http_client.h"
 #include "common/metrics.h"
 #include "coordinator/core/coordinator.h"
 #include "coordinator/config/notifications_config.h"
@@ -51,15 +52,12 @@ struct Notification {
 std::string SlackPayload(const Notification& notification, const NotificationSink& sink);
 std::string GenericPayload(const Notification& notification);
 
-// Sends one POST; OK on a 2xx answer. The seam tests replace to count attempts.
-class WebhookPoster {
- public:
-  virtual ~WebhookPoster() = default;
-  virtual absl::Status Post(const std::string& url, const std::string& json_body,
-                            absl::Duration timeout) = 0;
-};
-// The libcurl poster: http and https only, no redirects, at most 64 KiB of answer read.
-std::unique_ptr<WebhookPoster> MakeCurlWebhookPoster();
+// POSTs one JSON body to the sink's endpoint. OK on a 2xx answer; FAILED_PRECONDITION on
+// another 4xx, UNAVAILABLE on 429 or 5xx, and the HttpClient's status when no answer came
+// (an answer over 64 KiB is RESOURCE_EXHAUSTED). Messages name the sink's label, never
+// its endpoint.
+absl::Status PostWebhook(HttpClient& http, const NotificationSink& sink,
+                         const std::string& json_body, absl::Duration timeout);
 
 class Notifier {
  public:
@@ -70,8 +68,8 @@ class Notifier {
     // Before the second attempt; doubles after each (real time).
     absl::Duration retry_backoff = absl::Seconds(1);
     size_t max_queue = 256;
-    // Null: libcurl.
-    std::shared_ptr<WebhookPoster> poster;
+    // Null: the process's CurlHttpClient.
+    std::shared_ptr<HttpClient> http;
   };
 
   // Fails when a URL does not parse. `coordinator` (for blocked requests and the leases held

@@ -7,7 +7,6 @@
 #include <fstream>
 #include <map>
 #include <memory>
-#include <regex>
 #include <string>
 #include <vector>
 
@@ -177,15 +176,16 @@ CoordinatorConfig GateConfig(const std::string& url, bool firing_only) {
   CoordinatorConfig config;
   config.alerts.prometheus_url = url;
   config.alerts.ignore_regex_text = kIgnoreRegex;
-  config.alerts.ignore_regex = std::regex(kIgnoreRegex);
+  config.alerts.ignore_regex = *CompileIgnoreRegex(kIgnoreRegex);
   config.alerts.firing_only = firing_only;
   return config;
 }
 
+// The gate as it judges `snapshot` the moment it was read.
 GateOutcome Gate(const AlertSnapshot& snapshot, const CoordinatorConfig& config) {
   GateFacts facts;
   facts.alerts = snapshot;
-  return AlertsGate(facts, config);
+  return AlertsGate(facts, config, snapshot.fetched_at);
 }
 
 class PrometheusIntegrationTest : public ::testing::Test {

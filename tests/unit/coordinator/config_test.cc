@@ -1,7 +1,6 @@
 #include "coordinator/config/config.h"
 
 #include <fstream>
-#include <regex>
 #include <string>
 #include <vector>
 
@@ -10,6 +9,7 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "re2/re2.h"
 #include "tests/fakes/temp_dir.h"
 
 namespace tended::coordinator {
@@ -70,8 +70,10 @@ TEST(CoordinatorConfigTest, EmptyDocumentGivesDefaults) {
   EXPECT_EQ(config->fleet.report_deadline, absl::Minutes(2));
   EXPECT_EQ(config->fleet.report_interval, absl::Seconds(30));
   EXPECT_EQ(config->alerts.prometheus_url, "");
-  EXPECT_FALSE(config->alerts.ignore_regex.has_value());
+  EXPECT_EQ(config->alerts.ignore_regex, nullptr);
   EXPECT_TRUE(config->alerts.firing_only);
+  EXPECT_EQ(config->alerts.poll_interval, absl::Seconds(15));
+  EXPECT_EQ(config->alerts.max_age, absl::Seconds(60));
   EXPECT_TRUE(config->leases.empty());
 }
 
@@ -104,6 +106,8 @@ TEST(CoordinatorConfigTest, FullValidParse) {
       "  firing_only: false\n"
       "  match_labels: {severity: critical, team: platform}\n"
       "  timeout: 3s\n"
+      "  poll_interval: 5s\n"
+      "  max_age: 30s\n"
       "leases:\n"
       "  reboot:\n"
       "    enabled: false\n"
@@ -135,13 +139,15 @@ TEST(CoordinatorConfigTest, FullValidParse) {
   const AlertsConfig& alerts = config->alerts;
   EXPECT_EQ(alerts.prometheus_url, "https://prom.example:9090/");
   EXPECT_EQ(alerts.ignore_regex_text, "^(Watchdog|InfoInhibitor)$");
-  ASSERT_TRUE(alerts.ignore_regex.has_value());
-  EXPECT_TRUE(std::regex_search("Watchdog", *alerts.ignore_regex));
-  EXPECT_FALSE(std::regex_search("KubeNodeNotReady", *alerts.ignore_regex));
+  ASSERT_NE(alerts.ignore_regex, nullptr);
+  EXPECT_TRUE(RE2::PartialMatch("Watchdog", *alerts.ignore_regex));
+  EXPECT_FALSE(RE2::PartialMatch("KubeNodeNotReady", *alerts.ignore_regex));
   EXPECT_FALSE(alerts.firing_only);
   EXPECT_EQ(alerts.match_labels,
             (std::map<std::string, std::string>{{"severity", "critical"}, {"team", "platform"}}));
   EXPECT_EQ(alerts.timeout, absl::Seconds(3));
+  EXPECT_EQ(alerts.poll_interval, absl::Seconds(5));
+  EXPECT_EQ(alerts.max_age, absl::Seconds(30));
 
   ASSERT_EQ(config->leases.size(), 2u);
   EXPECT_EQ(config->leases.count(LEASE_KIND_K8S_UPGRADE), 0u);
@@ -182,13 +188,13 @@ TEST(CoordinatorConfigTest, ShippedExampleEncodesReferencePolicy) {
   EXPECT_FALSE(config->alerts.prometheus_url.empty());
   EXPECT_EQ(config->alerts.ignore_regex_text,
             "^(Watchdog|RebootRequired|KuredNodeWasNotDrained|InfoInhibitor)$");
-  ASSERT_TRUE(config->alerts.ignore_regex.has_value());
+  ASSERT_NE(config->alerts.ignore_regex, nullptr);
   for (const char* ignored :
        {"Watchdog", "RebootRequired", "KuredNodeWasNotDrained", "InfoInhibitor"}) {
-    EXPECT_TRUE(std::regex_search(ignored, *config->alerts.ignore_regex)) << ignored;
+    EXPECT_TRUE(RE2::PartialMatch(ignored, *config->alerts.ignore_regex)) << ignored;
   }
-  EXPECT_FALSE(std::regex_search("WatchdogDown", *config->alerts.ignore_regex));
-  EXPECT_FALSE(std::regex_search("KubeNodeNotReady", *config->alerts.ignore_regex));
+  EXPECT_FALSE(RE2::PartialMatch("WatchdogDown", *config->alerts.ignore_regex));
+  EXPECT_FALSE(RE2::PartialMatch("KubeNodeNotReady", *config->alerts.ignore_regex));
   EXPECT_TRUE(config->alerts.firing_only);
 
   for (auto kind : {LEASE_KIND_REBOOT, LEASE_KIND_OS_UPGRADE}) {
@@ -313,9 +319,35 @@ TEST(CoordinatorConfigErrorTest, BadTimeZone) {
 
 TEST(CoordinatorConfigErrorTest, BadRegex) {
   EXPECT_THAT(ErrorOf("alerts:\n  firing_only: true\n  ignore: '^(Watchdog|Info'\n"),
-              StartsWith("c.yaml:3: alerts.ignore: not a valid regular expression"));
+              StartsWith("c.yaml:3: alerts.ignore: not a regular expression RE2 accepts: "
+                         "\"^(Watchdog|Info\": missing )"));
   EXPECT_THAT(ErrorOf("alerts:\n  ignore: '[z-a]'\n"),
-              StartsWith("c.yaml:2: alerts.ignore: not a valid regular expression"));
+              StartsWith("c.yaml:2: alerts.ignore: not a regular expression RE2 accepts"));
+}
+
+// What std::regex (ECMAScript) took but RE2 cannot do in linear time: a configuration
+// error naming the key and line and what RE2 said, never a crash.
+TEST(CoordinatorConfigErrorTest, RegexSyntaxRe2DoesNotSupport) {
+  EXPECT_THAT(ErrorOf("alerts:\n  ignore: '^(Info)\\1$'\n"),
+              AllOf(StartsWith("c.yaml:2: alerts.ignore: not a regular expression RE2 accepts: "
+                               "\"^(Info)\\1$\": invalid escape sequence: \\1"),
+                    HasSubstr("no backreferences or lookaround")));
+  EXPECT_THAT(ErrorOf("alerts:\n  ignore: '^(?!Watchdog)'\n"),
+              StartsWith("c.yaml:2: alerts.ignore: not a regular expression RE2 accepts: "
+                         "\"^(?!Watchdog)\": invalid perl operator: (?!"));
+  EXPECT_THAT(ErrorOf("alerts:\n  ignore: 'Info(?<=o)'\n"),
+              StartsWith("c.yaml:2: alerts.ignore: not a regular expression RE2 accepts"));
+}
+
+TEST(CoordinatorConfigErrorTest, AlertTiming) {
+  EXPECT_THAT(ErrorOf("alerts:\n  poll_interval: 1m\n  max_age: 1m\n"),
+              StartsWith("c.yaml:3: alerts.max_age: (1m) must be longer than poll_interval (1m)"));
+  EXPECT_THAT(ErrorOf("alerts:\n  poll_interval: 2m\n"),
+              StartsWith("c.yaml:2: alerts.poll_interval: (2m) must be shorter than max_age (1m)"));
+  EXPECT_THAT(ErrorOf("alerts:\n  poll_interval: 0s\n"),
+              StartsWith("c.yaml:2: alerts.poll_interval: must be longer than 0"));
+  EXPECT_THAT(ErrorOf("alerts:\n  timeout: 0s\n"),
+              StartsWith("c.yaml:2: alerts.timeout: must be longer than 0"));
 }
 
 TEST(CoordinatorConfigErrorTest, BadDays) {
@@ -370,9 +402,8 @@ TEST(CoordinatorConfigErrorTest, ConcurrencyOutOfRange) {
 }
 
 TEST(CoordinatorConfigErrorTest, BadListenAddress) {
-  for (const char* bad :
-       {"7443", "0.0.0.0", "0.0.0.0:65536", ":7443", "::1:7443", "[::1:7443",
-        "[]:7443", "host:port", "host:-1", "ho st:7443", "0.0.0.0:7443x"}) {
+  for (const char* bad : {"7443", "0.0.0.0", "0.0.0.0:65536", ":7443", "::1:7443", "[::1:7443",
+                          "[]:7443", "host:port", "host:-1", "ho st:7443", "0.0.0.0:7443x"}) {
     EXPECT_THAT(ErrorOf(std::string("listen: \"") + bad + "\"\n"), StartsWith("c.yaml:1: listen: "))
         << bad;
   }
@@ -551,8 +582,16 @@ TEST(ValidateCoordinatorConfigTest, NamesTheBrokenRule) {
   config = ValidConfigInCode();
   config.alerts.ignore_regex_text = "^Watchdog$";
   EXPECT_THAT(message(config), StartsWith("alerts.ignore: the expression was not compiled"));
+  config.alerts.ignore_regex = *CompileIgnoreRegex("^Other$");
+  EXPECT_THAT(message(config), StartsWith("alerts.ignore: the expression was not compiled"));
+  config.alerts.ignore_regex = *CompileIgnoreRegex("^Watchdog$");
+  EXPECT_EQ(message(config), "");
   config.alerts.ignore_regex_text = "(";
-  EXPECT_THAT(message(config), StartsWith("alerts.ignore: not a valid regular expression"));
+  EXPECT_THAT(message(config), StartsWith("alerts.ignore: not a regular expression RE2 accepts"));
+
+  config = ValidConfigInCode();
+  config.alerts.max_age = config.alerts.poll_interval;
+  EXPECT_THAT(message(config), StartsWith("alerts.max_age: (15s) must be longer than"));
 
   config = ValidConfigInCode();
   config.leases[tended::v1::LEASE_KIND_UNSPECIFIED] = LeasePolicy();

@@ -1,6 +1,5 @@
 #include "coordinator/gates/core_gates.h"
 
-#include <regex>
 #include <string>
 #include <vector>
 
@@ -226,7 +225,7 @@ TEST(FleetHealthGateTest, NoNodesKnownPasses) {
 }
 
 TEST(AlertsGateTest, NotConfiguredPasses) {
-  GateOutcome outcome = AlertsGate(HealthyFacts(), BaseConfig());
+  GateOutcome outcome = AlertsGate(HealthyFacts(), BaseConfig(), kNow);
   EXPECT_EQ(outcome.gate, "alerts");
   EXPECT_TRUE(outcome.pass);
 }
@@ -234,24 +233,24 @@ TEST(AlertsGateTest, NotConfiguredPasses) {
 TEST(AlertsGateTest, UnreachableSourceBlocks) {
   GateFacts facts = WithAlerts({});
   facts.alerts->status = absl::UnavailableError("connection refused");
-  GateOutcome outcome = AlertsGate(facts, AlertsConfigured());
+  GateOutcome outcome = AlertsGate(facts, AlertsConfigured(), kNow);
   EXPECT_FALSE(outcome.pass);
   EXPECT_THAT(outcome.reason, HasSubstr("connection refused"));
 }
 
 TEST(AlertsGateTest, MissingSnapshotBlocks) {
-  EXPECT_FALSE(AlertsGate(HealthyFacts(), AlertsConfigured()).pass);
+  EXPECT_FALSE(AlertsGate(HealthyFacts(), AlertsConfigured(), kNow).pass);
 }
 
 TEST(AlertsGateTest, NoAlertsPasses) {
-  EXPECT_TRUE(AlertsGate(WithAlerts({}), AlertsConfigured()).pass);
+  EXPECT_TRUE(AlertsGate(WithAlerts({}), AlertsConfigured(), kNow).pass);
 }
 
 TEST(AlertsGateTest, FiringAlertBlocksAndIsNamedOnce) {
   GateFacts facts = WithAlerts({MakeAlert("NodeFilesystemAlmostFull", "firing", {{"i", "1"}}),
                                 MakeAlert("NodeFilesystemAlmostFull", "firing", {{"i", "2"}}),
                                 MakeAlert("KubeNodeNotReady", "firing")});
-  GateOutcome outcome = AlertsGate(facts, AlertsConfigured());
+  GateOutcome outcome = AlertsGate(facts, AlertsConfigured(), kNow);
   EXPECT_FALSE(outcome.pass);
   EXPECT_THAT(outcome.reason, HasSubstr("KubeNodeNotReady, NodeFilesystemAlmostFull"));
 }
@@ -259,12 +258,12 @@ TEST(AlertsGateTest, FiringAlertBlocksAndIsNamedOnce) {
 TEST(AlertsGateTest, IgnoredAlertPasses) {
   CoordinatorConfig config = AlertsConfigured();
   config.alerts.ignore_regex_text = "^(Watchdog|InfoInhibitor)$";
-  config.alerts.ignore_regex = std::regex(config.alerts.ignore_regex_text);
+  config.alerts.ignore_regex = *CompileIgnoreRegex(config.alerts.ignore_regex_text);
   GateFacts facts = WithAlerts({MakeAlert("Watchdog", "firing")});
-  EXPECT_TRUE(AlertsGate(facts, config).pass);
+  EXPECT_TRUE(AlertsGate(facts, config, kNow).pass);
 
   facts.alerts->alerts.push_back(MakeAlert("WatchdogDown", "firing"));
-  GateOutcome outcome = AlertsGate(facts, config);
+  GateOutcome outcome = AlertsGate(facts, config, kNow);
   EXPECT_FALSE(outcome.pass);
   EXPECT_THAT(outcome.reason, HasSubstr("WatchdogDown"));
 }
@@ -272,17 +271,76 @@ TEST(AlertsGateTest, IgnoredAlertPasses) {
 TEST(AlertsGateTest, IgnoreRegexIsSearchedNotAnchored) {
   CoordinatorConfig config = AlertsConfigured();
   config.alerts.ignore_regex_text = "Info";
-  config.alerts.ignore_regex = std::regex(config.alerts.ignore_regex_text);
-  EXPECT_TRUE(AlertsGate(WithAlerts({MakeAlert("CPUThrottlingInfoHigh", "firing")}), config).pass);
+  config.alerts.ignore_regex = *CompileIgnoreRegex(config.alerts.ignore_regex_text);
+  EXPECT_TRUE(
+      AlertsGate(WithAlerts({MakeAlert("CPUThrottlingInfoHigh", "firing")}), config, kNow).pass);
+}
+
+// Prometheus passes any label value. A 50 KB alert name against an ignore pattern with
+// `.*`: std::regex backtracked by recursion, once per character, and overflowed the stack.
+TEST(AlertsGateTest, HugeAlertNameIsJudgedWithoutCrashing) {
+  absl::StatusOr<CoordinatorConfig> config = ParseCoordinatorConfig(
+      "alerts:\n  prometheus_url: http://prometheus.example:9090\n"
+      "  ignore: '^(Watchdog|.*Info.*)$'\n",
+      "c.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  const std::string huge(50 * 1024, 'A');
+  GateFacts facts = WithAlerts({MakeAlert(huge + "Info" + huge, "firing")});
+  EXPECT_TRUE(AlertsGate(facts, *config, kNow).pass);
+  facts.alerts->alerts.push_back(MakeAlert(huge, "firing"));
+  EXPECT_FALSE(AlertsGate(facts, *config, kNow).pass);
+}
+
+// A configuration built in code with the text only: the gate compiles it itself.
+TEST(AlertsGateTest, UncompiledIgnoreTextIsCompiledOrBlocks) {
+  CoordinatorConfig config = AlertsConfigured();
+  config.alerts.ignore_regex_text = "^Watchdog$";
+  EXPECT_TRUE(AlertsGate(WithAlerts({MakeAlert("Watchdog", "firing")}), config, kNow).pass);
+  config.alerts.ignore_regex_text = "(a)\\1";
+  GateOutcome outcome = AlertsGate(WithAlerts({}), config, kNow);
+  EXPECT_FALSE(outcome.pass);
+  EXPECT_THAT(outcome.reason, HasSubstr("not a regular expression RE2 accepts"));
+}
+
+TEST(AlertsGateTest, FreshSnapshotPassesUpToMaxAge) {
+  CoordinatorConfig config = AlertsConfigured();
+  config.alerts.max_age = absl::Seconds(60);
+  GateFacts facts = WithAlerts({});
+  facts.alerts->fetched_at = kNow - absl::Seconds(60);
+  EXPECT_TRUE(AlertsGate(facts, config, kNow).pass);
+}
+
+TEST(AlertsGateTest, StaleSnapshotBlocks) {
+  CoordinatorConfig config = AlertsConfigured();
+  config.alerts.max_age = absl::Seconds(60);
+  GateFacts facts = WithAlerts({});
+  facts.alerts->fetched_at = kNow - absl::Seconds(95);
+  GateOutcome outcome = AlertsGate(facts, config, kNow);
+  EXPECT_FALSE(outcome.pass);
+  EXPECT_THAT(outcome.reason,
+              HasSubstr("alerts were last read 1m35s ago (more than max_age 1m) from "
+                        "http://prometheus.example:9090"));
+  // Never read at all, though the snapshot says OK.
+  facts.alerts->fetched_at = absl::InfinitePast();
+  EXPECT_FALSE(AlertsGate(facts, config, kNow).pass);
+}
+
+TEST(AlertsGateTest, FailedFetchBlocksEvenWhenFresh) {
+  GateFacts facts = WithAlerts({});
+  facts.alerts->status = absl::DeadlineExceededError("no complete answer within 10s");
+  facts.alerts->fetched_at = kNow;
+  GateOutcome outcome = AlertsGate(facts, AlertsConfigured(), kNow);
+  EXPECT_FALSE(outcome.pass);
+  EXPECT_THAT(outcome.reason, HasSubstr("no complete answer within 10s"));
 }
 
 TEST(AlertsGateTest, PendingAlertBlocksOnlyWithoutFiringOnly) {
   CoordinatorConfig config = AlertsConfigured();
   GateFacts facts = WithAlerts({MakeAlert("KubeNodeNotReady", "pending")});
   config.alerts.firing_only = true;
-  EXPECT_TRUE(AlertsGate(facts, config).pass);
+  EXPECT_TRUE(AlertsGate(facts, config, kNow).pass);
   config.alerts.firing_only = false;
-  GateOutcome outcome = AlertsGate(facts, config);
+  GateOutcome outcome = AlertsGate(facts, config, kNow);
   EXPECT_FALSE(outcome.pass);
   EXPECT_THAT(outcome.reason, HasSubstr("KubeNodeNotReady"));
 }
@@ -293,11 +351,11 @@ TEST(AlertsGateTest, MatchLabelsSelectWhichAlertsBlock) {
   GateFacts facts =
       WithAlerts({MakeAlert("DiskSlow", "firing", {{"severity", "warning"}, {"cluster", "home"}}),
                   MakeAlert("EtcdDown", "firing", {{"severity", "critical"}})});
-  EXPECT_TRUE(AlertsGate(facts, config).pass);
+  EXPECT_TRUE(AlertsGate(facts, config, kNow).pass);
 
   facts.alerts->alerts.push_back(
       MakeAlert("EtcdNoLeader", "firing", {{"severity", "critical"}, {"cluster", "home"}}));
-  GateOutcome outcome = AlertsGate(facts, config);
+  GateOutcome outcome = AlertsGate(facts, config, kNow);
   EXPECT_FALSE(outcome.pass);
   EXPECT_THAT(outcome.reason, AllOf(HasSubstr("EtcdNoLeader"), Not(HasSubstr("EtcdDown")),
                                     Not(HasSubstr("DiskSlow"))));

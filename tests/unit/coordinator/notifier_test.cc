@@ -3,9 +3,6 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <condition_variable>
-#include <deque>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -19,6 +16,7 @@
 #include "tests/fakes/agent_requests.h"
 #include "tests/fakes/capture_http_server.h"
 #include "tests/fakes/fake_clock.h"
+#include "tests/fakes/fake_http_client.h"
 #include "tests/fakes/free_port.h"
 #include "tests/fakes/http_probe.h"
 #include "tests/fakes/temp_dir.h"
@@ -321,48 +319,14 @@ TEST_F(NotifierTest, ASlowEndpointTimesOutWhileTheCoordinatorCarriesOn) {
   ASSERT_TRUE(notifier_->WaitIdleForTest(absl::Seconds(30)));
 }
 
-// A poster that records bodies, answers from a script, and can hold every call.
-class ScriptedPoster final : public WebhookPoster {
- public:
-  absl::Status Post(const std::string& url, const std::string& body,
-                    absl::Duration timeout) override {
-    std::unique_lock<std::mutex> lock(mutex_);
-    bodies_.push_back(body);
-    changed_.notify_all();
-    changed_.wait_for(lock, std::chrono::seconds(10), [this] { return !hold_; });
-    if (script_.empty()) return absl::OkStatus();
-    absl::Status next = script_.front();
-    script_.pop_front();
-    return next;
+// The Slack "text" of every request the fake client got.
+std::vector<std::string> Texts(const testing::FakeHttpClient& http) {
+  std::vector<std::string> out;
+  for (const HttpClient::Request& request : http.requests()) {
+    out.push_back(nlohmann::json::parse(request.body)["text"]);
   }
-  void Script(std::deque<absl::Status> script) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    script_ = std::move(script);
-  }
-  void Hold(bool hold) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    hold_ = hold;
-    changed_.notify_all();
-  }
-  bool WaitForCalls(size_t count) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    return changed_.wait_for(lock, std::chrono::seconds(10),
-                             [&] { return bodies_.size() >= count; });
-  }
-  std::vector<std::string> texts() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    std::vector<std::string> out;
-    for (const std::string& body : bodies_) out.push_back(nlohmann::json::parse(body)["text"]);
-    return out;
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::vector<std::string> bodies_;
-  std::deque<absl::Status> script_;
-  bool hold_ = false;
-};
+  return out;
+}
 
 tended::v1::Event HaltEvent(uint64_t sequence, const std::string& reason) {
   tended::v1::Event event;
@@ -374,53 +338,59 @@ tended::v1::Event HaltEvent(uint64_t sequence, const std::string& reason) {
 }
 
 TEST_F(NotifierTest, RetriesTransientFailuresButNotRefusals) {
-  auto poster = std::make_shared<ScriptedPoster>();
-  poster->Script({absl::UnavailableError("HTTP 503"), absl::DeadlineExceededError("timed out"),
-                  absl::OkStatus(), absl::FailedPreconditionError("HTTP 400: invalid_payload")});
+  auto http = std::make_shared<testing::FakeHttpClient>();
   NotificationsConfig notifications;
   notifications.urls = {"slack://T1/B2/X3"};
   Notifier::Options options;
-  options.poster = poster;
+  options.http = http;
   StartNotifier(notifications, options);
+  http->Script(notifier_->sinks()[0].endpoint,
+               {testing::FakeHttpClient::Answer(503), absl::DeadlineExceededError("timed out"),
+                testing::FakeHttpClient::Answer(200, "ok"),
+                testing::FakeHttpClient::Answer(400, "invalid_payload")});
   notifier_->OnEvent(HaltEvent(1, "first"));
   notifier_->OnEvent(HaltEvent(2, "second"));
   ASSERT_TRUE(notifier_->WaitIdleForTest(absl::Seconds(20)));
-  EXPECT_THAT(poster->texts(),
-              ElementsAre("Disruptions halted: first", "Disruptions halted: first",
-                          "Disruptions halted: first", "Disruptions halted: second"));
+  EXPECT_THAT(Texts(*http), ElementsAre("Disruptions halted: first", "Disruptions halted: first",
+                                        "Disruptions halted: first", "Disruptions halted: second"));
+  for (const HttpClient::Request& request : http->requests()) {
+    EXPECT_EQ(request.method, "POST");
+    EXPECT_EQ(request.url, "https://hooks.slack.com/services/T1/B2/X3");
+    EXPECT_EQ(request.url_for_messages, "slack");
+  }
   EXPECT_EQ(Counter("tended_notifications_sent_total", "slack"), 1);
   EXPECT_EQ(Counter("tended_notifications_failed_total", "slack"), 1);
 }
 
 TEST_F(NotifierTest, AFullQueueDropsTheOldestAndCountsIt) {
-  auto poster = std::make_shared<ScriptedPoster>();
-  poster->Hold(true);
+  auto http = std::make_shared<testing::FakeHttpClient>();
+  http->Hold(true);
   NotificationsConfig notifications;
   notifications.urls = {"slack://T1/B2/X3"};
   Notifier::Options options;
-  options.poster = poster;
+  options.http = http;
   options.max_queue = 2;
   StartNotifier(notifications, options);
   notifier_->OnEvent(HaltEvent(1, "in flight"));
-  ASSERT_TRUE(poster->WaitForCalls(1));
+  ASSERT_TRUE(http->WaitForRequests(1));
   for (int i = 2; i <= 5; ++i) notifier_->OnEvent(HaltEvent(i, absl::StrCat("queued ", i)));
-  poster->Hold(false);
+  http->Hold(false);
   ASSERT_TRUE(notifier_->WaitIdleForTest(absl::Seconds(20)));
-  EXPECT_THAT(poster->texts(),
+  EXPECT_THAT(Texts(*http),
               ElementsAre("Disruptions halted: in flight", "Disruptions halted: queued 4",
                           "Disruptions halted: queued 5"));
   EXPECT_THAT(registry_.Render(), HasSubstr("tended_notifications_dropped_total 2\n"));
 }
 
 TEST_F(NotifierTest, BlockedLongerThanTheThresholdIsAnnouncedOncePerEpisode) {
-  auto poster = std::make_shared<ScriptedPoster>();
+  auto http = std::make_shared<testing::FakeHttpClient>();
   NotificationsConfig notifications;
   notifications.urls = {"slack://T1/B2/X3"};
   notifications.blocked_threshold = absl::Hours(1);
   notifications.templates["halted"] = "";
   notifications.templates["resumed"] = "";
   Notifier::Options options;
-  options.poster = poster;
+  options.http = http;
   StartNotifier(notifications, options);
 
   Report("node-a", "boot-1");
@@ -439,7 +409,7 @@ TEST_F(NotifierTest, BlockedLongerThanTheThresholdIsAnnouncedOncePerEpisode) {
   Report("node-a", "boot-1");
   notifier_->CheckBlocked();  // Same episode: nothing new.
   ASSERT_TRUE(notifier_->WaitIdleForTest(absl::Seconds(20)));
-  std::vector<std::string> texts = poster->texts();
+  std::vector<std::string> texts = Texts(*http);
   ASSERT_EQ(texts.size(), 1u);
   EXPECT_THAT(texts[0], HasSubstr("Node node-a has waited 1h1m for a reboot lease: halt: "));
   EXPECT_THAT(texts[0], HasSubstr("change freeze"));
@@ -454,17 +424,17 @@ TEST_F(NotifierTest, BlockedLongerThanTheThresholdIsAnnouncedOncePerEpisode) {
   Report("node-b", "boot-1");
   notifier_->CheckBlocked();
   ASSERT_TRUE(notifier_->WaitIdleForTest(absl::Seconds(20)));
-  texts = poster->texts();
+  texts = Texts(*http);
   ASSERT_EQ(texts.size(), 2u);
   EXPECT_THAT(texts[1], HasSubstr("Node node-b has waited 1h30m for a reboot lease: concurrency"));
 }
 
 TEST_F(NotifierTest, KubernetesStepsAndRolloutStops) {
-  auto poster = std::make_shared<ScriptedPoster>();
+  auto http = std::make_shared<testing::FakeHttpClient>();
   NotificationsConfig notifications;
   notifications.urls = {"slack://T1/B2/X3"};
   Notifier::Options options;
-  options.poster = poster;
+  options.http = http;
   StartNotifier(notifications, options);
   tended::v1::Event drain;
   drain.set_sequence(1);
@@ -481,7 +451,7 @@ TEST_F(NotifierTest, KubernetesStepsAndRolloutStops) {
   stopped.set_message("os_upgrade rollout stopped: dpkg failed");
   notifier_->OnEvent(stopped);
   ASSERT_TRUE(notifier_->WaitIdleForTest(absl::Seconds(20)));
-  EXPECT_THAT(poster->texts(),
+  EXPECT_THAT(Texts(*http),
               ElementsAre("Node k8s-node2 (reboot, lease lease-3): the node is cordoned and "
                           "drained before it may reboot",
                           "OS upgrades stopped at node k8s-node4: os_upgrade rollout stopped: "

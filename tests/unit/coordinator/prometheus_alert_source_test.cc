@@ -1,17 +1,8 @@
 #include "coordinator/alerts/prometheus_alert_source.h"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <stdlib.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include <atomic>
-#include <cerrno>
-#include <cstring>
-#include <mutex>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
@@ -22,13 +13,17 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/fakes/canned_http_server.h"
 #include "tests/fakes/fake_clock.h"
+#include "tests/fakes/fake_http_client.h"
 #include "tests/fakes/free_port.h"
+#include "tests/fakes/http_probe.h"
 
 namespace tended::coordinator {
 namespace {
 
 using ::testing::AllOf;
+using testing::CannedHttpServer;
 using ::testing::ElementsAre;
 using ::testing::Field;
 using ::testing::HasSubstr;
@@ -200,111 +195,6 @@ INSTANTIATE_TEST_SUITE_P(
 
 // ---------------------------------------------------------------------------------------
 // Fetch against a tiny HTTP server on 127.0.0.1.
-
-// Answers every connection with a canned response, or (hang) never answers and holds the
-// connection until the client gives up. Serves until destroyed.
-class CannedHttpServer {
- public:
-  static std::string Response(int status, absl::string_view body,
-                              absl::string_view content_type = "application/json") {
-    return absl::StrCat("HTTP/1.1 ", status, " Canned\r\nContent-Type: ", content_type,
-                        "\r\nContent-Length: ", body.size(), "\r\nConnection: close\r\n\r\n", body);
-  }
-
-  explicit CannedHttpServer(std::string response, bool hang = false)
-      : response_(std::move(response)), hang_(hang) {
-    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof(address);
-    if (listen_fd_ < 0 ||
-        ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
-        ::listen(listen_fd_, 8) != 0 ||
-        ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&address), &length) != 0 ||
-        ::pipe2(stop_pipe_, O_CLOEXEC) != 0) {
-      ADD_FAILURE() << "cannot listen on 127.0.0.1: " << std::strerror(errno);
-      return;
-    }
-    port_ = ntohs(address.sin_port);
-    thread_ = std::thread([this] { Serve(); });
-  }
-
-  ~CannedHttpServer() {
-    if (thread_.joinable()) {
-      char byte = 0;
-      ssize_t ignored = ::write(stop_pipe_[1], &byte, 1);
-      (void)ignored;
-      thread_.join();
-    }
-    for (int fd : {listen_fd_, stop_pipe_[0], stop_pipe_[1]}) {
-      if (fd >= 0) ::close(fd);
-    }
-  }
-
-  std::string base_url() const { return absl::StrCat("http://127.0.0.1:", port_); }
-  int port() const { return port_; }
-
-  std::vector<std::string> requests() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return requests_;
-  }
-
- private:
-  // Waits for `fd` to become readable; false when asked to stop or after 20 s (a bound so
-  // a broken test cannot hang forever).
-  bool WaitReadable(int fd) {
-    pollfd fds[2] = {{fd, POLLIN, 0}, {stop_pipe_[0], POLLIN, 0}};
-    while (true) {
-      int ready = ::poll(fds, 2, 20000);
-      if (ready < 0 && errno == EINTR) continue;
-      return ready > 0 && (fds[1].revents & POLLIN) == 0 && (fds[0].revents != 0);
-    }
-  }
-
-  void Serve() {
-    while (WaitReadable(listen_fd_)) {
-      int client = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (client < 0) continue;
-      std::string request;
-      char buffer[4096];
-      while (request.find("\r\n\r\n") == std::string::npos && request.size() < 65536 &&
-             WaitReadable(client)) {
-        ssize_t n = ::recv(client, buffer, sizeof(buffer), 0);
-        if (n <= 0) break;
-        request.append(buffer, static_cast<size_t>(n));
-      }
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        requests_.push_back(request);
-      }
-      if (hang_) {
-        // Say nothing until the client hangs up.
-        while (WaitReadable(client) && ::recv(client, buffer, sizeof(buffer), 0) > 0) {
-        }
-      } else {
-        size_t sent = 0;
-        while (sent < response_.size()) {
-          ssize_t n =
-              ::send(client, response_.data() + sent, response_.size() - sent, MSG_NOSIGNAL);
-          if (n <= 0) break;
-          sent += static_cast<size_t>(n);
-        }
-        ::shutdown(client, SHUT_WR);
-      }
-      ::close(client);
-    }
-  }
-
-  const std::string response_;
-  const bool hang_;
-  int listen_fd_ = -1;
-  int stop_pipe_[2] = {-1, -1};
-  int port_ = 0;
-  std::thread thread_;
-  mutable std::mutex mutex_;
-  std::vector<std::string> requests_;
-};
 
 // Sets an environment variable for one test and restores it afterwards.
 class ScopedEnv {
@@ -487,6 +377,49 @@ TEST_F(PrometheusAlertSourceTest, OtherTargetsHonourTheProxyFromTheEnvironment) 
   ASSERT_EQ(proxy.requests().size(), 1u);
   EXPECT_THAT(proxy.requests()[0],
               StartsWith("GET http://prometheus.tended-test.invalid:9090/api/v1/alerts "));
+}
+
+TEST_F(PrometheusAlertSourceTest, AsksThroughTheHttpClientWithTheCapAndTimeout) {
+  auto http = std::make_shared<testing::FakeHttpClient>();
+  http->Script("http://prometheus.example:9090/api/v1/alerts",
+               {testing::FakeHttpClient::Answer(200, kValidAnswer)});
+  PrometheusAlertSource source("http://prometheus.example:9090/", absl::Seconds(7), clock_, http);
+  AlertSnapshot snapshot = source.Fetch();
+  ASSERT_TRUE(snapshot.status.ok()) << snapshot.status;
+  EXPECT_EQ(snapshot.alerts.size(), 2u);
+  std::vector<HttpClient::Request> requests = http->requests();
+  ASSERT_EQ(requests.size(), 1u);
+  const HttpClient::Request& request = requests[0];
+  EXPECT_EQ(request.method, "GET");
+  EXPECT_EQ(request.timeout, absl::Seconds(7));
+  EXPECT_EQ(request.max_response_bytes, kMaxPrometheusResponseBytes);
+  EXPECT_TRUE(request.accept_compressed);
+  EXPECT_THAT(request.headers, ElementsAre(Pair("Accept", "application/json")));
+  EXPECT_NE(request.cancel, nullptr);
+
+  // No answer at all: the client's status, as it is.
+  http->SetDefault(absl::DeadlineExceededError("GET x: no complete answer within 7s"));
+  snapshot = source.Fetch();
+  EXPECT_EQ(snapshot.status.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(snapshot.fetched_at, clock_.Now());
+}
+
+TEST_F(PrometheusAlertSourceTest, CancelFetchesEndsAHangingFetchSoon) {
+  CannedHttpServer server(/*response=*/"", /*hang=*/true);
+  PrometheusAlertSource source(server.base_url(), absl::Seconds(30), clock_);
+  std::thread canceller([&] {
+    testing::PollUntil([&]() -> absl::StatusOr<bool> { return server.requests().size() == 1; },
+                       absl::Seconds(10), "the request to arrive")
+        .IgnoreError();
+    source.CancelFetches();
+  });
+  const absl::Time start = absl::Now();
+  AlertSnapshot snapshot = source.Fetch();
+  canceller.join();
+  EXPECT_EQ(snapshot.status.code(), absl::StatusCode::kCancelled) << snapshot.status;
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+  // Later fetches fail at once: the source is shutting down.
+  EXPECT_EQ(source.Fetch().status.code(), absl::StatusCode::kCancelled);
 }
 
 }  // namespace

@@ -142,6 +142,20 @@ TEST(NameRegexTest, AnchoredAtStartOnlyLikeReMatch) {
   EXPECT_FALSE(NameRegex::Parse("(").ok());
 }
 
+TEST(NameRegexTest, SyntaxRe2DoesNotSupportIsAnErrorSayingSo) {
+  absl::StatusOr<NameRegex> backreference = NameRegex::Parse("(lib)\\1");
+  EXPECT_EQ(backreference.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(backreference.status().message(),
+              HasSubstr("not a regular expression RE2 accepts: \"(lib)\\1\": invalid escape"));
+  EXPECT_THAT(NameRegex::Parse("linux-(?!image)").status().message(),
+              HasSubstr("invalid perl operator: (?!"));
+  // Copies share the compiled expression and match alike.
+  NameRegex original = *NameRegex::Parse("kube");
+  NameRegex copy = original;
+  EXPECT_TRUE(copy.Matches("kubelet"));
+  EXPECT_FALSE(copy.Matches("libkube"));
+}
+
 AptConfigPolicy ReferenceConfig() {
   AptConfigPolicy apt;
   apt.origins_pattern = {
@@ -162,6 +176,22 @@ TEST(UpgradePolicyTest, ReferenceConfiguration) {
   EXPECT_THAT(policy->BlacklistMatch("kubelet"), Optional(std::string("kube")));
   EXPECT_FALSE(policy->Blacklisted("libkube"));
   EXPECT_TRUE(policy->Whitelisted("anything"));
+}
+
+// A package name comes from a repository's index. A 50 KB one against blacklist patterns
+// with `.*`: std::regex backtracked by recursion, once per character, and overflowed the
+// stack.
+TEST(UpgradePolicyTest, HugePackageNameIsMatchedWithoutCrashing) {
+  AptConfigPolicy apt = ReferenceConfig();
+  apt.blacklist.push_back(".*-dbg$");
+  apt.blacklist.push_back("lib(.*)+-dev");
+  absl::StatusOr<UpgradePolicy> policy = UpgradePolicy::Create(apt, {}, kBookworm);
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  const std::string huge(50 * 1024, 'x');
+  EXPECT_THAT(policy->BlacklistMatch("pkg" + huge + "-dbg"), Optional(std::string(".*-dbg$")));
+  EXPECT_TRUE(policy->Blacklisted("lib" + huge + "-dev"));
+  EXPECT_FALSE(policy->Blacklisted("pkg" + huge));
+  EXPECT_FALSE(policy->Blacklisted("pkg" + huge + "-dbg-extra"));
 }
 
 TEST(UpgradePolicyTest, StatusFileIsAlwaysAllowed) {
@@ -243,6 +273,13 @@ apt:
   EXPECT_THAT(o->whitelist_strict, Optional(true));
   EXPECT_THAT(o->holds, ElementsAre("kubelet", "kubeadm", "kubectl"));
   EXPECT_TRUE(o->replace_apt_config);
+}
+
+TEST(AptPolicyYamlTest, UnsupportedRegexNamesItsLine) {
+  absl::Status status = ParseYaml("apt:\n  blacklist:\n    - kube\n    - '(a)\\1'\n").status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("agent.yaml:4"));
+  EXPECT_THAT(status.message(), HasSubstr("RE2"));
 }
 
 TEST(AptPolicyYamlTest, RejectsMistakesWithTheirLine) {
