@@ -142,6 +142,8 @@ void Agent::NoteFencingToken(uint64_t token) {
 void Agent::AdoptLease(const Lease& lease, absl::string_view how) {
   if (lease.node_name() != node_name_) return;
   if (journal_.has_lease() && journal_.lease().id() == lease.id()) {
+    // Prepared (drained) now: the act may begin at once rather than at the next retry.
+    if (journal_.lease().preparing() && !lease.preparing()) next_lease_act_ = absl::InfinitePast();
     *journal_.mutable_lease() = lease;
   } else {
     if (journal_.has_lease() && journal_.lease().fencing_token() > lease.fencing_token()) return;
