@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "agent/instance_id.h"
 #include "common/file_util.h"
 #include "common/logging.h"
 #include "common/proto_file.h"
@@ -18,16 +19,14 @@ namespace {
 
 using tended::v1::Lease;
 
-constexpr char kRebootStep[] = "reboot";
 constexpr absl::Duration kRetrySoon = absl::Seconds(5);
+// A coordinator's report interval is followed within these bounds.
+constexpr absl::Duration kMinReportInterval = absl::Seconds(1);
+constexpr absl::Duration kMaxReportInterval = absl::Hours(1);
+// The longest wait before asking again when the coordinator says "not yet".
+constexpr absl::Duration kMaxActRetryDelay = absl::Seconds(30);
 
 std::shared_ptr<spdlog::logger> Log() { return Logger("agent"); }
-
-absl::Duration RenewEvery(const Lease& lease) {
-  absl::Duration deadline =
-      FromProtoTimestamp(lease.expire_time()) - FromProtoTimestamp(lease.renew_time());
-  return std::max(deadline / 3, absl::Seconds(1));
-}
 
 }  // namespace
 
@@ -45,7 +44,8 @@ Agent::Agent(const AgentConfig& config, std::string node_name, RootPath root,
       deps_(dependencies),
       facts_reader_(root_, config_, node_name_),
       journal_path_(root_.Resolve(absl::StrCat(config_.state_dir, "/agent-state.json"))),
-      backoff_(config.reconnect_initial_backoff) {}
+      backoff_(config.reconnect_initial_backoff),
+      report_interval_(config.report_interval) {}
 
 Agent::~Agent() { deps_.coordinator->CloseDirectiveStream(); }
 
@@ -60,6 +60,9 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const AgentConfig& config,
   std::unique_ptr<Agent> agent(
       new Agent(config, std::move(node_name), std::move(root), dependencies));
   RETURN_IF_ERROR(MakeDirectories(agent->root_.Resolve(config.state_dir), 0700));
+  ASSIGN_OR_RETURN(agent->instance_id_,
+                   LoadOrCreateAgentInstanceId(agent->root_.Resolve(
+                       absl::StrCat(config.state_dir, "/", kAgentIdFileName))));
   absl::Status loaded = ReadProtoJsonFile(agent->journal_path_, &agent->journal_);
   if (absl::IsNotFound(loaded)) {
     agent->journal_.Clear();
@@ -72,7 +75,23 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const AgentConfig& config,
     agent->journal_.Clear();
   }
   agent->journal_.set_format_version(1);
+  // A journal from before max_fencing_token_seen still knows its lease's token.
+  if (agent->journal_.has_lease()) agent->NoteFencingToken(agent->journal_.lease().fencing_token());
+
+  LeaseRequester::Options reboot;
+  reboot.node_name = agent->node_name_;
+  reboot.agent_instance_id = agent->instance_id_;
+  reboot.kind = tended::v1::LEASE_KIND_REBOOT;
+  reboot.what = "a reboot lease";
+  reboot.check_period = config.check_period;
+  agent->reboot_requester_ =
+      std::make_unique<LeaseRequester>(dependencies.coordinator, *dependencies.clock, reboot);
   if (dependencies.packages != nullptr) {
+    LeaseRequester::Options os = reboot;
+    os.kind = tended::v1::LEASE_KIND_OS_UPGRADE;
+    os.what = "an OS upgrade lease";
+    agent->os_requester_ =
+        std::make_unique<LeaseRequester>(dependencies.coordinator, *dependencies.clock, os);
     OsUpgradeStep::Options options;
     options.plan_interval = config.apt.plan_interval;
     options.update_interval = config.apt.update_interval;
@@ -112,9 +131,19 @@ void Agent::SetStatus(const std::string& status) {
   if (deps_.notifier != nullptr) (void)deps_.notifier->Status(status);
 }
 
+absl::Duration Agent::ActRetryDelay() const {
+  return std::min(config_.check_period, kMaxActRetryDelay);
+}
+
+void Agent::NoteFencingToken(uint64_t token) {
+  if (token > journal_.max_fencing_token_seen()) journal_.set_max_fencing_token_seen(token);
+}
+
 void Agent::AdoptLease(const Lease& lease, absl::string_view how) {
   if (lease.node_name() != node_name_) return;
   if (journal_.has_lease() && journal_.lease().id() == lease.id()) {
+    // Prepared (drained) now: the act may begin at once rather than at the next retry.
+    if (journal_.lease().preparing() && !lease.preparing()) next_lease_act_ = absl::InfinitePast();
     *journal_.mutable_lease() = lease;
   } else {
     if (journal_.has_lease() && journal_.lease().fencing_token() > lease.fencing_token()) return;
@@ -122,10 +151,15 @@ void Agent::AdoptLease(const Lease& lease, absl::string_view how) {
     journal_.clear_boot_id_before_step();
     journal_.clear_step_report();
     journal_.clear_step_report_delivered();
+    journal_.clear_step_packages();
     *journal_.mutable_lease() = lease;
+    next_lease_act_ = absl::InfinitePast();
     Log()->info("holding lease {} (token {}), {}", lease.id(), lease.fencing_token(), how);
   }
-  waiting_for_lease_ = false;
+  NoteFencingToken(lease.fencing_token());
+  for (LeaseRequester* requester : {reboot_requester_.get(), os_requester_.get()}) {
+    if (requester != nullptr && requester->kind() == lease.kind()) requester->Reset();
+  }
   next_renew_ = deps_.clock->Now() + RenewEvery(lease);
   if (absl::Status saved = SaveJournal(); !saved.ok()) {
     Log()->error("cannot journal the lease: {}", saved.ToString());
@@ -141,7 +175,9 @@ void Agent::ClearLease(absl::string_view why) {
   journal_.clear_step_start_time();
   journal_.clear_step_report();
   journal_.clear_step_report_delivered();
+  journal_.clear_step_packages();
   reboot_at_.reset();
+  next_lease_act_ = absl::InfinitePast();
   if (absl::Status removed = RemoveFileIfExists(root_.Resolve(config_.reboot.gated_sentinel));
       !removed.ok()) {
     Log()->warn("{}", removed.ToString());
@@ -188,9 +224,32 @@ absl::Status Agent::Report() {
   if (os_ != nullptr) FillOsUpgradeFacts(facts.mutable_os_upgrade());
   tended::v1::ReportFactsRequest request;
   *request.mutable_facts() = std::move(facts);
+  request.set_agent_instance_id(instance_id_);
+  if (journal_.has_lease()) *request.mutable_held_lease() = journal_.lease();
+  request.set_max_fencing_token_seen(journal_.max_fencing_token_seen());
+  request.set_coordinator_state_id(journal_.coordinator_state_id());
   ASSIGN_OR_RETURN(auto response, deps_.coordinator->ReportFacts(request));
-  absl::Duration interval = config_.report_interval;
-  next_report_ = deps_.clock->Now() + interval;
+  if (!response.state_id().empty() && response.state_id() != journal_.coordinator_state_id()) {
+    if (!journal_.coordinator_state_id().empty()) {
+      Log()->warn("the coordinator's state is now {} (was {})", response.state_id(),
+                  journal_.coordinator_state_id());
+    }
+    journal_.set_coordinator_state_id(response.state_id());
+    if (absl::Status saved = SaveJournal(); !saved.ok()) {
+      Log()->error("cannot journal the coordinator's state id: {}", saved.ToString());
+    }
+  }
+  if (response.has_report_interval()) {
+    const absl::Duration told = FromProtoDuration(response.report_interval());
+    if (told > absl::ZeroDuration()) {
+      const absl::Duration interval = std::clamp(told, kMinReportInterval, kMaxReportInterval);
+      if (interval != report_interval_) {
+        Log()->info("reporting every {} as the coordinator asks", absl::FormatDuration(interval));
+        report_interval_ = interval;
+      }
+    }
+  }
+  next_report_ = deps_.clock->Now() + report_interval_;
   return absl::OkStatus();
 }
 
@@ -208,10 +267,15 @@ absl::Time Agent::RunOnce() {
     }
     connected_ = true;
     backoff_ = config_.reconnect_initial_backoff;
+    tended::v1::WatchDirectivesRequest watch;
+    watch.set_node_name(node_name_);
+    watch.set_agent_instance_id(instance_id_);
     deps_.coordinator->OpenDirectiveStream(
-        node_name_, [this](const tended::v1::Directive& d) { PostDirective(d); },
+        watch, [this](const tended::v1::Directive& d) { PostDirective(d); },
         [this](const absl::Status& status) { PostStreamEnded(status); });
-    waiting_for_lease_ = false;  // Ask again: the coordinator may have restarted.
+    // Ask again: the coordinator may have restarted.
+    reboot_requester_->Reset();
+    if (os_requester_ != nullptr) os_requester_->Reset();
     SetStatus("connected to the coordinator");
   }
 
@@ -251,196 +315,49 @@ absl::Time Agent::RunOnce() {
 
 absl::Time Agent::HandleNoLease(bool reboot_needed) {
   const absl::Time now = deps_.clock->Now();
-  if (!reboot_needed) {
-    if (waiting_for_lease_) {
-      tended::v1::CancelLeaseRequestRequest cancel;
-      cancel.set_node_name(node_name_);
-      cancel.set_kind(tended::v1::LEASE_KIND_REBOOT);
-      if (auto cancelled = deps_.coordinator->CancelLeaseRequest(cancel); !cancelled.ok()) {
-        Disconnected(cancelled.status());
-        return next_connect_attempt_;
-      }
-      waiting_for_lease_ = false;
+  // The kinds in priority order: the reboot goes first, OS upgrades are asked for after it.
+  LeaseRequester* wanted = nullptr;
+  std::string idle = "idle: no reboot required";
+  if (reboot_needed) {
+    wanted = reboot_requester_.get();
+  } else if (os_ != nullptr) {
+    const std::optional<apt::UpgradePlan>& plan = os_->plan();
+    if (plan.has_value() && !plan->upgrades.empty()) {
+      wanted = os_requester_.get();
+    } else {
+      idle = plan.has_value() ? "idle: no reboot required, no OS upgrades"
+                              : "idle: no reboot required; the OS upgrade plan is not ready";
     }
-    if (os_ != nullptr) return HandleNoOsLease();
-    SetStatus("idle: no reboot required");
+  }
+  for (LeaseRequester* requester : {reboot_requester_.get(), os_requester_.get()}) {
+    if (requester == nullptr || requester == wanted || !requester->waiting()) continue;
+    if (absl::Status cancelled = requester->Cancel(); !cancelled.ok()) {
+      Disconnected(cancelled);
+      return next_connect_attempt_;
+    }
+  }
+  if (wanted == nullptr) {
+    SetStatus(idle);
     return absl::InfiniteFuture();
   }
-  // The reboot goes first; OS upgrades are asked for again after it.
-  if (waiting_for_os_lease_) CancelOsLeaseRequest();
-  if (!connected_) return next_connect_attempt_;
-  if (waiting_for_lease_ && now < next_acquire_) return next_acquire_;
-
-  tended::v1::AcquireLeaseRequest request;
-  request.set_node_name(node_name_);
-  request.set_kind(tended::v1::LEASE_KIND_REBOOT);
-  auto facts = facts_reader_.Read();
-  std::string why = facts.ok() ? absl::StrJoin(facts->reboot_required_reasons(), ", ") : "";
-  request.set_reason(absl::StrCat("reboot-required: ", why));
-  auto response = deps_.coordinator->AcquireLease(request);
-  if (!response.ok()) {
-    if (absl::IsFailedPrecondition(response.status()) ||
-        absl::IsInvalidArgument(response.status())) {
-      SetStatus(absl::StrCat("reboot lease refused: ", response.status().message()));
-      waiting_for_lease_ = true;
-      next_acquire_ = now + config_.check_period;
-      return next_acquire_;
-    }
-    Disconnected(response.status());
-    return next_connect_attempt_;
-  }
-  if (response->has_lease()) {
-    AdoptLease(response->lease(), "granted at once");
-    return now;
-  }
-  waiting_for_lease_ = true;
-  next_acquire_ = now + config_.check_period;
-  std::vector<std::string> blocking;
-  for (const auto& gate : response->gates()) {
-    if (gate.verdict() == tended::v1::GATE_VERDICT_BLOCK) {
-      blocking.push_back(absl::StrCat(gate.gate(), ": ", gate.reason()));
-    }
-  }
-  SetStatus(absl::StrCat("waiting for a reboot lease (queue position ", response->queue_position(),
-                         "): ", absl::StrJoin(blocking, "; ")));
-  return next_acquire_;
-}
-
-absl::Time Agent::HandleLease(const std::string& boot_id, bool reboot_needed) {
-  const absl::Time now = deps_.clock->Now();
-  const Lease& lease = journal_.lease();
-  absl::Time step_next = absl::InfiniteFuture();
-  if (lease.kind() == tended::v1::LEASE_KIND_OS_UPGRADE && os_ != nullptr) {
-    step_next = HandleOsUpgradeLease();
-    // The lease may have ended (then `lease` is gone) or the coordinator be unreachable.
-    if (!journal_.has_lease() || !connected_) return step_next;
-  } else if (lease.kind() != tended::v1::LEASE_KIND_REBOOT) {
-    // Other kinds are acted on by their own steps; keep the lease alive meanwhile.
-    SetStatus(absl::StrCat("holding ", lease.id()));
-  } else if (journal_.step() == kRebootStep) {
-    if (!reboot_at_.has_value()) {
-      // Restarted during the pause before the reboot: take the pause again.
-      reboot_at_ = now + config_.reboot.delay;
-    }
-    if (now >= *reboot_at_) return FinishReboot();
-    return *reboot_at_;
-  } else if (boot_id == lease.boot_id_at_grant() &&
-             lease.phase() != tended::v1::LEASE_PHASE_VERIFYING) {
-    if (!reboot_needed && lease.phase() == tended::v1::LEASE_PHASE_GRANTED) {
-      tended::v1::ReleaseLeaseRequest release;
-      release.set_lease_id(lease.id());
-      release.set_fencing_token(lease.fencing_token());
-      release.set_reason("the reboot-required sentinel went away");
-      auto released = deps_.coordinator->ReleaseLease(release);
-      if (released.ok() || absl::IsFailedPrecondition(released.status())) {
-        ClearLease("reboot no longer required");
-        return now;
-      }
-      Disconnected(released.status());
-      return next_connect_attempt_;
-    }
-    if (!lease.preparing()) return StartReboot(boot_id);
-    // The coordinator cordons and drains first; the lease comes again when it is done.
-    SetStatus(absl::StrCat("holding ", lease.id(), "; waiting for the coordinator to drain"));
-  } else {
-    SetStatus(
-        absl::StrCat("rebooted under ", lease.id(), "; waiting for the coordinator to verify"));
-  }
-
-  // Renew while granted; once disrupted the renewal is how we learn of the release.
-  const absl::Duration probe_every = lease.phase() == tended::v1::LEASE_PHASE_GRANTED
-                                         ? RenewEvery(lease)
-                                         : config_.report_interval;
-  if (now >= next_renew_) {
-    tended::v1::RenewLeaseRequest renew;
-    renew.set_lease_id(lease.id());
-    renew.set_fencing_token(lease.fencing_token());
-    auto renewed = deps_.coordinator->RenewLease(renew);
-    if (renewed.ok()) {
-      *journal_.mutable_lease() = renewed->lease();
-      (void)SaveJournal();
-    } else if (absl::IsFailedPrecondition(renewed.status())) {
-      ClearLease(renewed.status().message());
+  LeaseRequester::Answer answer = wanted->Ask([&]() -> std::string {
+    if (wanted == os_requester_.get()) return DescribePlan(*os_->plan());
+    auto facts = facts_reader_.Read();
+    return absl::StrCat("reboot-required: ",
+                        facts.ok() ? absl::StrJoin(facts->reboot_required_reasons(), ", ") : "");
+  });
+  switch (answer.result) {
+    case LeaseRequester::Answer::Result::kGranted:
+      AdoptLease(answer.lease, "granted at once");
       return now;
-    } else {
-      Disconnected(renewed.status());
-      return next_connect_attempt_;
-    }
-    next_renew_ = now + probe_every;
+    case LeaseRequester::Answer::Result::kWaiting:
+      SetStatus(answer.status);
+      return answer.next;
+    case LeaseRequester::Answer::Result::kUnreachable:
+      break;
   }
-  return std::min(next_renew_, step_next);
-}
-
-absl::Time Agent::StartReboot(const std::string& boot_id) {
-  const absl::Time now = deps_.clock->Now();
-  const Lease lease = journal_.lease();
-  tended::v1::BeginDisruptionRequest begin;
-  begin.set_lease_id(lease.id());
-  begin.set_fencing_token(lease.fencing_token());
-  begin.set_step(kRebootStep);
-  auto begun = deps_.coordinator->BeginDisruption(begin);
-  if (!begun.ok()) {
-    if (absl::IsFailedPrecondition(begun.status())) {
-      Log()->error("not rebooting: {}", begun.status().message());
-      ClearLease(begun.status().message());
-      return now;
-    }
-    Disconnected(begun.status());
-    return next_connect_attempt_;
-  }
-  *journal_.mutable_lease() = begun->lease();
-  journal_.set_step(kRebootStep);
-  journal_.set_boot_id_before_step(boot_id);
-  *journal_.mutable_step_start_time() = ToProtoTimestamp(now);
-  if (absl::Status saved = SaveJournal(); !saved.ok()) {
-    // Without the journal a crash could reboot twice: do not go on.
-    Log()->error("not rebooting: cannot journal the step: {}", saved.ToString());
-    journal_.clear_step();
-    return now + kRetrySoon;
-  }
-  std::string gated = root_.Resolve(config_.reboot.gated_sentinel);
-  absl::Status written = MakeDirectories(Dirname(gated));
-  if (written.ok()) written = WriteFileAtomically(gated, absl::StrCat(lease.id(), "\n"));
-  if (!written.ok()) Log()->warn("cannot write the gated sentinel: {}", written.ToString());
-  reboot_at_ = now + config_.reboot.delay;
-  SetStatus(absl::StrCat("rebooting under ", lease.id(), " in ",
-                         absl::FormatDuration(config_.reboot.delay)));
-  return *reboot_at_;
-}
-
-absl::Time Agent::FinishReboot() {
-  const absl::Time now = deps_.clock->Now();
-  const Lease lease = journal_.lease();
-  // The last fence check, right before the act.
-  tended::v1::BeginDisruptionRequest check;
-  check.set_lease_id(lease.id());
-  check.set_fencing_token(lease.fencing_token());
-  check.set_step(kRebootStep);
-  auto current = deps_.coordinator->BeginDisruption(check);
-  if (!current.ok()) {
-    if (absl::IsFailedPrecondition(current.status())) {
-      Log()->error("not rebooting: {}", current.status().message());
-      ClearLease(current.status().message());
-      return now;
-    }
-    // Cannot prove the lease is current: never reboot on a guess.
-    Disconnected(current.status());
-    return next_connect_attempt_;
-  }
-  absl::Status rebooted = deps_.rebooter->Reboot(absl::StrCat("tended lease ", lease.id()));
-  if (!rebooted.ok()) {
-    Log()->error("reboot failed: {}", rebooted.ToString());
-    reboot_at_ = now + config_.check_period;
-    return *reboot_at_;
-  }
-  if (!deps_.rebooter->simulated()) {
-    awaiting_host_reboot_ = true;
-    SetStatus("reboot requested from logind; going down");
-    return now + absl::Minutes(1);
-  }
-  // A simulated reboot: carry on as the freshly started agent of the next boot would.
-  SimulateRestartForTest();
-  return now;
+  Disconnected(answer.error);
+  return next_connect_attempt_;
 }
 
 void Agent::SimulateRestartForTest() {
@@ -455,20 +372,27 @@ void Agent::SimulateRestartForTest() {
   backoff_ = config_.reconnect_initial_backoff;
   next_connect_attempt_ = absl::InfinitePast();
   next_report_ = absl::InfinitePast();
-  waiting_for_lease_ = false;
-  next_acquire_ = absl::InfinitePast();
+  report_interval_ = config_.report_interval;
   next_renew_ = absl::InfinitePast();
+  next_lease_act_ = absl::InfinitePast();
   reboot_at_.reset();
   awaiting_host_reboot_ = false;
   last_status_.clear();
+  reboot_requester_->Reset();
+  if (os_requester_ != nullptr) os_requester_->Reset();
+  auto id = LoadOrCreateAgentInstanceId(
+      root_.Resolve(absl::StrCat(config_.state_dir, "/", kAgentIdFileName)));
+  if (id.ok()) {
+    instance_id_ = *id;
+  } else {
+    Log()->error("{}; keeping instance id {}", id.status().ToString(), instance_id_);
+  }
   tended::state::v1::AgentState on_disk;
   if (ReadProtoJsonFile(journal_path_, &on_disk).ok()) {
     journal_ = on_disk;
   } else {
     journal_.Clear();
   }
-  waiting_for_os_lease_ = false;
-  next_os_acquire_ = absl::InfinitePast();
   if (os_ != nullptr) {
     os_->Reset();
     StartOsUpgrades();

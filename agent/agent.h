@@ -1,7 +1,13 @@
-// The agent's core: an event-driven state machine that reports the node's facts, asks for
-// a REBOOT lease when the reboot-required sentinel appears, and reboots only under a
-// current lease, proving it with the fencing token right before each disruptive act. The
-// step in flight is journaled on disk first, so a crash or the reboot itself resumes it.
+// The agent's core: an event-driven state machine that reports the node's facts (with the
+// lease it holds, so a coordinator that lost its state can adopt it), asks for a REBOOT
+// lease when the reboot-required sentinel appears (an OS_UPGRADE lease when the apt plan
+// has upgrades), and acts only under a current lease, proving it with the fencing token
+// right before each disruptive act. The step in flight is journaled on disk first, so a
+// crash or the reboot itself resumes it. Every call carries the installation's instance id.
+//
+// The files: agent.cc (events, reports, asking for leases), agent_lease.cc (acting under
+// any lease: fences, renewals, returns), agent_reboot.cc and agent_os_upgrade.cc (the
+// kinds' steps).
 //
 // Inputs arrive as events (Wake, directives, stream end) from other threads; RunOnce()
 // does the work due at the injected clock's now and says when it next wants to run. Run()
@@ -20,6 +26,7 @@
 #include "absl/time/time.h"
 #include "agent/config.h"
 #include "agent/coordinator_client.h"
+#include "agent/lease_requester.h"
 #include "agent/node_facts.h"
 #include "agent/os_upgrade_step.h"
 #include "agent/rebooter.h"
@@ -29,6 +36,9 @@
 #include "tended/state/v1/state.pb.h"
 
 namespace tended::agent {
+
+// The step a REBOOT lease journals before rebooting (BeginDisruption's step).
+inline constexpr char kRebootStep[] = "reboot";
 
 class Agent {
  public:
@@ -45,8 +55,9 @@ class Agent {
     bool apt_in_background = true;
   };
 
-  // Loads the journal from <root>/<state_dir>/agent-state.json. A corrupt journal is set
-  // aside (the coordinator re-sends the leases the node holds when the stream opens).
+  // Loads the journal from <root>/<state_dir>/agent-state.json and the instance id from
+  // <root>/<state_dir>/agent-id (made on the first start). A corrupt journal is set aside
+  // (the coordinator re-sends the leases the node holds when the stream opens).
   static absl::StatusOr<std::unique_ptr<Agent>> Create(const AgentConfig& config,
                                                        std::string node_name, RootPath root,
                                                        Dependencies dependencies);
@@ -66,35 +77,69 @@ class Agent {
   // For tests and the simulation.
   const tended::state::v1::AgentState& journal() const { return journal_; }
   bool connected() const { return connected_; }
+  const std::string& instance_id() const { return instance_id_; }
+  // The operator-facing status last set (also sent to systemd).
+  const std::string& status() const { return last_status_; }
+  // How often the agent reports now: the coordinator's interval once it said one.
+  absl::Duration report_interval() const { return report_interval_; }
   // Forgets everything not on disk, as a process restart would.
   void SimulateRestartForTest();
 
  private:
-  Agent(const AgentConfig& config, std::string node_name, RootPath root,
-        Dependencies dependencies);
+  // How BeginDisruption answered, as a step acts on it.
+  enum class Fence {
+    kGo,           // OK: act now; the journal holds the lease the coordinator returned.
+    kWait,         // Not yet (a gate blocks, the node is being prepared): keep the lease,
+                   // ask again at next_lease_act_.
+    kLost,         // The lease is gone or the token stale: it was forgotten.
+    kUnreachable,  // The coordinator could not be asked: disconnected.
+  };
+
+  Agent(const AgentConfig& config, std::string node_name, RootPath root, Dependencies dependencies);
 
   absl::Status SaveJournal();
   void ClearLease(absl::string_view why);
   void AdoptLease(const tended::v1::Lease& lease, absl::string_view how);
+  void NoteFencingToken(uint64_t token);
   void HandleEvents();
   absl::Status Report();
   void Disconnected(const absl::Status& why);
-  // Each returns the next time it wants to run (InfiniteFuture when it has nothing due).
-  absl::Time HandleLease(const std::string& boot_id, bool reboot_needed);
-  absl::Time HandleNoLease(bool reboot_needed);
-  absl::Time StartReboot(const std::string& boot_id);
-  absl::Time FinishReboot();
   void SetStatus(const std::string& status);
+  // How long to wait before asking again when the coordinator says "not yet".
+  absl::Duration ActRetryDelay() const;
+  // How often the held lease is renewed (granted) or probed (disrupted).
+  absl::Duration RenewEvery(const tended::v1::Lease& lease) const;
+
+  // No lease held (agent.cc): asks for the lease of the first kind that needs one and
+  // withdraws the others' requests. Each Handle* returns the next time it wants to run
+  // (InfiniteFuture when it has nothing due).
+  absl::Time HandleNoLease(bool reboot_needed);
+
+  // Under a lease, whatever its kind (agent_lease.cc): the kind's step, then renewal.
+  absl::Time HandleLease(const std::string& boot_id, bool reboot_needed);
+  // BeginDisruption(step) for the held lease, naming `packages` (OS_UPGRADE).
+  Fence BeginDisruption(
+      absl::string_view step,
+      const google::protobuf::RepeatedPtrField<tended::v1::PackageChange>& packages);
+  // Gives the held lease back. A FAILED_PRECONDITION answer is checked with RenewLease: the
+  // lease is forgotten only when that is refused too (or shows it released); otherwise it is
+  // kept and renewed, and the release tried again at next_lease_act_. Returns when to run
+  // next.
+  absl::Time ReturnLease(const std::string& reason);
+
+  // REBOOT leases (agent_reboot.cc).
+  absl::Time HandleRebootLease(const std::string& boot_id, bool reboot_needed);
+  absl::Time StartReboot(const std::string& boot_id);
+  absl::Time FinishReboot(bool reboot_needed);
 
   // OS upgrades (agent_os_upgrade.cc).
   // On start: repair dpkg, and turn a dpkg step journaled before a crash into an
   // INTERRUPTED report (never redone).
   void StartOsUpgrades();
   void FillOsUpgradeFacts(tended::v1::OsUpgradeFacts* facts) const;
-  absl::Time HandleNoOsLease();
   absl::Time HandleOsUpgradeLease();
+  absl::Time StartOsUpgrade();
   absl::Time DeliverStepReport();
-  void CancelOsLeaseRequest();
 
   const AgentConfig& config_;
   const std::string node_name_;
@@ -103,23 +148,27 @@ class Agent {
   NodeFactsReader facts_reader_;
   const std::string journal_path_;
   tended::state::v1::AgentState journal_;
+  std::string instance_id_;
 
   bool connected_ = false;
   absl::Duration backoff_;
   absl::Time next_connect_attempt_ = absl::InfinitePast();
   absl::Time next_report_ = absl::InfinitePast();
-  bool waiting_for_lease_ = false;
-  absl::Time next_acquire_ = absl::InfinitePast();
+  // The configured interval until the coordinator names its own.
+  absl::Duration report_interval_;
   absl::Time next_renew_ = absl::InfinitePast();
+  // When the held lease's act (BeginDisruption, a release) is tried again after the
+  // coordinator said "not yet"; InfinitePast when nothing waits.
+  absl::Time next_lease_act_ = absl::InfinitePast();
   std::optional<absl::Time> reboot_at_;
   bool awaiting_host_reboot_ = false;
   std::string last_status_;
 
+  // One per lease kind the agent asks for, in priority order (the reboot first).
+  std::unique_ptr<LeaseRequester> reboot_requester_;
+  std::unique_ptr<LeaseRequester> os_requester_;  // With OS upgrades only.
+
   std::unique_ptr<OsUpgradeStep> os_;
-  bool waiting_for_os_lease_ = false;
-  absl::Time next_os_acquire_ = absl::InfinitePast();
-  // The plan being installed, for the report when Apply fails.
-  apt::UpgradePlan applying_;
   // The last delivered OS upgrade report (also in <state_dir>/last-os-upgrade.json).
   tended::v1::StepReport last_os_step_;
 

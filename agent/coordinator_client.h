@@ -32,10 +32,10 @@ class CoordinatorClient {
   virtual absl::StatusOr<tended::v1::ReportStepResponse> ReportStep(
       const tended::v1::ReportStepRequest& request) = 0;
 
-  // Opens the node's directive stream. Directives arrive on `on_directive` and the end of
-  // the stream (with why) on `on_end`, both possibly on another thread. At most one
-  // stream at a time; opening again replaces the previous one.
-  virtual void OpenDirectiveStream(const std::string& node_name,
+  // Opens the node's directive stream (WatchDirectives). Directives arrive on
+  // `on_directive` and the end of the stream (with why) on `on_end`, both possibly on
+  // another thread. At most one stream at a time; opening again replaces the previous one.
+  virtual void OpenDirectiveStream(const tended::v1::WatchDirectivesRequest& request,
                                    std::function<void(const tended::v1::Directive&)> on_directive,
                                    std::function<void(const absl::Status&)> on_end) = 0;
   virtual void CloseDirectiveStream() = 0;

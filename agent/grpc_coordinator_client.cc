@@ -49,15 +49,13 @@ class GrpcCoordinatorClient final : public CoordinatorClient {
     return Call(&tended::v1::NodeService::Stub::ReportStep, request);
   }
 
-  void OpenDirectiveStream(const std::string& node_name,
+  void OpenDirectiveStream(const tended::v1::WatchDirectivesRequest& request,
                            std::function<void(const tended::v1::Directive&)> on_directive,
                            std::function<void(const absl::Status&)> on_end) override {
     CloseDirectiveStream();
     std::lock_guard<std::mutex> lock(stream_mutex_);
     auto context = std::make_shared<grpc::ClientContext>();
     stream_context_ = context;
-    tended::v1::WatchDirectivesRequest request;
-    request.set_node_name(node_name);
     stream_thread_ = std::thread([this, context, request, on_directive = std::move(on_directive),
                                   on_end = std::move(on_end)] {
       auto reader = stub_->WatchDirectives(context.get(), request);
@@ -114,8 +112,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorClient>> MakeGrpcCoordinatorClient(
   // Reconnect quickly after the coordinator restarts; the agent adds its own backoff.
   arguments.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 500);
   arguments.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
-  auto channel =
-      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), arguments);
+  auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), arguments);
   return std::unique_ptr<CoordinatorClient>(
       new GrpcCoordinatorClient(std::move(channel), call_timeout));
 }

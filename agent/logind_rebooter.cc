@@ -5,6 +5,7 @@
 #include <cctype>
 #include <memory>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/posix_status.h"

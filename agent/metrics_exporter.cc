@@ -63,9 +63,10 @@ absl::StatusOr<tended::v1::ReportStepResponse> ConnectionTrackingClient::ReportS
 }
 
 void ConnectionTrackingClient::OpenDirectiveStream(
-    const std::string& node_name, std::function<void(const tended::v1::Directive&)> on_directive,
+    const tended::v1::WatchDirectivesRequest& request,
+    std::function<void(const tended::v1::Directive&)> on_directive,
     std::function<void(const absl::Status&)> on_end) {
-  inner_->OpenDirectiveStream(node_name, std::move(on_directive),
+  inner_->OpenDirectiveStream(request, std::move(on_directive),
                               [this, on_end = std::move(on_end)](const absl::Status& status) {
                                 connected_.store(false);
                                 on_end(status);

@@ -43,7 +43,7 @@ class ConnectionTrackingClient final : public CoordinatorClient {
       const tended::v1::CancelLeaseRequestRequest& request) override;
   absl::StatusOr<tended::v1::ReportStepResponse> ReportStep(
       const tended::v1::ReportStepRequest& request) override;
-  void OpenDirectiveStream(const std::string& node_name,
+  void OpenDirectiveStream(const tended::v1::WatchDirectivesRequest& request,
                            std::function<void(const tended::v1::Directive&)> on_directive,
                            std::function<void(const absl::Status&)> on_end) override;
   void CloseDirectiveStream() override;

@@ -8,15 +8,51 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "common/logging.h"
 #include "common/proto_time.h"
 
 namespace tended::agent {
 namespace {
 
+constexpr size_t kPackagesInDescription = 5;
+
 std::shared_ptr<spdlog::logger> Log() { return Logger("os-upgrade"); }
 
 }  // namespace
+
+std::string DescribePlan(const apt::UpgradePlan& plan) {
+  std::vector<std::string> names;
+  for (const apt::PackageUpgrade& u : plan.upgrades) {
+    if (names.size() == kPackagesInDescription) {
+      names.push_back(absl::StrCat("and ", plan.upgrades.size() - kPackagesInDescription, " more"));
+      break;
+    }
+    names.push_back(absl::StrCat(u.package, " ", u.to));
+  }
+  return absl::StrCat(plan.upgrades.size(), " OS upgrades: ", absl::StrJoin(names, ", "));
+}
+
+google::protobuf::RepeatedPtrField<tended::v1::PackageChange> PackageChangesOf(
+    const apt::UpgradePlan& plan) {
+  google::protobuf::RepeatedPtrField<tended::v1::PackageChange> changes;
+  for (const apt::PackageUpgrade& u : plan.upgrades) {
+    tended::v1::PackageChange* change = changes.Add();
+    change->set_name(u.package);
+    change->set_from_version(u.from);
+    change->set_to_version(u.to);
+  }
+  return changes;
+}
+
+apt::UpgradePlan PlanOf(
+    const google::protobuf::RepeatedPtrField<tended::v1::PackageChange>& changes) {
+  apt::UpgradePlan plan;
+  for (const tended::v1::PackageChange& change : changes) {
+    plan.upgrades.push_back({change.name(), change.from_version(), change.to_version(), ""});
+  }
+  return plan;
+}
 
 std::string PlanDigest(const apt::UpgradePlan& plan) {
   if (plan.upgrades.empty()) return "";
@@ -125,8 +161,7 @@ absl::Time OsUpgradeStep::RefreshPlanIfDue(absl::Time now) {
   Collect();
   if (busy()) return std::min(next_plan_, now + absl::Seconds(1));
   if (now < next_plan_) return next_plan_;
-  const bool update =
-      options_.update_interval > absl::ZeroDuration() && now >= next_update_;
+  const bool update = options_.update_interval > absl::ZeroDuration() && now >= next_update_;
   if (update) next_update_ = now + options_.update_interval;
   next_plan_ = now + options_.plan_interval;
   Launch([this, update] {
@@ -152,7 +187,8 @@ bool OsUpgradeStep::TakePlanChanged() {
 }
 
 void OsUpgradeStep::FillFacts(tended::v1::OsUpgradeFacts* facts) const {
-  if (plan_time_ != absl::InfinitePast()) *facts->mutable_plan_time() = ToProtoTimestamp(plan_time_);
+  if (plan_time_ != absl::InfinitePast())
+    *facts->mutable_plan_time() = ToProtoTimestamp(plan_time_);
   facts->set_plan_error(plan_error_);
   if (!plan_.has_value()) return;
   facts->set_upgrades_available(static_cast<uint32_t>(plan_->upgrades.size()));

@@ -31,6 +31,16 @@ inline constexpr int kMaxPlannedInFacts = 2000;
 // Hex FNV-1a 64 of the sorted "package=to\n" lines; "" when nothing is planned.
 std::string PlanDigest(const apt::UpgradePlan& plan);
 
+// "3 OS upgrades: a 1.1, b 2.0, c 3.0" (the first few named), for statuses and reasons.
+std::string DescribePlan(const apt::UpgradePlan& plan);
+
+// The plan's upgrades as the wire names them (BeginDisruptionRequest.packages), and back:
+// the plan an Apply gets from exactly that set.
+google::protobuf::RepeatedPtrField<tended::v1::PackageChange> PackageChangesOf(
+    const apt::UpgradePlan& plan);
+apt::UpgradePlan PlanOf(
+    const google::protobuf::RepeatedPtrField<tended::v1::PackageChange>& changes);
+
 // The report of a finished Apply: SUCCEEDED with what was installed, or FAILED with why.
 tended::v1::StepReport StepReportFor(const absl::StatusOr<apt::ApplyResult>& result,
                                      const apt::UpgradePlan& requested);

@@ -1,16 +1,12 @@
-// The seam through which the agent reboots its node: logind over D-Bus on a real host, or a
-// simulated reboot (new boot id, fresh /run) inside a test or demo root. The agent decides
-// *whether* to reboot (lease, fencing token); a Rebooter only carries it out.
+// The seam through which the agent reboots its node: logind over D-Bus on a real host
+// (logind_rebooter.h), or a simulated reboot (new boot id, fresh /run) inside a test or demo
+// root (simulated_rebooter.h); the daemon's composition root (run.h) picks one. The agent
+// decides *whether* to reboot (lease, fencing token); a Rebooter only carries it out.
 #ifndef TENDED_AGENT_REBOOTER_H_
 #define TENDED_AGENT_REBOOTER_H_
 
-#include <memory>
-
 #include "absl/status/status.h"
-#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "agent/config.h"
-#include "common/root_path.h"
 
 namespace tended::agent {
 
@@ -25,11 +21,6 @@ class Rebooter {
   // True for the simulated rebooter: the process keeps running and sees the "next boot".
   virtual bool simulated() const = 0;
 };
-
-// Picks the implementation from config.reboot.method. The logind rebooter does not connect
-// to the bus until Reboot(); the simulated one refuses the host root ("/").
-absl::StatusOr<std::unique_ptr<Rebooter>> MakeRebooter(const AgentConfig& config,
-                                                       const RootPath& root);
 
 }  // namespace tended::agent
 

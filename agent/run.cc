@@ -8,13 +8,29 @@
 #include "agent/agent.h"
 #include "agent/apt/engine_client.h"
 #include "agent/coordinator_client.h"
+#include "agent/logind_rebooter.h"
 #include "agent/metrics_exporter.h"
 #include "agent/rebooter.h"
 #include "agent/sentinel_watcher.h"
 #include "agent/service_notifier.h"
+#include "agent/simulated_rebooter.h"
 #include "common/logging.h"
 
 namespace tended::agent {
+
+absl::StatusOr<std::unique_ptr<Rebooter>> ChooseRebooter(const AgentConfig& config,
+                                                         const RootPath& root, const Clock& clock) {
+  switch (config.reboot.method) {
+    case RebootMethod::kLogind:
+      return std::make_unique<LogindRebooter>(root);
+    case RebootMethod::kSimulate: {
+      auto rebooter = SimulatedRebooter::Create(root, clock);
+      if (!rebooter.ok()) return rebooter.status();
+      return std::unique_ptr<Rebooter>(std::move(rebooter).value());
+    }
+  }
+  return absl::InvalidArgumentError("unknown reboot method");
+}
 
 int RunAgent(const AgentOptions& options) {
   auto log = Logger("agent");
@@ -40,7 +56,7 @@ int RunAgent(const AgentOptions& options) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   SystemdServiceNotifier notifier;
-  auto rebooter = MakeRebooter(*config, root);
+  auto rebooter = ChooseRebooter(*config, root, Clock::Real());
   if (!rebooter.ok()) {
     log->error("{}", rebooter.status().message());
     return 2;

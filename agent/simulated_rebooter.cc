@@ -4,13 +4,11 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdint>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -19,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "agent/instance_id.h"
 #include "agent/node_facts.h"
 #include "common/file_util.h"
 #include "common/logging.h"
@@ -206,28 +205,7 @@ int SimulatedRebooter::reboot_count() const {
   return reboot_count_;
 }
 
-std::string SimulatedRebooter::NewBootId() {
-  uint8_t bytes[16];
-  size_t filled = 0;
-  while (filled < sizeof(bytes)) {
-    ssize_t n = ::getrandom(bytes + filled, sizeof(bytes) - filled, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    filled += static_cast<size_t>(n);
-  }
-  if (filled < sizeof(bytes)) {
-    std::random_device device;
-    for (uint8_t& byte : bytes) byte = static_cast<uint8_t>(device());
-  }
-  bytes[6] = static_cast<uint8_t>((bytes[6] & 0x0f) | 0x40);  // version 4
-  bytes[8] = static_cast<uint8_t>((bytes[8] & 0x3f) | 0x80);  // RFC 4122 variant
-  std::string id;
-  for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) id.push_back('-');
-    absl::StrAppend(&id, absl::Hex(bytes[i], absl::kZeroPad2));
-  }
-  return id;
-}
+std::string SimulatedRebooter::NewBootId() { return NewRandomUuid(); }
 
 absl::Status SimulatedRebooter::Reboot(absl::string_view reason) {
   absl::MutexLock lock(&mutex_);

@@ -87,8 +87,10 @@ absl::StatusOr<tended::v1::ReportStepResponse> InProcessCoordinatorClient::Repor
 }
 
 void InProcessCoordinatorClient::OpenDirectiveStream(
-    const std::string& node_name, std::function<void(const tended::v1::Directive&)> on_directive,
+    const tended::v1::WatchDirectivesRequest& request,
+    std::function<void(const tended::v1::Directive&)> on_directive,
     std::function<void(const absl::Status&)> on_end) {
+  const std::string& node_name = request.node_name();
   CloseDirectiveStream();
   Stream stream;
   stream.node = node_name;

@@ -86,7 +86,7 @@ class InProcessCoordinatorClient final : public agent::CoordinatorClient {
 
   // Like the gRPC client: opening replaces the previous stream, and closing ends it with
   // CANCELLED through on_end.
-  void OpenDirectiveStream(const std::string& node_name,
+  void OpenDirectiveStream(const tended::v1::WatchDirectivesRequest& request,
                            std::function<void(const tended::v1::Directive&)> on_directive,
                            std::function<void(const absl::Status&)> on_end) override;
   void CloseDirectiveStream() override;

@@ -68,7 +68,8 @@ class ScriptedClient final : public CoordinatorClient {
       const tended::v1::ReportStepRequest&) override {
     return Answer<tended::v1::ReportStepResponse>();
   }
-  void OpenDirectiveStream(const std::string&, std::function<void(const tended::v1::Directive&)>,
+  void OpenDirectiveStream(const tended::v1::WatchDirectivesRequest&,
+                           std::function<void(const tended::v1::Directive&)>,
                            std::function<void(const absl::Status&)> end) override {
     on_end = std::move(end);
   }
@@ -133,8 +134,10 @@ TEST_F(AgentMetricsTest, SentinelJournalAndConnection) {
   ASSERT_TRUE(WriteFileAtomically(root_.Resolve(config_.reboot.sentinel), "*** reboot\n").ok());
   WriteJournal(tended::v1::LEASE_KIND_REBOOT);
   ASSERT_TRUE(tracked_.ReportFacts({}).ok());
+  tended::v1::WatchDirectivesRequest watch;
+  watch.set_node_name("node-a");
   tracked_.OpenDirectiveStream(
-      "node-a", [](const tended::v1::Directive&) {}, [](const absl::Status&) {});
+      watch, [](const tended::v1::Directive&) {}, [](const absl::Status&) {});
   samples = Samples(ScrapeText());
   EXPECT_EQ(samples["tended_agent_reboot_required"], 1);
   EXPECT_EQ(samples["tended_agent_lease_held{kind=\"reboot\"}"], 1);

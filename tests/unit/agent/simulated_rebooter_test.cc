@@ -12,6 +12,7 @@
 #include "agent/config.h"
 #include "agent/logind_rebooter.h"
 #include "agent/node_facts.h"
+#include "agent/run.h"
 #include "common/file_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -197,18 +198,18 @@ TEST(SimulatedRebooterRootTest, NewBootIdsAreUuidsAndDistinct) {
   EXPECT_EQ(seen.size(), 200u);
 }
 
-TEST(MakeRebooterTest, PicksTheConfiguredMethodWithoutRebooting) {
+TEST(ChooseRebooterTest, PicksTheConfiguredMethodWithoutRebooting) {
   testing::TempDir dir;
   AgentConfig config;
   config.reboot.method = RebootMethod::kSimulate;
-  auto simulated = MakeRebooter(config, RootPath(dir.path()));
+  auto simulated = ChooseRebooter(config, RootPath(dir.path()), Clock::Real());
   ASSERT_TRUE(simulated.ok()) << simulated.status();
   EXPECT_TRUE((*simulated)->simulated());
-  EXPECT_FALSE(MakeRebooter(config, RootPath("/")).ok());
+  EXPECT_FALSE(ChooseRebooter(config, RootPath("/"), Clock::Real()).ok());
 
   // Constructing the logind rebooter connects to nothing; Reboot() is never called here.
   config.reboot.method = RebootMethod::kLogind;
-  auto logind = MakeRebooter(config, RootPath(dir.path()));
+  auto logind = ChooseRebooter(config, RootPath(dir.path()), Clock::Real());
   ASSERT_TRUE(logind.ok()) << logind.status();
   EXPECT_FALSE((*logind)->simulated());
   // A non-host root points the bus connection below that root, never at the host's bus.
