@@ -1,4 +1,4 @@
-#include "agent/apt/dpkg_state.h"
+#include "agent/apt/engine/dpkg_state.h"
 
 #include <dirent.h>
 #include <fcntl.h>

@@ -1,7 +1,7 @@
 // What the apt engine reads from dpkg's database without libapt-pkg (status stanzas, the
 // updates journal, holds), dpkg's fcntl locks, and the reboot-required sentinel files.
-#ifndef TENDED_AGENT_APT_DPKG_STATE_H_
-#define TENDED_AGENT_APT_DPKG_STATE_H_
+#ifndef TENDED_AGENT_APT_ENGINE_DPKG_STATE_H_
+#define TENDED_AGENT_APT_ENGINE_DPKG_STATE_H_
 
 #include <sys/types.h>
 
@@ -69,4 +69,4 @@ absl::Status WriteRebootSentinel(const RootPath& root, const std::vector<std::st
 
 }  // namespace tended::agent::apt
 
-#endif  // TENDED_AGENT_APT_DPKG_STATE_H_
+#endif  // TENDED_AGENT_APT_ENGINE_DPKG_STATE_H_
