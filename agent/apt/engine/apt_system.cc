@@ -17,8 +17,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "agent/apt/engine/apt_package_manager.h"
-#include "common/file_util.h"
 #include "common/logging.h"
+#include "common/node_file.h"
 #include "common/status_macros.h"
 
 namespace tended::agent::apt {
@@ -227,15 +227,17 @@ absl::StatusOr<RebootRequirement> AptSystem::RebootRequired() const {
 }
 
 absl::StatusOr<std::string> AptSystem::NewerKernel() const {
-  std::string osrelease_path = root_.Resolve("/proc/sys/kernel/osrelease");
-  if (!PathExists(osrelease_path)) return std::string();
-  ASSIGN_OR_RETURN(std::string running, ReadFileToString(osrelease_path));
+  constexpr size_t kKernelReleaseMaxBytes = 4 * 1024;
+  absl::StatusOr<std::string> running =
+      ReadNodeFile(root_, "/proc/sys/kernel/osrelease", kKernelReleaseMaxBytes);
+  if (absl::IsNotFound(running.status())) return std::string();
+  if (!running.ok()) return running.status();
   ASSIGN_OR_RETURN(std::vector<DpkgStatusEntry> entries, ReadDpkgStatus(StatusPath()));
   std::vector<std::string> installed;
   for (const DpkgStatusEntry& e : entries) {
     if (e.status == "installed") installed.push_back(e.package);
   }
-  return NewerKernelPackage(installed, std::string(absl::StripAsciiWhitespace(running)));
+  return NewerKernelPackage(installed, std::string(absl::StripAsciiWhitespace(*running)));
 }
 
 int CompareDebianVersions(const std::string& a, const std::string& b) {

@@ -103,7 +103,6 @@ class AptSystem {
   const RootPath& root() const { return root_; }
   std::string AdminDir() const { return root_.Resolve("/var/lib/dpkg"); }
   std::string StatusPath() const { return root_.Resolve("/var/lib/dpkg/status"); }
-  std::string SentinelPath() const { return root_.Resolve(kRebootSentinelPath); }
 
  private:
   template <typename T, typename F>

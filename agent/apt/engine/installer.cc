@@ -22,8 +22,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "agent/apt/engine/dpkg_state.h"
-#include "common/file_util.h"
 #include "common/logging.h"
+#include "common/node_file.h"
 #include "common/status_macros.h"
 
 namespace tended::agent::apt {
@@ -33,9 +33,9 @@ namespace {
 // configuration.
 class InstallProgress : public APT::Progress::PackageManager {
  public:
-  InstallProgress(ProgressCallback progress, std::string sentinel)
-      : progress_(std::move(progress)), sentinel_(std::move(sentinel)) {
-    sentinel_seen_ = PathExists(sentinel_);
+  InstallProgress(ProgressCallback progress, const RootPath& root)
+      : progress_(std::move(progress)), root_(root) {
+    sentinel_seen_ = SentinelExists();
   }
   bool StatusChanged(std::string package, unsigned int done, unsigned int total,
                      std::string action) override {
@@ -47,7 +47,7 @@ class InstallProgress : public APT::Progress::PackageManager {
     }
     ReportProgress(progress_, ApplyProgress::Stage::kInstalling, package,
                    total == 0 ? 0 : 100.0 * done / total, action);
-    if (!sentinel_seen_ && PathExists(sentinel_)) {
+    if (!sentinel_seen_ && SentinelExists()) {
       sentinel_seen_ = true;
       sentinel_packages_.push_back(package);
     }
@@ -64,8 +64,10 @@ class InstallProgress : public APT::Progress::PackageManager {
   const std::vector<std::string>& sentinel_packages() const { return sentinel_packages_; }
 
  private:
+  bool SentinelExists() const { return NodeFileExists(root_, kRebootSentinelPath); }
+
   ProgressCallback progress_;
-  std::string sentinel_;
+  const RootPath& root_;
   bool sentinel_seen_ = false;
   std::vector<std::string> sentinel_packages_;
   std::vector<std::string> errors_;
@@ -148,7 +150,7 @@ absl::StatusOr<ApplyResult> Installer::Install(const MarkChanges& mark, absl::st
   ASSIGN_OR_RETURN(std::vector<DpkgStatusEntry> before, ReadDpkgStatus(system_.StatusPath()));
   std::vector<std::string> wanted_holds = HeldPackages(before);
   for (const std::string& h : policy_.configured_holds()) wanted_holds.push_back(h);
-  bool sentinel_before = PathExists(system_.SentinelPath());
+  bool sentinel_before = NodeFileExists(system_.root(), kRebootSentinelPath);
 
   pkgCacheFile cache_file;
   Planner planner(policy_, cache_file);
@@ -182,7 +184,7 @@ absl::StatusOr<ApplyResult> Installer::Install(const MarkChanges& mark, absl::st
     }
 
     for (const auto& [name, value] : kMaintainerScriptEnvironment) setenv(name, value, 1);
-    InstallProgress install_progress(progress, system_.SentinelPath());
+    InstallProgress install_progress(progress, system_.root());
     {
       NullStdin null_stdin;
       _system->UnLockInner();
@@ -211,7 +213,7 @@ absl::StatusOr<ApplyResult> Installer::Install(const MarkChanges& mark, absl::st
 
   // A postinst that created the sentinel, or a kernel newer than the running one.
   std::vector<std::string> reboot_packages;
-  if (!sentinel_before && PathExists(system_.SentinelPath())) {
+  if (!sentinel_before && NodeFileExists(system_.root(), kRebootSentinelPath)) {
     reboot_packages = sentinel_packages;
     if (reboot_packages.empty() && !result.installed.empty()) {
       reboot_packages.push_back(result.installed.back().package);
