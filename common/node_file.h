@@ -8,8 +8,11 @@
 //
 // Resolution uses openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS) when the kernel has it
 // (Linux 5.6+), else a walk of one component at a time with O_NOFOLLOW that follows each
-// symlink itself with the same rules. Both give the same answer; a root mounted from a
-// host (/host, whose var/run links to /run) reads the host's /run under /host.
+// symlink itself with the same rules (a /proc magic link is then followed by its text,
+// inside the root, where openat2 refuses it). A symlink pointing out of the root is thus
+// never refused but never leaves it either: a root mounted from a host (/host, whose
+// var/run links to /run) reads the host's /run under /host, and a link to /etc/passwd
+// reads <root>/etc/passwd or nothing.
 #ifndef TENDED_COMMON_NODE_FILE_H_
 #define TENDED_COMMON_NODE_FILE_H_
 
