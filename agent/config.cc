@@ -8,11 +8,16 @@
 #include "common/file_util.h"
 #include "common/host_port.h"
 #include "common/node_name.h"
+#include "common/root_path.h"
 #include "common/status_macros.h"
 #include "common/yaml_util.h"
 
 namespace tended::agent {
 namespace {
+
+constexpr char kNoDotDot[] = "must not contain a \"..\" component";
+constexpr char kNoDotDotUnderRoot[] =
+    "must not contain a \"..\" component (it is resolved under root and stays inside it)";
 
 // A broken rule: the dotted key and why. Empty key means fine.
 struct Problem {
@@ -38,9 +43,11 @@ Problem Check(const AgentConfig& config) {
     return {"metrics_listen", problem};
   }
   if (!absl::StartsWith(config.root, "/")) return {"root", "must be an absolute path"};
+  if (RootPath::HasDotDotComponent(config.root)) return {"root", kNoDotDot};
   if (!absl::StartsWith(config.state_dir, "/")) {
     return {"state_dir", "must be an absolute path (it is resolved under root)"};
   }
+  if (RootPath::HasDotDotComponent(config.state_dir)) return {"state_dir", kNoDotDotUnderRoot};
   if (config.report_interval <= absl::ZeroDuration()) {
     return {"report_interval", "must be longer than 0"};
   }
@@ -59,8 +66,14 @@ Problem Check(const AgentConfig& config) {
   if (!absl::StartsWith(config.reboot.sentinel, "/")) {
     return {"reboot.sentinel", "must be an absolute path (it is resolved under root)"};
   }
+  if (RootPath::HasDotDotComponent(config.reboot.sentinel)) {
+    return {"reboot.sentinel", kNoDotDotUnderRoot};
+  }
   if (!absl::StartsWith(config.reboot.gated_sentinel, "/")) {
     return {"reboot.gated_sentinel", "must be an absolute path (it is resolved under root)"};
+  }
+  if (RootPath::HasDotDotComponent(config.reboot.gated_sentinel)) {
+    return {"reboot.gated_sentinel", kNoDotDotUnderRoot};
   }
   if (config.reboot.gated_sentinel == config.reboot.sentinel) {
     return {"reboot.gated_sentinel", "must differ from reboot.sentinel"};

@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "common/file_util.h"
+#include "common/node_file.h"
 #include "common/proto_time.h"
 #include "common/status_macros.h"
 #include "common/utf8.h"
@@ -14,8 +14,8 @@
 namespace tended::agent {
 namespace {
 
-std::string ReadTrimmedOrEmpty(const std::string& path) {
-  auto contents = ReadFileToString(path);
+std::string ReadTrimmedOrEmpty(const RootPath& root, absl::string_view path, size_t max_bytes) {
+  absl::StatusOr<std::string> contents = ReadNodeFile(root, path, max_bytes);
   if (!contents.ok()) return "";
   return ToValidUtf8(absl::StripAsciiWhitespace(*contents));
 }
@@ -27,7 +27,7 @@ NodeFactsReader::NodeFactsReader(const RootPath& root, const AgentConfig& config
     : root_(root), config_(config), node_name_(std::move(node_name)) {}
 
 absl::StatusOr<std::string> NodeFactsReader::ReadBootId() const {
-  ASSIGN_OR_RETURN(std::string contents, ReadFileToString(root_.Resolve(kBootIdPath)));
+  ASSIGN_OR_RETURN(std::string contents, ReadNodeFile(root_, kBootIdPath, kBootIdMaxBytes));
   std::string boot_id = ToValidUtf8(absl::StripAsciiWhitespace(contents));
   if (boot_id.empty()) {
     return absl::FailedPreconditionError(
@@ -37,18 +37,18 @@ absl::StatusOr<std::string> NodeFactsReader::ReadBootId() const {
 }
 
 bool NodeFactsReader::RebootRequired() const {
-  return PathExists(root_.Resolve(config_.reboot.sentinel));
+  return NodeFileExists(root_, config_.reboot.sentinel);
 }
 
 absl::StatusOr<tended::v1::NodeFacts> NodeFactsReader::Read() const {
   tended::v1::NodeFacts facts;
   facts.set_node_name(node_name_);
   ASSIGN_OR_RETURN(*facts.mutable_boot_id(), ReadBootId());
-  facts.set_kernel_release(ReadTrimmedOrEmpty(root_.Resolve(kKernelReleasePath)));
+  facts.set_kernel_release(ReadTrimmedOrEmpty(root_, kKernelReleasePath, kKernelReleaseMaxBytes));
   facts.set_agent_version(TENDED_VERSION);
 
-  if (auto stat = ReadFileToString(root_.Resolve(kProcStatPath)); stat.ok()) {
-    for (absl::string_view line : absl::StrSplit(*stat, '\n')) {
+  if (auto stat = ReadNodeFilePrefix(root_, kProcStatPath, kProcStatMaxBytes); stat.ok()) {
+    for (absl::string_view line : absl::StrSplit(stat->contents, '\n')) {
       if (absl::ConsumePrefix(&line, "btime ")) {
         int64_t seconds = 0;
         if (absl::SimpleAtoi(absl::StripAsciiWhitespace(line), &seconds)) {
@@ -61,11 +61,16 @@ absl::StatusOr<tended::v1::NodeFacts> NodeFactsReader::Read() const {
 
   if (RebootRequired()) {
     facts.set_reboot_required(true);
-    std::string packages_path = root_.Resolve(absl::StrCat(config_.reboot.sentinel, ".pkgs"));
-    if (auto packages = ReadFileToString(packages_path); packages.ok()) {
+    const std::string packages_path = absl::StrCat(config_.reboot.sentinel, ".pkgs");
+    absl::StatusOr<NodeFilePrefix> packages =
+        ReadNodeFilePrefix(root_, packages_path, kRebootPackagesMaxBytes);
+    if (packages.ok()) {
+      absl::string_view list = packages->contents;
+      // Past the cap the last line may be cut: leave it out.
+      if (packages->truncated) list = list.substr(0, list.rfind('\n') + 1);
       absl::flat_hash_set<std::string> seen;
       int more = 0;
-      for (absl::string_view line : absl::StrSplit(*packages, '\n', absl::SkipWhitespace())) {
+      for (absl::string_view line : absl::StrSplit(list, '\n', absl::SkipWhitespace())) {
         std::string package = ToValidUtf8(absl::StripAsciiWhitespace(line));
         if (!seen.insert(package).second) continue;
         if (facts.reboot_required_reasons_size() < kMaxRebootReasons) {
@@ -74,11 +79,20 @@ absl::StatusOr<tended::v1::NodeFacts> NodeFactsReader::Read() const {
           ++more;
         }
       }
-      if (more > 0) facts.add_reboot_required_reasons(absl::StrCat("and ", more, " more"));
+      if (packages->truncated) {
+        facts.add_reboot_required_reasons(
+            absl::StrCat("and ", more > 0 ? absl::StrCat("at least ", more, " ") : "",
+                         "more: the list is longer than ", kRebootPackagesMaxBytes / 1024, " KiB"));
+      } else if (more > 0) {
+        facts.add_reboot_required_reasons(absl::StrCat("and ", more, " more"));
+      }
     }
     if (facts.reboot_required_reasons().empty()) {
       facts.add_reboot_required_reasons(
-          absl::StrCat(config_.reboot.sentinel, " exists (no package list)"));
+          packages.ok() || absl::IsNotFound(packages.status())
+              ? absl::StrCat(config_.reboot.sentinel, " exists (no package list)")
+              : absl::StrCat(config_.reboot.sentinel, " exists (its package list cannot be read: ",
+                             ToValidUtf8(packages.status().message()), ")"));
     }
   }
   return facts;

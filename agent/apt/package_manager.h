@@ -1,8 +1,9 @@
 // The agent's OS package engine at the seam: refresh the lists, compute which upgrades the
 // policy allows (and why the others are kept back), install them or exact versions of named
 // packages, repair an interrupted dpkg, manage holds and tell whether a reboot is required.
-// The real implementation uses libapt-pkg (apt_package_manager.h); nothing here exposes apt
-// types.
+// The agent daemon reaches it through engine_client.h (a tended-apt-engine child process);
+// the libapt-pkg implementation is in agent/apt/engine/, which only that program links.
+// Nothing here exposes apt types.
 #ifndef TENDED_AGENT_APT_PACKAGE_MANAGER_H_
 #define TENDED_AGENT_APT_PACKAGE_MANAGER_H_
 
@@ -86,6 +87,9 @@ class PackageManager {
   // admin's conffiles, re-holding held packages, and recording whether a reboot is now
   // required (writing /var/run/reboot-required and .pkgs under the root). Repairs an
   // interrupted dpkg first. Only the agent calls this, under an OS_UPGRADE lease.
+  // Installs nothing outside the plan: every change (an upgrade, a new dependency) must be
+  // one of the plan's upgrades with exactly its `to` version. An upgrade whose candidate
+  // moved on, or that would need anything else, is skipped with the reason.
   virtual absl::StatusOr<ApplyResult> Apply(const UpgradePlan& plan,
                                             const ProgressCallback& progress) = 0;
 
@@ -123,8 +127,6 @@ struct AptOptions {
   absl::Duration lock_poll_interval = absl::Milliseconds(200);
   const Clock* clock = nullptr;  // Clock::Real() when null.
 };
-
-absl::StatusOr<std::unique_ptr<PackageManager>> CreateAptPackageManager(const AptOptions& options);
 
 }  // namespace tended::agent::apt
 

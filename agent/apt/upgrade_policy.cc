@@ -13,7 +13,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "common/file_util.h"
+#include "common/node_file.h"
 #include "common/status_macros.h"
 #include "re2/re2.h"
 
@@ -98,13 +98,16 @@ absl::StatusOr<DistroInfo> ParseOsRelease(absl::string_view contents) {
 }
 
 absl::StatusOr<DistroInfo> ReadDistroInfo(const RootPath& root) {
+  // os-release is a few hundred bytes; a larger one is an error.
+  constexpr size_t kOsReleaseMaxBytes = 64 * 1024;
   for (const char* path : {"/etc/os-release", "/usr/lib/os-release"}) {
-    std::string resolved = root.Resolve(path);
-    if (!PathExists(resolved)) continue;
-    ASSIGN_OR_RETURN(std::string contents, ReadFileToString(resolved));
-    absl::StatusOr<DistroInfo> info = ParseOsRelease(contents);
+    absl::StatusOr<std::string> contents = ReadNodeFile(root, path, kOsReleaseMaxBytes);
+    if (absl::IsNotFound(contents.status())) continue;
+    if (!contents.ok()) return contents.status();
+    absl::StatusOr<DistroInfo> info = ParseOsRelease(*contents);
     if (!info.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(resolved, ": ", info.status().message()));
+      return absl::InvalidArgumentError(
+          absl::StrCat(root.Resolve(path), ": ", info.status().message()));
     }
     return info;
   }

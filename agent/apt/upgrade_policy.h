@@ -39,7 +39,8 @@ struct DistroInfo {
   std::string codename;  // "bookworm".
 };
 
-// Reads <root>/etc/os-release (falling back to <root>/usr/lib/os-release).
+// Reads <root>/etc/os-release (falling back to <root>/usr/lib/os-release), as a node file
+// (common/node_file.h: inside the root, a regular file, at most 64 KiB).
 absl::StatusOr<DistroInfo> ReadDistroInfo(const RootPath& root);
 absl::StatusOr<DistroInfo> ParseOsRelease(absl::string_view contents);
 

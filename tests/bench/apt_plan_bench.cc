@@ -14,8 +14,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "agent/apt/engine/apt_package_manager.h"
+#include "agent/apt/engine/plan_command.h"
 #include "agent/apt/package_manager.h"
-#include "agent/apt/plan_command.h"
 #include "agent/apt/subprocess.h"
 #include "tests/fakes/temp_dir.h"
 #include "tests/unit/agent/apt/apt_lab.h"
@@ -122,7 +123,7 @@ int Run(int packages, int runs) {
   if (access("/usr/bin/unattended-upgrade", X_OK) == 0) {
     std::string here = __FILE__;  // .../tests/bench/apt_plan_bench.cc
     std::string tests_dir = here.substr(0, here.rfind("/bench/"));
-    std::string oracle = tests_dir + "/unit/agent/apt/testdata/uu_oracle.py";
+    std::string oracle = tests_dir + "/unit/agent/apt/engine/testdata/uu_oracle.py";
     std::vector<double> uu_calc;
     for (int r = 0; r < runs; ++r) {
       uu_calc.push_back(

@@ -3,7 +3,7 @@
 # in a throwaway root that holds a copy of the host's dpkg status, apt lists, sources and
 # os-release (nothing of the host changes, no network, no lock taken). Then, unless
 # NO_UU=1, times unattended-upgrades' own planning code on the same root once
-# (tests/unit/agent/apt/testdata/uu_oracle.py) and checks that both pick the same packages.
+# (tests/unit/agent/apt/engine/testdata/uu_oracle.py) and checks that both pick the same packages.
 # With UU_DRY_RUN=1 it also runs the whole `unattended-upgrade --dry-run`
 # (tests/bench/uu_dry_run.py) on the same root twice: first with an empty archive cache,
 # so it downloads every package it would install from the root's sources into the root
@@ -60,7 +60,7 @@ print("plan: %d upgrades (%d new), %d kept back" % (len(p["upgrade"]),
 
 [ "${NO_UU:-0}" = 1 ] && exit 0
 /usr/bin/time -f '%e %U %S %M' -o "$WORK/time" /usr/bin/python3 \
-  "$SRC/tests/unit/agent/apt/testdata/uu_oracle.py" "$root" Debian \
+  "$SRC/tests/unit/agent/apt/engine/testdata/uu_oracle.py" "$root" Debian \
   "$(. /etc/os-release && echo "$VERSION_CODENAME")" >"$WORK/uu.json"
 read -r wall user sys rss <"$WORK/time"
 echo "unattended-upgrades planning code only: ${wall} s wall, ${user} s user (1 run)"

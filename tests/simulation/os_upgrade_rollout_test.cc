@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/agent.h"
+#include "agent/apt/engine/apt_package_manager.h"
 #include "agent/apt/package_manager.h"
 #include "agent/config.h"
 #include "agent/simulated_rebooter.h"

@@ -173,6 +173,22 @@ TEST(AgentConfigErrorTest, FieldChecks) {
               StartsWith("a.yaml:2: reboot.delay: a duration cannot be negative"));
 }
 
+TEST(AgentConfigErrorTest, DotDotInAPathIsRefused) {
+  EXPECT_THAT(ErrorOf("root: /srv/../etc\n"),
+              StartsWith("a.yaml:1: root: must not contain a \"..\" component"));
+  EXPECT_THAT(ErrorOf("node_name: n1\nstate_dir: /var/lib/../../../etc\n"),
+              StartsWith("a.yaml:2: state_dir: must not contain a \"..\" component"));
+  EXPECT_THAT(ErrorOf("reboot:\n  sentinel: /var/run/../../etc/shadow\n"),
+              StartsWith("a.yaml:2: reboot.sentinel: must not contain a \"..\" component"));
+  EXPECT_THAT(ErrorOf("reboot:\n  delay: 1s\n  gated_sentinel: /run/..\n"),
+              StartsWith("a.yaml:3: reboot.gated_sentinel: must not contain a \"..\" component"));
+  // Dots inside a name are fine.
+  EXPECT_EQ(ErrorOf("state_dir: /var/lib/tended..d\nreboot:\n  sentinel: /run/..x\n"), "OK");
+  AgentConfig config;
+  config.state_dir = "/var/lib/tended/../..";
+  EXPECT_THAT(std::string(ValidateAgentConfig(config).message()), StartsWith("state_dir: "));
+}
+
 TEST(AgentConfigErrorTest, Backoff) {
   EXPECT_THAT(ErrorOf("reconnect:\n  initial_backoff: 10s\n  max_backoff: 5s\n"),
               StartsWith("a.yaml:3: reconnect.max_backoff: (5s) must not be shorter than "
@@ -197,8 +213,7 @@ TEST(ValidateAgentConfigTest, ConfigBuiltInCode) {
 }
 
 TEST(AgentConfigTest, MetricsListen) {
-  absl::StatusOr<AgentConfig> config =
-      ParseAgentConfig("metrics_listen: \"[::1]:0\"\n", "a.yaml");
+  absl::StatusOr<AgentConfig> config = ParseAgentConfig("metrics_listen: \"[::1]:0\"\n", "a.yaml");
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->metrics_listen, "[::1]:0");
   absl::StatusOr<AgentConfig> defaults = ParseAgentConfig("", "a.yaml");

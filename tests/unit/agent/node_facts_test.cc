@@ -1,7 +1,13 @@
 #include "agent/node_facts.h"
 
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <future>
 
 #include "absl/strings/str_cat.h"
 #include "common/file_util.h"
@@ -10,8 +16,10 @@
 namespace tended::agent {
 namespace {
 
+using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 class NodeFactsTest : public ::testing::Test {
  protected:
@@ -29,7 +37,7 @@ class NodeFactsTest : public ::testing::Test {
   }
 
   tended::testing::TempDir dir_;
-  RootPath root_{dir_.path()};
+  RootPath root_{dir_.Path("root")};
   AgentConfig config_;
 };
 
@@ -92,6 +100,87 @@ TEST_F(NodeFactsTest, AHugePackageListIsSummedUp) {
   ASSERT_EQ(facts->reboot_required_reasons_size(), kMaxRebootReasons + 1);
   EXPECT_EQ(facts->reboot_required_reasons(0), "pkg0");
   EXPECT_EQ(facts->reboot_required_reasons(kMaxRebootReasons), "and 4900 more");
+}
+
+TEST_F(NodeFactsTest, AFifoAtThePackageListDoesNotBlock) {
+  Write(config_.reboot.sentinel, "");
+  const std::string fifo = root_.Resolve(config_.reboot.sentinel + ".pkgs");
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0644), 0);
+  std::future<absl::StatusOr<tended::v1::NodeFacts>> reading =
+      std::async(std::launch::async, [&] { return Read(); });
+  if (reading.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    // A writer that comes and goes lets the blocked open return, so the test can end.
+    int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd >= 0) ::close(fd);
+    FAIL() << "reading the node facts blocked on a FIFO at " << fifo;
+  }
+  absl::StatusOr<tended::v1::NodeFacts> facts = reading.get();
+  ASSERT_TRUE(facts.ok()) << facts.status();
+  EXPECT_TRUE(facts->reboot_required());
+  ASSERT_EQ(facts->reboot_required_reasons_size(), 1);
+  EXPECT_THAT(facts->reboot_required_reasons(0), HasSubstr("not a regular file"));
+}
+
+TEST_F(NodeFactsTest, APackageListLinkedOutOfTheRootIsNotFollowedThere) {
+  ASSERT_TRUE(WriteFileAtomically(dir_.Path("outside"), "outside-secret\n").ok());
+  Write(config_.reboot.sentinel, "");
+  const std::string pkgs = root_.Resolve(config_.reboot.sentinel + ".pkgs");
+  for (const std::string& target :
+       std::vector<std::string>{"/etc/passwd", "../../../outside", dir_.Path("outside")}) {
+    SCOPED_TRACE(target);
+    ::unlink(pkgs.c_str());
+    ASSERT_EQ(::symlink(target.c_str(), pkgs.c_str()), 0);
+    absl::StatusOr<tended::v1::NodeFacts> facts = Read();
+    ASSERT_TRUE(facts.ok()) << facts.status();
+    ASSERT_EQ(facts->reboot_required_reasons_size(), 1);
+    EXPECT_THAT(facts->reboot_required_reasons(0), HasSubstr("exists"));
+    EXPECT_THAT(facts->reboot_required_reasons(0), Not(HasSubstr("root:")));
+    EXPECT_THAT(facts->reboot_required_reasons(0), Not(HasSubstr("outside-secret")));
+  }
+  // Inside the root the same link means the root's own file.
+  Write("/etc/passwd", "inside-pkg\n");
+  ::unlink(pkgs.c_str());
+  ASSERT_EQ(::symlink("/etc/passwd", pkgs.c_str()), 0);
+  absl::StatusOr<tended::v1::NodeFacts> facts = Read();
+  ASSERT_TRUE(facts.ok()) << facts.status();
+  EXPECT_THAT(facts->reboot_required_reasons(), ElementsAre("inside-pkg"));
+}
+
+TEST_F(NodeFactsTest, ATenMegabytePackageListIsCappedAndSaysSo) {
+  std::string list;
+  while (list.size() < 10 * 1024 * 1024) absl::StrAppend(&list, "pkg", list.size(), "\n");
+  Write(config_.reboot.sentinel, "");
+  Write(config_.reboot.sentinel + ".pkgs", list);
+  absl::StatusOr<tended::v1::NodeFacts> facts = Read();
+  ASSERT_TRUE(facts.ok());
+  ASSERT_EQ(facts->reboot_required_reasons_size(), kMaxRebootReasons + 1);
+  EXPECT_EQ(facts->reboot_required_reasons(0), "pkg0");
+  EXPECT_THAT(facts->reboot_required_reasons(kMaxRebootReasons),
+              HasSubstr("more: the list is longer than 64 KiB"));
+}
+
+TEST_F(NodeFactsTest, ADirectoryOrAnOversizedFileWhereAFileIsExpected) {
+  ASSERT_TRUE(MakeDirectories(root_.Resolve(config_.reboot.sentinel + ".pkgs")).ok());
+  Write(config_.reboot.sentinel, "");
+  absl::StatusOr<tended::v1::NodeFacts> facts = Read();
+  ASSERT_TRUE(facts.ok()) << facts.status();
+  EXPECT_THAT(facts->reboot_required_reasons(), ElementsAre(HasSubstr("not a regular file")));
+
+  Write(kBootIdPath, std::string(5000, 'a'));
+  EXPECT_THAT(Read().status().message(), HasSubstr("larger than"));
+  ::unlink(root_.Resolve(kBootIdPath).c_str());
+  ASSERT_TRUE(MakeDirectories(root_.Resolve(kBootIdPath)).ok());
+  EXPECT_THAT(Read().status().message(), HasSubstr("not a regular file"));
+}
+
+TEST_F(NodeFactsTest, TheSentinelCountsOnlyInsideTheRoot) {
+  // An absolute link resolves inside the root, as it would for a process chrooted there.
+  ASSERT_TRUE(MakeDirectories(root_.Resolve("/run")).ok());
+  ASSERT_TRUE(MakeDirectories(root_.Resolve("/var")).ok());
+  ASSERT_EQ(::symlink("/run", root_.Resolve("/var/run").c_str()), 0);
+  EXPECT_FALSE(Read()->reboot_required());
+  Write("/run/reboot-required", "");
+  EXPECT_TRUE(Read()->reboot_required());
 }
 
 }  // namespace

@@ -9,15 +9,30 @@
 
 #include <map>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "agent/apt/engine/apt_package_manager.h"
 #include "agent/apt/package_manager.h"
 #include "agent/apt/subprocess.h"
 #include "common/file_util.h"
 #include "tests/fakes/temp_dir.h"
+
+namespace tended::agent::apt {
+
+// Readable gMock failures: "libfoo 1.0 -> 1.1 [o=NodeOS,...]", "blk: held (dpkg hold)".
+inline void PrintTo(const PackageUpgrade& u, std::ostream* os) {
+  *os << u.package << " " << (u.from.empty() ? "(new)" : u.from) << " -> " << u.to << " ["
+      << u.origin << "]";
+}
+inline void PrintTo(const KeptPackage& k, std::ostream* os) {
+  *os << k.package << ": " << k.reason;
+}
+
+}  // namespace tended::agent::apt
 
 namespace tended::agent::apt::testing {
 

@@ -11,6 +11,7 @@
 
 #include <memory>
 
+#include "agent/apt/engine/apt_package_manager.h"
 #include "agent/apt/package_manager.h"
 #include "tests/fakes/temp_dir.h"
 #include "tests/unit/agent/apt/apt_lab.h"

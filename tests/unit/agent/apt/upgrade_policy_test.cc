@@ -2,6 +2,8 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/file_util.h"
 #include "tests/fakes/temp_dir.h"
@@ -128,6 +130,24 @@ TEST(OsReleaseTest, ReadsUnderTheRoot) {
   ASSERT_TRUE(d.ok()) << d.status();
   EXPECT_EQ(d->id, "Linuxmint");
   EXPECT_EQ(d->codename, "virginia");
+}
+
+TEST(OsReleaseTest, ReadsTheRootsOwnFileSafely) {
+  tended::testing::TempDir dir;
+  const std::string root = dir.Path("root");
+  ASSERT_TRUE(MakeDirectories(root + "/etc").ok());
+  ASSERT_TRUE(MakeDirectories(root + "/usr/lib").ok());
+  // Debian's absolute-looking link means the root's file, not the host's.
+  ASSERT_TRUE(
+      WriteFileAtomically(root + "/usr/lib/os-release", "ID=nodeos\nVERSION_CODENAME=x\n").ok());
+  ASSERT_EQ(::symlink("/usr/lib/os-release", (root + "/etc/os-release").c_str()), 0);
+  absl::StatusOr<DistroInfo> d = ReadDistroInfo(RootPath(root));
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->id, "Nodeos");
+  // A FIFO is an error at once, not a hang.
+  ASSERT_EQ(::unlink((root + "/etc/os-release").c_str()), 0);
+  ASSERT_EQ(::mkfifo((root + "/etc/os-release").c_str(), 0644), 0);
+  EXPECT_THAT(ReadDistroInfo(RootPath(root)).status().message(), HasSubstr("not a regular file"));
 }
 
 TEST(NameRegexTest, AnchoredAtStartOnlyLikeReMatch) {

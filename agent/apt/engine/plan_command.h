@@ -1,8 +1,8 @@
 // `tended-agent plan [--root DIR] [--update] [--json] [--config agent.yaml]`: prints the
 // upgrades the policy allows and every package kept back with its reason. Reads only; with
 // --update it refreshes the package lists first.
-#ifndef TENDED_AGENT_APT_PLAN_COMMAND_H_
-#define TENDED_AGENT_APT_PLAN_COMMAND_H_
+#ifndef TENDED_AGENT_APT_ENGINE_PLAN_COMMAND_H_
+#define TENDED_AGENT_APT_ENGINE_PLAN_COMMAND_H_
 
 #include <iosfwd>
 #include <string>
@@ -24,4 +24,4 @@ std::string PlanToText(const UpgradePlan& plan);
 
 }  // namespace tended::agent::apt
 
-#endif  // TENDED_AGENT_APT_PLAN_COMMAND_H_
+#endif  // TENDED_AGENT_APT_ENGINE_PLAN_COMMAND_H_

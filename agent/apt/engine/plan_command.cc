@@ -1,8 +1,9 @@
-#include "agent/apt/plan_command.h"
+#include "agent/apt/engine/plan_command.h"
 
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
+#include "agent/apt/engine/apt_package_manager.h"
 #include "agent/apt/engine_protocol.h"
 #include "common/file_util.h"
 #include "common/status_macros.h"

@@ -3,8 +3,8 @@
 #include <iostream>
 #include <string>
 
-#include "agent/apt/engine_server.h"
-#include "agent/apt/plan_command.h"
+#include "agent/apt/engine/engine_server.h"
+#include "agent/apt/engine/plan_command.h"
 
 int main(int argc, char** argv) {
   const std::string command = argc > 1 ? argv[1] : "";

@@ -1,10 +1,11 @@
 // What the apt engine reads from dpkg's database without libapt-pkg (status stanzas, the
 // updates journal, holds), dpkg's fcntl locks, and the reboot-required sentinel files.
-#ifndef TENDED_AGENT_APT_DPKG_STATE_H_
-#define TENDED_AGENT_APT_DPKG_STATE_H_
+#ifndef TENDED_AGENT_APT_ENGINE_DPKG_STATE_H_
+#define TENDED_AGENT_APT_ENGINE_DPKG_STATE_H_
 
 #include <sys/types.h>
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -58,15 +59,20 @@ class DpkgLockFile {
   int fd_ = -1;
 };
 
+// At most this much of reboot-required.pkgs is read; the rest is ignored, with a warning.
+inline constexpr size_t kRebootPackagesMaxBytes = 64 * 1024;
+
 // <root>/var/run/reboot-required and its .pkgs list.
 struct RebootSentinel {
   bool exists = false;
   std::vector<std::string> packages;
 };
+// Both read as node files (common/node_file.h): inside the root, never blocking. A list
+// that is not a regular file is ignored with a warning.
 absl::StatusOr<RebootSentinel> ReadRebootSentinel(const RootPath& root);
 // Creates the sentinel if missing and adds the packages not yet listed in .pkgs.
 absl::Status WriteRebootSentinel(const RootPath& root, const std::vector<std::string>& packages);
 
 }  // namespace tended::agent::apt
 
-#endif  // TENDED_AGENT_APT_DPKG_STATE_H_
+#endif  // TENDED_AGENT_APT_ENGINE_DPKG_STATE_H_

@@ -1,4 +1,4 @@
-#include "agent/apt/engine_server.h"
+#include "agent/apt/engine/engine_server.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -9,6 +9,7 @@
 #include <iterator>
 #include <memory>
 
+#include "agent/apt/engine/apt_package_manager.h"
 #include "agent/apt/engine_protocol.h"
 #include "agent/apt/package_manager.h"
 #include "agent/apt/subprocess.h"

@@ -1,7 +1,7 @@
 // Real-package tests: tiny .deb files, two signed local repositories with different
 // Origin/Label/Suite, and a throwaway dpkg root per test (maintainer scripts run chrootless
 // and write only under $DPKG_ROOT).
-#include "agent/apt/apt_package_manager.h"
+#include "agent/apt/engine/apt_package_manager.h"
 
 #include <fcntl.h>
 #include <gmock/gmock.h>
@@ -17,9 +17,9 @@
 #include <thread>
 
 #include "absl/synchronization/notification.h"
-#include "agent/apt/dpkg_state.h"
+#include "agent/apt/engine/dpkg_state.h"
+#include "agent/apt/engine/plan_command.h"
 #include "agent/apt/package_manager.h"
-#include "agent/apt/plan_command.h"
 #include "tests/fakes/temp_dir.h"
 #include "tests/unit/agent/apt/apt_lab.h"
 
@@ -395,8 +395,8 @@ TEST_F(AptEngineTest, GivesUpOnTheLockAfterTheTimeout) {
 // The installed packages unattended-upgrades' own planning code would upgrade on the root.
 std::vector<std::string> UnattendedUpgradesWouldUpgrade(const std::string& root) {
   absl::StatusOr<ProcessResult> run = RunProcess(
-      {"/usr/bin/python3", TENDED_SOURCE_DIR "/tests/unit/agent/apt/testdata/uu_oracle.py", root,
-       "Debian", "bookworm"});
+      {"/usr/bin/python3", TENDED_SOURCE_DIR "/tests/unit/agent/apt/engine/testdata/uu_oracle.py",
+       root, "Debian", "bookworm"});
   EXPECT_TRUE(run.ok()) << run.status();
   if (!run.ok()) return {"<oracle failed>"};
   EXPECT_EQ(run->exit_code, 0) << run->output;

@@ -1,8 +1,8 @@
 // The engine side of the apt engine protocol (engine_protocol.h): `tended-apt-engine serve`
 // reads one request, runs it with the libapt-pkg engine and writes the progress and the end
 // to the reply descriptor. The agent daemon never loads libapt-pkg's cache itself.
-#ifndef TENDED_AGENT_APT_ENGINE_SERVER_H_
-#define TENDED_AGENT_APT_ENGINE_SERVER_H_
+#ifndef TENDED_AGENT_APT_ENGINE_ENGINE_SERVER_H_
+#define TENDED_AGENT_APT_ENGINE_ENGINE_SERVER_H_
 
 #include <string>
 
@@ -18,4 +18,4 @@ int RunServeCommand(int argc, char** argv);
 
 }  // namespace tended::agent::apt
 
-#endif  // TENDED_AGENT_APT_ENGINE_SERVER_H_
+#endif  // TENDED_AGENT_APT_ENGINE_ENGINE_SERVER_H_

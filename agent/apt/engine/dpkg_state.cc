@@ -1,4 +1,4 @@
-#include "agent/apt/dpkg_state.h"
+#include "agent/apt/engine/dpkg_state.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -13,6 +13,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/file_util.h"
+#include "common/logging.h"
+#include "common/node_file.h"
 #include "common/posix_status.h"
 #include "common/status_macros.h"
 
@@ -143,15 +145,25 @@ DpkgLockFile::~DpkgLockFile() {
 
 absl::StatusOr<RebootSentinel> ReadRebootSentinel(const RootPath& root) {
   RebootSentinel out;
-  out.exists = PathExists(root.Resolve("/var/run/reboot-required"));
-  std::string pkgs_path = root.Resolve("/var/run/reboot-required.pkgs");
-  if (PathExists(pkgs_path)) {
-    ASSIGN_OR_RETURN(std::string contents, ReadFileToString(pkgs_path));
-    for (absl::string_view line : absl::StrSplit(contents, '\n', absl::SkipWhitespace())) {
-      std::string name(absl::StripAsciiWhitespace(line));
-      if (std::find(out.packages.begin(), out.packages.end(), name) == out.packages.end()) {
-        out.packages.push_back(name);
-      }
+  out.exists = NodeFileExists(root, "/var/run/reboot-required");
+  absl::StatusOr<NodeFilePrefix> list =
+      ReadNodeFilePrefix(root, "/var/run/reboot-required.pkgs", kRebootPackagesMaxBytes);
+  if (absl::IsNotFound(list.status())) return out;
+  if (absl::IsFailedPrecondition(list.status())) {
+    Logger("apt")->warn("ignoring the reboot package list: {}", list.status().message());
+    return out;
+  }
+  if (!list.ok()) return list.status();
+  absl::string_view contents = list->contents;
+  if (list->truncated) {
+    Logger("apt")->warn("reading only the first {} bytes of {}", kRebootPackagesMaxBytes,
+                        root.Resolve("/var/run/reboot-required.pkgs"));
+    contents = contents.substr(0, contents.rfind('\n') + 1);  // Without a cut last line.
+  }
+  for (absl::string_view line : absl::StrSplit(contents, '\n', absl::SkipWhitespace())) {
+    std::string name(absl::StripAsciiWhitespace(line));
+    if (std::find(out.packages.begin(), out.packages.end(), name) == out.packages.end()) {
+      out.packages.push_back(name);
     }
   }
   return out;

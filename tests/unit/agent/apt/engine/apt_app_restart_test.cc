@@ -8,7 +8,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "agent/apt/apt_package_manager.h"
+#include "agent/apt/engine/apt_package_manager.h"
 #include "agent/apt/package_manager.h"
 #include "common/status_macros.h"
 #include "tests/unit/agent/apt/apt_lab.h"
