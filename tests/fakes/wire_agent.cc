@@ -88,7 +88,9 @@ tended::v1::ReportFactsRequest WireAgent::FactsRequest() const {
   return request;
 }
 
-grpc::Status WireAgent::Report(absl::Duration timeout) { return SendFacts(FactsRequest(), timeout); }
+grpc::Status WireAgent::Report(absl::Duration timeout) {
+  return SendFacts(FactsRequest(), timeout);
+}
 
 grpc::Status WireAgent::SendFacts(const tended::v1::ReportFactsRequest& request,
                                   absl::Duration timeout) {
@@ -96,8 +98,7 @@ grpc::Status WireAgent::SendFacts(const tended::v1::ReportFactsRequest& request,
   if (stub == nullptr) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no coordinator");
   tended::v1::ReportFactsResponse response;
   grpc::Status status = stub->ReportFacts(CallContext(timeout).get(), request, &response);
-  if (status.ok() && !response.state_id().empty() &&
-      request.agent_instance_id() == instance_id_) {
+  if (status.ok() && !response.state_id().empty() && request.agent_instance_id() == instance_id_) {
     absl::MutexLock lock(&mutex_);
     state_id_ = response.state_id();
   }

@@ -33,7 +33,6 @@
 namespace tended::promise_faults {
 namespace {
 
-using ::testing::HasSubstr;
 using tended::testing::CallContext;
 using tended::testing::ChildProcess;
 using tended::testing::CoordinatorProcess;
@@ -44,6 +43,7 @@ using tended::testing::WireAgent;
 using tended::v1::Lease;
 using tended::v1::LeaseKind;
 using tended::v1::OperatorService;
+using ::testing::HasSubstr;
 
 constexpr LeaseKind kReboot = tended::v1::LEASE_KIND_REBOOT;
 constexpr LeaseKind kOsUpgrade = tended::v1::LEASE_KIND_OS_UPGRADE;
@@ -188,10 +188,9 @@ absl::StatusOr<Lease> WaitForGrant(WireAgent& agent, LeaseKind kind,
                                       GatesText(response.gates()))
                        : Describe(status);
     if (absl::Now() > deadline) {
-      return absl::DeadlineExceededError(absl::StrCat(agent.node_name(), " was not granted a ",
-                                                      tended::v1::LeaseKind_Name(kind), " within ",
-                                                      absl::FormatDuration(timeout), "; last: ",
-                                                      last));
+      return absl::DeadlineExceededError(
+          absl::StrCat(agent.node_name(), " was not granted a ", tended::v1::LeaseKind_Name(kind),
+                       " within ", absl::FormatDuration(timeout), "; last: ", last));
     }
     absl::SleepFor(absl::Milliseconds(500));
   }
@@ -261,8 +260,8 @@ bool WriteFile(const std::string& path, const std::string& text) {
 // Runs tendedctl against the coordinator; its exit code (-1 when it did not end in time).
 int RunCtl(const std::string& log_path, int port, const std::vector<std::string>& command) {
   std::vector<std::string> argv = {
-      ProgramPath("TENDED_CTL_BINARY", TENDED_BINARY_DIR "/coordinator/ctl/tendedctl"),
-      "--address", absl::StrCat("127.0.0.1:", port), "--insecure"};
+      ProgramPath("TENDED_CTL_BINARY", TENDED_BINARY_DIR "/coordinator/ctl/tendedctl"), "--address",
+      absl::StrCat("127.0.0.1:", port), "--insecure"};
   argv.insert(argv.end(), command.begin(), command.end());
   absl::StatusOr<std::unique_ptr<ChildProcess>> ctl = ChildProcess::Start(argv, log_path);
   if (!ctl.ok()) return -1;
@@ -295,11 +294,10 @@ class PromiseFaultsTest : public ::testing::Test {
   void WriteConfig(const std::string& leases, const std::string& extra = "",
                    const std::string& report_deadline = "6s") {
     config_ = dir_.Path("coordinator.yaml");
-    ASSERT_TRUE(WriteFile(config_, absl::StrCat("listen: \"127.0.0.1:0\"\n", "state_file: ",
-                                                StateDir(), "/state.json\n", "fleet:\n",
-                                                "  report_deadline: ", report_deadline, "\n",
-                                                "  report_interval: 1s\n", "leases:\n", leases,
-                                                extra)));
+    ASSERT_TRUE(WriteFile(
+        config_, absl::StrCat("listen: \"127.0.0.1:0\"\n", "state_file: ", StateDir(),
+                              "/state.json\n", "fleet:\n", "  report_deadline: ", report_deadline,
+                              "\n", "  report_interval: 1s\n", "leases:\n", leases, extra)));
   }
 
   std::string NextLog(const std::string& what = "coordinator") {
@@ -343,8 +341,8 @@ class OneOwnerTest : public PromiseFaultsTest {
       EXPECT_THAT((*second)->Log(), HasSubstr(absl::StrCat((*first)->pid())))
           << "the refusal should name the holder (pid " << (*first)->pid() << ")";
     } else {
-      ADD_FAILURE() << "a second coordinator on the same state (" << listen
-                    << ") still runs after " << kExitTimeout << "; its log:\n"
+      ADD_FAILURE() << "a second coordinator on the same state (" << listen << ") still runs after "
+                    << kExitTimeout << "; its log:\n"
                     << (*second)->LogTail();
       if (!same_port && (*second)->WaitServing(kStartTimeout).ok()) {
         // What two owners of one state mean: each grants, with the same fencing token.
@@ -357,8 +355,8 @@ class OneOwnerTest : public PromiseFaultsTest {
         absl::StatusOr<Lease> on_first = WaitForGrant(a, kReboot, absl::Seconds(60));
         absl::StatusOr<Lease> on_second = WaitForGrant(b, kReboot, absl::Seconds(60));
         if (on_first.ok() && on_second.ok()) {
-          ADD_FAILURE() << "concurrency 1, yet both coordinators granted: "
-                        << Describe(*on_first) << " and " << Describe(*on_second);
+          ADD_FAILURE() << "concurrency 1, yet both coordinators granted: " << Describe(*on_first)
+                        << " and " << Describe(*on_second);
           EXPECT_NE(on_first->fencing_token(), on_second->fencing_token())
               << "and with the same fencing token";
         }
@@ -459,8 +457,8 @@ TEST_P(LostStateTest, NoSecondGrantWhileAHolderIsMidReboot) {
   // past every deadline a recovery might wait for.
   b.SetRebootRequired(true);
   std::string transcript;
-  std::optional<Lease> second = GrantDuring({&b}, "node-b", kReboot, (*coordinator)->ops(),
-                                            absl::Seconds(25), &transcript);
+  std::optional<Lease> second =
+      GrantDuring({&b}, "node-b", kReboot, (*coordinator)->ops(), absl::Seconds(25), &transcript);
   ASSERT_FALSE(second.has_value())
       << "node-b was granted " << Describe(*second) << " while node-a still holds lease "
       << held->id() << " (token " << token_a << ", DISRUPTING) from before the state was lost";
@@ -475,9 +473,9 @@ TEST_P(LostStateTest, NoSecondGrantWhileAHolderIsMidReboot) {
   // Then B may go, above every token handed out before.
   absl::StatusOr<Lease> later = WaitForGrant(b, kReboot, absl::Seconds(60));
   if (!later.ok() && !recover_flag &&
-      absl::StrContains(absl::StrCat(later.status().message(),
-                                     ExplainText((*coordinator)->ops(), kReboot)),
-                        "recover-state")) {
+      absl::StrContains(
+          absl::StrCat(later.status().message(), ExplainText((*coordinator)->ops(), kReboot)),
+          "recover-state")) {
     // The coordinator asks the operator to confirm the lost state: as an operator would.
     (*coordinator)->Stop();
     coordinator = StartCoordinator({"--recover-state"});
@@ -492,8 +490,8 @@ TEST_P(LostStateTest, NoSecondGrantWhileAHolderIsMidReboot) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Losses, LostStateTest,
-                         ::testing::Values(Loss::kEmptyJson, Loss::kEmptyFile,
-                                           Loss::kEmptiedFolder, Loss::kMissingFolder),
+                         ::testing::Values(Loss::kEmptyJson, Loss::kEmptyFile, Loss::kEmptiedFolder,
+                                           Loss::kMissingFolder),
                          LossName);
 
 // Fault 3: gates are re-checked before the act. A halt after the grant stops the reboot.
@@ -518,8 +516,7 @@ TEST_F(PromiseFaultsTest, HaltAfterTheGrantStopsTheDisruption) {
   grpc::Status began = a.Begin("reboot");
   EXPECT_FALSE(began.ok()) << "BeginDisruption under a halt answered OK: the reboot would start";
   EXPECT_EQ(began.error_code(), grpc::StatusCode::UNAVAILABLE)
-      << "a gate blocking the act means wait (UNAVAILABLE), keeping the lease: "
-      << Describe(began);
+      << "a gate blocking the act means wait (UNAVAILABLE), keeping the lease: " << Describe(began);
   absl::StatusOr<std::vector<Lease>> active = ActiveLeases((*coordinator)->ops(), "node-a");
   ASSERT_TRUE(active.ok()) << active.status();
   ASSERT_EQ(active->size(), 1u) << "the lease should be kept while the act waits";
@@ -567,8 +564,8 @@ class Prometheus {
           absl::StrCat(dir_, "/prometheus-", attempt, ".log"));
       if (!process.ok()) return process.status();
       process_ = *std::move(process);
-      last = tended::testing::WaitForHttpReady(port_, "/-/ready", absl::Seconds(90),
-                                               process_.get());
+      last =
+          tended::testing::WaitForHttpReady(port_, "/-/ready", absl::Seconds(90), process_.get());
       if (last.ok()) return last;
       process_->Stop();
       if (!absl::IsFailedPrecondition(last)) break;
@@ -627,9 +624,9 @@ TEST_F(PromiseFaultsTest, AlertFiringAfterTheGrantStopsTheDisruption) {
   std::filesystem::create_directories(dir_.Path("prometheus"));
   Prometheus prometheus(dir_.Path("prometheus"));
   ASSERT_TRUE(prometheus.Start().ok());
-  WriteConfig(kRebootLease, absl::StrCat("alerts:\n  prometheus_url: http://127.0.0.1:",
-                                         prometheus.port(),
-                                         "\n  firing_only: true\n  timeout: 5s\n"));
+  WriteConfig(kRebootLease,
+              absl::StrCat("alerts:\n  prometheus_url: http://127.0.0.1:", prometheus.port(),
+                           "\n  firing_only: true\n  timeout: 5s\n"));
   absl::StatusOr<std::unique_ptr<CoordinatorProcess>> coordinator = StartCoordinator();
   ASSERT_TRUE(coordinator.ok()) << coordinator.status();
   WireAgent a("node-a", "agent-a", "boot-a1");
@@ -809,8 +806,8 @@ TEST_F(PromiseFaultsTest, SecondAgentInstanceBlocksTheNode) {
 
   std::optional<Lease> granted =
       GrantDuring({&x, &y}, "node-a", kReboot, (*coordinator)->ops(), absl::Seconds(15));
-  EXPECT_FALSE(granted.has_value()) << "granted " << Describe(*granted)
-                                    << " although two agent instances report as node-a";
+  EXPECT_FALSE(granted.has_value())
+      << "granted " << Describe(*granted) << " although two agent instances report as node-a";
   node = FindNode((*coordinator)->ops(), "node-a");
   ASSERT_TRUE(node.ok()) << node.status();
   EXPECT_EQ(node->state(), tended::v1::NODE_STATE_CONFLICT)
@@ -861,10 +858,10 @@ TEST_F(PromiseFaultsTest, BlockingPodIsAGateBeforeTheGrant) {
   const std::string fake = ProgramPath("TENDED_FAKE_KUBE_APISERVER_BINARY",
                                        TENDED_BINARY_DIR "/tests/fake-kube-apiserver");
   const std::string kubeconfig = dir_.Path("kubeconfig");
-  absl::StatusOr<std::unique_ptr<ChildProcess>> kube = ChildProcess::Start(
-      {fake, "--nodes", "node-a,node-b", "--kubeconfig_out", kubeconfig, "--labeled_pods",
-       "node-a/backup-0/app=backup"},
-      dir_.Path("kube.log"));
+  absl::StatusOr<std::unique_ptr<ChildProcess>> kube =
+      ChildProcess::Start({fake, "--nodes", "node-a,node-b", "--kubeconfig_out", kubeconfig,
+                           "--labeled_pods", "node-a/backup-0/app=backup"},
+                          dir_.Path("kube.log"));
   ASSERT_TRUE(kube.ok()) << kube.status();
   absl::Status ready = tended::testing::PollUntil(
       [&]() -> absl::StatusOr<bool> {
@@ -873,8 +870,7 @@ TEST_F(PromiseFaultsTest, BlockingPodIsAGateBeforeTheGrant) {
       },
       absl::Seconds(30), "the fake API server's kubeconfig", kube->get());
   ASSERT_TRUE(ready.ok()) << ready;
-  WriteConfig(kRebootLease, absl::StrCat("kubernetes:\n  enabled: true\n  kubeconfig: ",
-                                         kubeconfig,
+  WriteConfig(kRebootLease, absl::StrCat("kubernetes:\n  enabled: true\n  kubeconfig: ", kubeconfig,
                                          "\n  drain:\n    timeout: 60s\n"
                                          "  poll_interval: 1s\n  facts_max_age: 10s\n"
                                          "  blocking_pod_selector: \"app=backup\"\n"));
@@ -901,8 +897,7 @@ TEST_F(PromiseFaultsTest, BlockingPodIsAGateBeforeTheGrant) {
     if (status.ok() && response.has_lease() && !response.lease().id().empty()) {
       grants.push_back(Describe(response.lease()));
       // Returned once the drain fails on the blocking pod; the agent asks again.
-      absl::Status returned =
-          WaitNoActiveLease((*coordinator)->ops(), "node-a", absl::Seconds(90));
+      absl::Status returned = WaitNoActiveLease((*coordinator)->ops(), "node-a", absl::Seconds(90));
       ASSERT_TRUE(returned.ok()) << returned;
       a.ForgetLease();
     } else {
@@ -939,8 +934,8 @@ TEST_F(PromiseFaultsTest, KubernetesUpgradeLeaseIsRefused) {
   }
   std::optional<Lease> granted = GrantDuring({&a}, "node-a", tended::v1::LEASE_KIND_K8S_UPGRADE,
                                              (*coordinator)->ops(), absl::Seconds(10));
-  EXPECT_FALSE(granted.has_value()) << "granted " << Describe(*granted)
-                                    << ", which no flow carries out and which blocks reboots";
+  EXPECT_FALSE(granted.has_value())
+      << "granted " << Describe(*granted) << ", which no flow carries out and which blocks reboots";
 
   // A Kubernetes-upgrade request never keeps a reboot from being granted.
   b.SetRebootRequired(true);
@@ -956,8 +951,7 @@ TEST_F(PromiseFaultsTest, OversizedRequestsAreRefusedAndTheStateDoesNotGrow) {
   std::vector<std::unique_ptr<WireAgent>> fleet;
   FleetHeartbeat heartbeat;
   for (int i = 1; i <= 5; ++i) {
-    fleet.push_back(std::make_unique<WireAgent>(absl::StrCat("node-", i),
-                                                absl::StrCat("agent-", i),
+    fleet.push_back(std::make_unique<WireAgent>(absl::StrCat("node-", i), absl::StrCat("agent-", i),
                                                 absl::StrCat("boot-", i)));
     fleet.back()->SetChannel((*coordinator)->channel());
     ASSERT_TRUE(fleet.back()->Report().ok());
@@ -1027,8 +1021,8 @@ TEST_F(PromiseFaultsTest, StaleTokenFloodKeepsTheGrantInTheEventLog) {
   ASSERT_TRUE(events.ok()) << events.status();
   bool grant_listed = false;
   for (const auto& event : *events) {
-    grant_listed |= event.type() == tended::v1::EVENT_TYPE_LEASE_GRANTED &&
-                    event.lease_id() == held->id();
+    grant_listed |=
+        event.type() == tended::v1::EVENT_TYPE_LEASE_GRANTED && event.lease_id() == held->id();
   }
   EXPECT_TRUE(grant_listed) << "the grant of " << held->id() << " is no longer in the event log ("
                             << events->size() << " events, first "

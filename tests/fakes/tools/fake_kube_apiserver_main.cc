@@ -120,15 +120,15 @@ int main(int argc, char** argv) {
   }
   for (const std::string& spec : absl::GetFlag(FLAGS_labeled_pods)) {
     std::vector<std::string> parts = absl::StrSplit(spec, absl::MaxSplits('/', 2));
-    std::vector<std::string> label =
-        parts.size() == 3 ? absl::StrSplit(parts[2], absl::MaxSplits('=', 1))
-                          : std::vector<std::string>();
+    std::vector<std::string> label = parts.size() == 3
+                                         ? absl::StrSplit(parts[2], absl::MaxSplits('=', 1))
+                                         : std::vector<std::string>();
     if (label.size() != 2 || parts[0].empty() || parts[1].empty() || label[0].empty()) {
       std::fprintf(stderr, "--labeled_pods: want NODE/NAME/KEY=VALUE, got %s\n", spec.c_str());
       return 2;
     }
-    server.AddPod(tended::testing::MakePodJson(
-        FakePodSpec(parts[1], parts[0]).Label(label[0], label[1])));
+    server.AddPod(
+        tended::testing::MakePodJson(FakePodSpec(parts[1], parts[0]).Label(label[0], label[1])));
     Say(absl::StrCat("pod default/", parts[1], " on ", parts[0], " labelled ", parts[2]));
   }
   const std::string kubeconfig = absl::GetFlag(FLAGS_kubeconfig_out);
@@ -171,9 +171,8 @@ int main(int argc, char** argv) {
       if (!boot_id.empty() && boot_ids[node].empty()) {
         // The node root appeared after we started: its first boot, not a reboot.
         boot_ids[node] = boot_id;
-        server.UpdateNode(node, [&](nlohmann::json& json) {
-          json["status"]["nodeInfo"]["bootID"] = boot_id;
-        });
+        server.UpdateNode(
+            node, [&](nlohmann::json& json) { json["status"]["nodeInfo"]["bootID"] = boot_id; });
       } else if (!boot_id.empty() && boot_id != boot_ids[node]) {
         boot_ids[node] = boot_id;
         SetReady(server, node, false, boot_id);
