@@ -4,7 +4,8 @@
 // as the kubelets of the demo's simulated nodes: when a node root's boot id file changes
 // (the simulated reboot), that node reports the new bootID and NotReady, then Ready again a
 // little later. Every cordon, eviction, reboot and uncordon is printed, one line each, so
-// the demo can check their order. Test-only: never shipped.
+// the demo can check their order. --labeled_pods adds pods carrying a label (a pod that
+// matches a blocking-pod selector). Test-only: never shipped.
 #include <signal.h>
 
 #include <cstdio>
@@ -28,6 +29,9 @@ ABSL_FLAG(std::string, node_roots, "",
           "Folder holding <node>/proc/sys/kernel/random/boot_id for each node (optional).");
 ABSL_FLAG(std::string, kubeconfig_out, "", "Where to write a kubeconfig for this server.");
 ABSL_FLAG(int, pods_per_node, 2, "ReplicaSet pods per node.");
+ABSL_FLAG(std::vector<std::string>, labeled_pods, {},
+          "Extra ReplicaSet pods, each NODE/NAME/KEY=VALUE (in namespace default, labelled "
+          "KEY=VALUE), comma-separated.");
 ABSL_FLAG(absl::Duration, not_ready_for, absl::Seconds(1),
           "How long a rebooted node stays NotReady.");
 
@@ -114,6 +118,19 @@ int main(int argc, char** argv) {
                                                    .Namespace("kube-system")
                                                    .OwnedBy("DaemonSet", "kube-proxy")));
   }
+  for (const std::string& spec : absl::GetFlag(FLAGS_labeled_pods)) {
+    std::vector<std::string> parts = absl::StrSplit(spec, absl::MaxSplits('/', 2));
+    std::vector<std::string> label = parts.size() == 3
+                                         ? absl::StrSplit(parts[2], absl::MaxSplits('=', 1))
+                                         : std::vector<std::string>();
+    if (label.size() != 2 || parts[0].empty() || parts[1].empty() || label[0].empty()) {
+      std::fprintf(stderr, "--labeled_pods: want NODE/NAME/KEY=VALUE, got %s\n", spec.c_str());
+      return 2;
+    }
+    server.AddPod(
+        tended::testing::MakePodJson(FakePodSpec(parts[1], parts[0]).Label(label[0], label[1])));
+    Say(absl::StrCat("pod default/", parts[1], " on ", parts[0], " labelled ", parts[2]));
+  }
   const std::string kubeconfig = absl::GetFlag(FLAGS_kubeconfig_out);
   if (!kubeconfig.empty()) {
     std::string yaml = absl::StrCat(
@@ -154,9 +171,8 @@ int main(int argc, char** argv) {
       if (!boot_id.empty() && boot_ids[node].empty()) {
         // The node root appeared after we started: its first boot, not a reboot.
         boot_ids[node] = boot_id;
-        server.UpdateNode(node, [&](nlohmann::json& json) {
-          json["status"]["nodeInfo"]["bootID"] = boot_id;
-        });
+        server.UpdateNode(
+            node, [&](nlohmann::json& json) { json["status"]["nodeInfo"]["bootID"] = boot_id; });
       } else if (!boot_id.empty() && boot_id != boot_ids[node]) {
         boot_ids[node] = boot_id;
         SetReady(server, node, false, boot_id);
