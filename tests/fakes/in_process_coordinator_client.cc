@@ -99,7 +99,7 @@ void InProcessCoordinatorClient::OpenDirectiveStream(
   stream.on_end = std::move(on_end);
   absl::StatusOr<coordinator::Coordinator*> coordinator = Reach();
   if (coordinator.ok()) {
-    auto subscription = (*coordinator)->SubscribeDirectives(node_name);
+    auto subscription = (*coordinator)->SubscribeDirectives(request);
     if (subscription.ok()) {
       stream.subscription = *std::move(subscription);
     } else {
