@@ -179,7 +179,14 @@ absl::Time Coordinator::Tick() {
         policy = &it->second;
       }
       // A gate kept blocking the act past begin_wait: give the lease back.
-      if (lease.has_begin_blocked_since() && policy != nullptr &&
+      // Only while nothing happened on the node yet: granted, or begun with the node still
+      // on the boot it was granted on (a reboot that did happen is verified, never returned).
+      const state::NodeEntry* node = state_->FindNode(lease.node_name());
+      const bool untouched =
+          lease.phase() == tended::v1::LEASE_PHASE_GRANTED ||
+          (lease.phase() == tended::v1::LEASE_PHASE_DISRUPTING && node != nullptr &&
+           node->reported_since_start() && node->facts.boot_id() == lease.boot_id_at_grant());
+      if (lease.has_begin_blocked_since() && policy != nullptr && untouched &&
           now - FromProtoTimestamp(lease.begin_blocked_since()) >= policy->begin_wait) {
         if (LeaseLifecycle* lifecycle = LifecycleFor(lease.kind()); lifecycle != nullptr) {
           lifecycle->Abandon(

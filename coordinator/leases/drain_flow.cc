@@ -187,8 +187,8 @@ void DrainFlow::Abandon(LeaseContext& context, const Lease& lease, const std::st
 }
 
 void DrainFlow::ReturnUnrebooted(LeaseContext& context, const Lease& lease,
-                                 const std::string& reason) {
-  Abandon(context, lease, reason, /*failed=*/false);
+                                 const std::string& reason, bool failed) {
+  Abandon(context, lease, reason, failed);
   if (const NodeDisruption* stored = context.state().FindDisruption(lease.id())) {
     NodeDisruption record = *stored;
     record.set_returned_unrebooted(true);

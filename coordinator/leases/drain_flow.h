@@ -91,7 +91,7 @@ class DrainFlow {
   // The holder gives back a begun lease under which the node did not reboot: undone and
   // returned like an abandon.
   void ReturnUnrebooted(LeaseContext& context, const tended::v1::Lease& lease,
-                        const std::string& reason);
+                        const std::string& reason, bool failed);
   // Wakes the worker once the change is durable.
   void WakeAfter(LeaseContext& context);
 

@@ -81,6 +81,9 @@ Lease LeaseContext::MarkVerifying(const Lease& lease, const std::string& message
   Lease verifying = lease;
   verifying.set_phase(tended::v1::LEASE_PHASE_VERIFYING);
   verifying.set_status_message(message);
+  verifying.clear_begin_blocked_since();
+  verifying.clear_begin_blocked_reason();
+  verifying.clear_begin_blocked_gates();
   txn_.PutLease(verifying);
   txn_.AddEvent(tended::v1::EVENT_TYPE_LEASE_PHASE_CHANGED, &verifying, verifying.node_name(),
                 absl::StrCat("VERIFYING: ", message));

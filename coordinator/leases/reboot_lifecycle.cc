@@ -84,7 +84,7 @@ absl::StatusOr<Lease> RebootLifecycle::OnReturn(LeaseContext& context, const Lea
         "returned by the holder: the node did not reboot under it (boot id ",
         lease.boot_id_at_grant(), " unchanged): ", reason);
     if (FlowOwns(context, lease)) {
-      flow_->ReturnUnrebooted(context, lease, message);
+      flow_->ReturnUnrebooted(context, lease, message, /*failed=*/false);
       return *context.state().FindLease(lease.id());
     }
     return context.Release(lease, tended::v1::EVENT_TYPE_LEASE_RETURNED, message);
@@ -100,6 +100,15 @@ absl::StatusOr<Lease> RebootLifecycle::OnReturn(LeaseContext& context, const Lea
 
 void RebootLifecycle::Abandon(LeaseContext& context, const Lease& lease,
                               const std::string& reason) {
+  if (lease.phase() == tended::v1::LEASE_PHASE_DISRUPTING) {
+    // Begun, but the node did not reboot (the coordinator checks that before it abandons).
+    if (FlowOwns(context, lease)) {
+      flow_->ReturnUnrebooted(context, lease, reason, /*failed=*/true);
+    } else {
+      context.Release(lease, tended::v1::EVENT_TYPE_LEASE_RETURNED, reason, /*failed=*/true);
+    }
+    return;
+  }
   if (FlowOwns(context, lease)) {
     flow_->Abandon(context, lease, reason, /*failed=*/true);
     return;
