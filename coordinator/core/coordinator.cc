@@ -228,15 +228,13 @@ absl::Time Coordinator::Tick() {
     }
     if (rejections_.pending() && now - last_rejection_summary_ >= kRejectionSummaryEvery) {
       for (const FencingRejections::Summary& summary : rejections_.Take()) {
-        const Lease* lease = summary.lease_id.empty() ? nullptr
-                                                      : state_->FindLease(summary.lease_id);
         std::string what =
             summary.lease_id.empty()
                 ? absl::StrCat(summary.count, " more refused calls for other leases")
                 : absl::StrCat(summary.count, summary.count == 1 ? " call" : " calls",
                                " under lease ", summary.lease_id, " refused");
         context.txn().AddEvent(
-            tended::v1::EVENT_TYPE_FENCING_REJECTED, lease, summary.node,
+            tended::v1::EVENT_TYPE_FENCING_REJECTED, nullptr, summary.node,
             absl::StrCat(what, " between ", FormatUtcTime(summary.first), " and ",
                          FormatUtcTime(summary.last), "; the last: ", summary.last_reason));
       }

@@ -64,6 +64,18 @@ void Coordinator::AdoptClaims(LeaseContext& context,
     recovery.set_prior_state_id(prior);
     recovery.set_prior_state_reported_by(name);
     recovery_changed = true;
+    // A halt an operator had set was lost with the state: come up halted, and say why.
+    if (!state_->halt().halted()) {
+      tended::v1::HaltState halt;
+      halt.set_halted(true);
+      halt.set_reason(absl::StrCat(
+          "the coordinator's state was lost (", name,
+          " last talked to another one); a halt set before may have been lost with it: check, "
+          "then resume"));
+      *halt.mutable_since() = ToProtoTimestamp(context.now());
+      txn.SetHalt(halt);
+      txn.AddEvent(tended::v1::EVENT_TYPE_HALTED, nullptr, "", halt.reason());
+    }
     txn.AddEvent(tended::v1::EVENT_TYPE_STATE_RECOVERY, nullptr, name,
                  absl::StrCat(name, " ", how,
                               ": this is not a first start, the coordinator's state was lost",

@@ -1,9 +1,13 @@
 // The fleet simulation: many seeded runs of a coordinator and a fleet of agents in one
-// process, on a fake clock, with the coordinator restarting and going away, agents
-// restarting, nodes cut off, alerts firing, halts and force-releases. After every step it
-// checks the one promise (DESIGN.md): never more disrupted nodes than the concurrency,
-// in the lease list and in the event log; no reboot without a current lease proven by its
-// fencing token; never two reboots under one lease; a lease released only after
+// process, on a fake clock, with the coordinator restarting and going away, its state
+// writes failing (it then stops and restarts from disk) or its whole state lost (it recovers
+// from what the agents report), a second coordinator trying the same state, agents
+// restarting and reporting slower than the coordinator wants, nodes cut off, spoofed
+// reports under a node's name, hostile requests, alerts firing, halts after grants and
+// force-releases. After every step it checks the one promise (DESIGN.md): never more
+// disrupted nodes than the concurrency, in the lease list, in the event log and by the
+// nodes' own ground truth; no reboot without a current lease proven by its fencing token,
+// nor while a gate says no; never two reboots under one lease; a lease released only after
 // verification. Each run then settles without chaos and must have served every reboot.
 //
 // Replay one run: TENDED_SIM_SEED=<seed> ./fleet_simulation_test, with TENDED_SIM_EVENTS=1
@@ -35,13 +39,17 @@
 #include "common/logging.h"
 #include "common/proto_time.h"
 #include "common/root_path.h"
+#include "coordinator/alerts/alert_poller.h"
 #include "coordinator/alerts/alert_source.h"
+#include "coordinator/state/embedded_ledger.h"
 #include "coordinator/config/config.h"
 #include "coordinator/core/coordinator.h"
 #include "coordinator/gates/core_gates.h"
-#include "coordinator/state_store.h"
+#include "coordinator/gates/window.h"
 #include "gtest/gtest.h"
 #include "tests/fakes/fake_clock.h"
+#include "tests/fakes/agent_requests.h"
+#include "tests/fakes/coordinator_harness.h"
 #include "tests/fakes/in_process_coordinator_client.h"
 #include "tests/fakes/temp_dir.h"
 
@@ -51,7 +59,6 @@ namespace {
 using ::tended::coordinator::AlertSnapshot;
 using ::tended::coordinator::Coordinator;
 using ::tended::coordinator::CoordinatorConfig;
-using ::tended::coordinator::FileStateStore;
 using ::tended::coordinator::LeasePolicy;
 using ::tended::testing::InProcessCoordinatorClient;
 using ::tended::v1::Lease;
@@ -107,26 +114,6 @@ class ScriptedAlertSource final : public coordinator::AlertSource {
   Mode mode_ = Mode::kQuiet;
 };
 
-// The embedded store, failing some saves as a full disk would.
-class FlakyStateStore final : public coordinator::StateStore {
- public:
-  FlakyStateStore(std::string path, uint64_t seed) : file_(std::move(path)), rng_(seed) {}
-  void set_failure_rate(double rate) { failure_rate_ = rate; }
-
-  absl::StatusOr<tended::state::v1::CoordinatorState> Load() override { return file_.Load(); }
-  absl::Status Save(const tended::state::v1::CoordinatorState& state) override {
-    if (failure_rate_ > 0 && std::bernoulli_distribution(failure_rate_)(rng_)) {
-      return absl::ResourceExhaustedError("injected: no space left on device");
-    }
-    return file_.Save(state);
-  }
-
- private:
-  FileStateStore file_;
-  std::mt19937 rng_;
-  double failure_rate_ = 0;
-};
-
 // The node's reboot: the simulation's checks run at the moment of the act, then the
 // simulated reboot (new boot id, /run emptied) happens.
 class CheckedRebooter final : public agent::Rebooter {
@@ -158,6 +145,12 @@ struct FleetStats {
   int agent_restarts = 0;
   int force_releases = 0;
   int power_cycles = 0;
+  int state_losses = 0;
+  int ledger_failures = 0;
+  int second_coordinators = 0;
+  int spoofed_reports = 0;
+  int hostile_requests = 0;
+  int begins_refused = 0;
 };
 
 struct SimNode {
@@ -196,17 +189,21 @@ struct EventReplay {
 class Fleet {
  public:
   Fleet(uint64_t seed, FleetOptions options)
-      : seed_(seed), options_(options), rng_(seed), alerts_(clock_) {}
+      : seed_(seed), options_(options), rng_(seed) {
+    auto alerts = std::make_unique<ScriptedAlertSource>(clock_);
+    alerts_ = alerts.get();
+    alert_poller_ =
+        std::make_unique<coordinator::AlertPoller>(std::move(alerts), clock_, absl::Seconds(15));
+  }
 
   ~Fleet() {
     for (SimNode& node : nodes_) node.agent.reset();
     nodes_.clear();
     endpoint_.Set(nullptr);
-    coordinator_.reset();
+    harness_.reset();
   }
 
   bool Start() {
-    config_.state_file = state_dir_.Path("coordinator-state.json");
     config_.history_limit = 200;
     config_.fleet.report_deadline = absl::Minutes(2);
     config_.fleet.report_interval = absl::Seconds(30);
@@ -217,6 +214,7 @@ class Fleet {
     reboot.expected_duration = absl::Minutes(5);
     reboot.renew_deadline = absl::Minutes(5);
     reboot.return_deadline = absl::Minutes(10);
+    reboot.begin_wait = absl::Minutes(5);
     if (options_.window) {
       coordinator::MaintenanceWindow window;
       window.days = {absl::Weekday::monday,   absl::Weekday::tuesday, absl::Weekday::wednesday,
@@ -229,13 +227,21 @@ class Fleet {
       reboot.windows.push_back(window);
     }
     config_.leases[tended::v1::LEASE_KIND_REBOOT] = reboot;
+    // Configured, but no flow carries it out: every request for one must be refused.
+    config_.leases[tended::v1::LEASE_KIND_K8S_UPGRADE] = reboot;
+    config_.fleet.return_backoff = absl::Minutes(2);
+    config_.fleet.return_backoff_max = absl::Minutes(20);
+    config_.alerts.max_age = absl::Minutes(1);
+    harness_ = std::make_unique<testing::CoordinatorHarness>(config_, &clock_);
     if (absl::Status valid = coordinator::ValidateCoordinatorConfig(config_); !valid.ok()) {
       Fail(absl::StrCat("coordinator config: ", valid.ToString()));
       return false;
     }
 
     agent_config_.state_dir = "/var/lib/tended";
-    agent_config_.report_interval = absl::Seconds(30);
+    // Slower than the coordinator's report deadline: the agents must follow the
+    // coordinator's interval (30s) or the fleet-health gate would never open.
+    agent_config_.report_interval = absl::Minutes(5);
     agent_config_.check_period = absl::Minutes(5);
     agent_config_.reconnect_initial_backoff = absl::Seconds(1);
     agent_config_.reconnect_max_backoff = absl::Seconds(60);
@@ -280,7 +286,7 @@ class Fleet {
     clock_.Advance(absl::Milliseconds(Uniform(500, 15000)));
     const absl::Time now = clock_.Now();
 
-    if (coordinator_ == nullptr && now >= outage_until_) StartCoordinator();
+    if (coordinator() == nullptr && now >= outage_until_) StartCoordinator();
     for (SimNode& node : nodes_) {
       if (!node.client->reachable() && now >= node.partitioned_until) {
         node.client->SetReachable(true);
@@ -289,8 +295,12 @@ class Fleet {
     if (Chance(0.06)) MakeNeedReboot(Pick());
     if (Chance(0.01)) WithdrawNeed(Pick());
     if (Chance(0.02)) RestartAgent(Pick());
-    if (Chance(0.01) && coordinator_ != nullptr) RestartCoordinator();
-    if (Chance(0.008) && coordinator_ != nullptr) {
+    if (Chance(0.01) && coordinator() != nullptr) RestartCoordinator();
+    if (Chance(0.004) && coordinator() != nullptr) LoseState();
+    if (Chance(0.01) && coordinator() != nullptr) SecondCoordinator();
+    if (Chance(0.02)) Spoof(Pick());
+    if (Chance(0.02)) Hostile(Pick());
+    if (Chance(0.008) && coordinator() != nullptr) {
       StopCoordinator();
       outage_until_ = now + absl::Seconds(Uniform(10, 480));
     }
@@ -305,14 +315,15 @@ class Fleet {
     if (Chance(0.005)) CorruptJournal(Pick());
     if (Chance(0.02)) {
       fault_rate_ = Chance(0.5) ? 0.0 : 0.05;
-      store_.set_failure_rate(Chance(0.5) ? 0.0 : 0.05);
+      write_failure_rate_ = Chance(0.7) ? 0.0 : 0.02;
+      harness_->SetWriteFailureRate(write_failure_rate_, seed_ * 31 + static_cast<uint64_t>(step_));
     }
     if (Chance(0.006)) ToggleHalt();
     if (Chance(0.03)) {
       int roll = Uniform(0, 99);
-      alerts_.set_mode(roll < 60   ? ScriptedAlertSource::Mode::kQuiet
-                       : roll < 85 ? ScriptedAlertSource::Mode::kFiring
-                                   : ScriptedAlertSource::Mode::kBroken);
+      alerts_->set_mode(roll < 60   ? ScriptedAlertSource::Mode::kQuiet
+                        : roll < 85 ? ScriptedAlertSource::Mode::kFiring
+                                    : ScriptedAlertSource::Mode::kBroken);
     }
     RunDue();
     CheckInvariants();
@@ -320,13 +331,14 @@ class Fleet {
 
   // Ends the chaos and runs until every need is served and every lease released.
   bool Settle() {
-    if (coordinator_ == nullptr) StartCoordinator();
-    for (SimNode& node : nodes_) node.client->SetReachable(true);
-    alerts_.set_mode(ScriptedAlertSource::Mode::kQuiet);
+    alerts_->set_mode(ScriptedAlertSource::Mode::kQuiet);
     fault_rate_ = 0;
-    store_.set_failure_rate(0);
-    if (halted_ && coordinator_ != nullptr) {
-      if (auto resumed = coordinator_->Resume(); !resumed.ok()) {
+    write_failure_rate_ = 0;
+    harness_->SetWriteFailureRate(0, 0);
+    if (coordinator() == nullptr) StartCoordinator();
+    for (SimNode& node : nodes_) node.client->SetReachable(true);
+    if (coordinator() != nullptr) {
+      if (auto resumed = coordinator()->Resume(); !resumed.ok()) {
         Fail(absl::StrCat("resume: ", resumed.status().ToString()));
       }
       halted_ = false;
@@ -334,6 +346,8 @@ class Fleet {
     for (int i = 0; i < 20000 && failure_.empty(); ++i) {
       ++step_;
       if (Settled()) return true;
+      // The operator resumes a halt the recovering coordinator set by itself.
+      if (coordinator() != nullptr && i % 20 == 0) (void)coordinator()->Resume();
       absl::Time next = coordinator_next_;
       for (const SimNode& node : nodes_) {
         if (node.agent != nullptr) next = std::min(next, node.wake);
@@ -367,11 +381,16 @@ class Fleet {
   }
 
   // For the focused scenarios.
-  ScriptedAlertSource& alerts() { return alerts_; }
-  Coordinator* coordinator() { return coordinator_.get(); }
+  ScriptedAlertSource& alerts() { return *alerts_; }
+  Coordinator* coordinator() { return harness_ != nullptr ? harness_->get() : nullptr; }
   SimNode& node(int i) { return nodes_[i]; }
   const FleetStats& stats() const { return stats_; }
   const std::string& failure() const { return failure_; }
+
+  // A first start grants nothing until every agent could report (a report deadline).
+  void PastFirstStartRecovery() {
+    for (int i = 0; i < 30; ++i) Advance(absl::Seconds(5));
+  }
 
   void Advance(absl::Duration by) {
     ++step_;
@@ -406,22 +425,107 @@ class Fleet {
 
   void StopCoordinator() {
     Trace("coordinator stops");
+    RememberLeases();
     endpoint_.Set(nullptr);
-    coordinator_.reset();
+    harness_->Stop();
     coordinator_next_ = absl::InfinitePast();
   }
 
-  void StartCoordinator() {
+  void StartCoordinator(bool recover_state = false) {
+    // Once the state was lost, the operator keeps --recover-state on until recovery ends.
+    recover_state = recover_state || recovering_;
     ++stats_.coordinator_restarts;
-    Trace("coordinator starts");
-    auto created = Coordinator::Create(config_, clock_, &store_, &alerts_);
-    if (!created.ok()) {
-      Fail(absl::StrCat("coordinator restart: ", created.status().ToString()));
+    Trace(recover_state ? "coordinator starts with --recover-state" : "coordinator starts");
+    absl::Status started = harness_->Start(recover_state);
+    if (!started.ok() && !recover_state && absl::IsFailedPrecondition(started)) {
+      // The folder was used before but holds no state: the operator restarts with the flag.
+      started = harness_->Start(/*recover_state=*/true);
+    }
+    // A write that failed while starting ends the process; its supervisor starts it again.
+    for (int attempt = 0; attempt < 20 && !started.ok() && absl::IsUnavailable(started);
+         ++attempt) {
+      started = harness_->Start(recover_state);
+    }
+    if (!started.ok()) {
+      Fail(absl::StrCat("coordinator start: ", started.ToString()));
       return;
     }
-    coordinator_ = *std::move(created);
-    endpoint_.Set(coordinator_.get());
+    endpoint_.Set(harness_->get());
     coordinator_next_ = absl::InfinitePast();
+  }
+
+  // The state volume comes back empty (an unmounted volume, a changed path). Whether the
+  // folder keeps its LOCK decides whether the coordinator can tell; either way it must
+  // recover from the agents without ever granting a second node in the meantime.
+  void LoseState() {
+    ++stats_.state_losses;
+    const bool keep_lock = Chance(0.5);
+    Trace(absl::StrCat("the coordinator's state is lost", keep_lock ? " (LOCK kept)" : ""));
+    StopCoordinator();
+    harness_->LoseState(keep_lock);
+    replay_ = EventReplay();
+    // An operator's halt is lost with the state; the recovering coordinator halts by itself
+    // once an agent shows that a state existed (and Settle resumes it).
+    halted_ = false;
+    if (keep_lock) {
+      absl::Status refused = harness_->Start(/*recover_state=*/false);
+      if (refused.ok() || !absl::IsFailedPrecondition(refused)) {
+        Fail(absl::StrCat("a coordinator started on a lost state without --recover-state: ",
+                          refused.ToString()));
+        return;
+      }
+    }
+    recovering_ = true;
+    StartCoordinator(/*recover_state=*/true);
+  }
+
+  // A second coordinator on the same state must not start.
+  void SecondCoordinator() {
+    ++stats_.second_coordinators;
+    coordinator::state::EmbeddedLedger::Options options;
+    options.dir = harness_->state_dir();
+    options.synchronous = true;
+    auto second = coordinator::state::EmbeddedLedger::Open(options);
+    if (second.ok() || !absl::IsFailedPrecondition(second.status())) {
+      Fail(absl::StrCat("a second coordinator opened the state: ", second.status().ToString()));
+    }
+  }
+
+  // Someone reports under a node's name with another agent instance: a new boot id, no
+  // reboot required. It must never verify a reboot or release a lease.
+  void Spoof(size_t index) {
+    Coordinator* current = coordinator();
+    if (current == nullptr) return;
+    ++stats_.spoofed_reports;
+    SimNode& node = nodes_[index];
+    tended::v1::ReportFactsRequest spoof = testing::FactsReport(
+        node.name, absl::StrCat("spoofed-boot-", step_), false, "spoofer-0000");
+    spoof.mutable_facts()->set_node_name(node.name);
+    auto answered = current->ReportFacts(spoof);
+    Trace(absl::StrCat("spoofed report for ", node.name, ": ", answered.status().ToString()));
+  }
+
+  // Hostile or broken requests: refused with INVALID_ARGUMENT or FAILED_PRECONDITION, and
+  // a k8s_upgrade lease is never granted.
+  void Hostile(size_t index) {
+    Coordinator* current = coordinator();
+    if (current == nullptr) return;
+    ++stats_.hostile_requests;
+    SimNode& node = nodes_[index];
+    auto k8s = current->AcquireLease(
+        testing::LeaseRequest(node.name, tended::v1::LEASE_KIND_K8S_UPGRADE, "chaos"));
+    if (k8s.ok() && k8s->has_lease()) Fail(absl::StrCat("a k8s_upgrade lease was granted"));
+    auto huge = current->AcquireLease(testing::LeaseRequest(
+        node.name, tended::v1::LEASE_KIND_REBOOT, std::string(100000, 'x')));
+    if (!absl::IsInvalidArgument(huge.status()) && !absl::IsUnavailable(huge.status())) {
+      Fail(absl::StrCat("a 100 KB reason was not refused: ", huge.status().ToString()));
+    }
+    tended::v1::BeginDisruptionRequest stale;
+    stale.set_lease_id(absl::StrCat("reboot-", node.name, "-999999999"));
+    stale.set_fencing_token(999999999);
+    stale.set_step("reboot");
+    stale.set_agent_instance_id("intruder");
+    if (current->BeginDisruption(stale).ok()) Fail("a made-up lease began a disruption");
   }
 
   bool StartAgent(SimNode& node) {
@@ -442,24 +546,23 @@ class Fleet {
 
   // What the coordinator says (or, while it is down, what its store holds).
   std::vector<Lease> AllLeases() {
-    if (coordinator_ != nullptr) {
+    if (coordinator() != nullptr) {
       tended::v1::ListLeasesRequest request;
       request.set_include_released(true);
-      auto response = coordinator_->ListLeases(request);
+      auto response = coordinator()->ListLeases(request);
       return {response.leases().begin(), response.leases().end()};
     }
-    auto state = store_.Load();
-    if (!state.ok()) {
-      Fail(absl::StrCat("reading the store: ", state.status().ToString()));
-      return {};
-    }
-    return {state->leases().begin(), state->leases().end()};
+    return last_leases_;
+  }
+
+  void RememberLeases() {
+    if (coordinator() != nullptr) last_leases_ = AllLeases();
   }
 
   std::vector<Lease> ActiveLeases() {
     std::vector<Lease> active;
     for (Lease& lease : AllLeases()) {
-      if (coordinator::IsActive(lease)) active.push_back(std::move(lease));
+      if (coordinator::state::IsActive(lease)) active.push_back(std::move(lease));
     }
     return active;
   }
@@ -565,7 +668,7 @@ class Fleet {
   }
 
   void ForceReleaseSomeLease() {
-    if (coordinator_ == nullptr) return;
+    if (coordinator() == nullptr) return;
     std::vector<Lease> active = ActiveLeases();
     if (active.empty()) return;
     const Lease& victim =
@@ -573,7 +676,7 @@ class Fleet {
     tended::v1::ForceReleaseLeaseRequest request;
     request.set_lease_id(victim.id());
     request.set_reason("chaos: an operator force-releases");
-    auto released = coordinator_->ForceReleaseLease(request);
+    auto released = coordinator()->ForceReleaseLease(request);
     if (released.ok()) {
       ++stats_.force_releases;
     } else if (!absl::IsUnavailable(released.status())) {  // A failed save is fine.
@@ -582,18 +685,18 @@ class Fleet {
   }
 
   void ToggleHalt() {
-    if (coordinator_ == nullptr) return;
+    if (coordinator() == nullptr) return;
     if (!halted_) {
       tended::v1::HaltRequest request;
       request.set_reason("chaos: an operator halts");
-      auto halted = coordinator_->Halt(request);
+      auto halted = coordinator()->Halt(request);
       if (halted.ok()) {
         halted_ = true;
       } else if (!absl::IsUnavailable(halted.status())) {
         Fail(absl::StrCat("halt: ", halted.status().ToString()));
       }
     } else {
-      auto resumed = coordinator_->Resume();
+      auto resumed = coordinator()->Resume();
       if (resumed.ok()) {
         halted_ = false;
       } else if (!absl::IsUnavailable(resumed.status())) {
@@ -606,8 +709,16 @@ class Fleet {
   // Ticks the coordinator and runs every agent that is due, pumping directives between,
   // a few rounds so that what one agent's call set off reaches the others.
   void RunDue() {
+    harness_->SetAlerts(alert_poller_->PollOnce());
     for (int round = 0; round < 8; ++round) {
-      if (coordinator_ != nullptr) coordinator_next_ = coordinator_->Tick();
+      if (harness_->running() && harness_->ledger_failed()) {
+        // A failed write or fsync: the process stops and is restarted from what is on disk.
+        ++stats_.ledger_failures;
+        Trace("the state ledger failed: the coordinator restarts from disk");
+        StopCoordinator();
+        StartCoordinator();
+      }
+      if (coordinator() != nullptr) coordinator_next_ = coordinator()->Tick();
       bool ran = false;
       for (SimNode& node : nodes_) {
         if (node.agent == nullptr) continue;
@@ -646,7 +757,7 @@ class Fleet {
     if (!PathExists(node.root.Resolve(kSentinel))) {
       Fail(absl::StrCat(node.name, " rebooted though no reboot was required"));
     }
-    if (coordinator_ == nullptr) {
+    if (coordinator() == nullptr) {
       Fail(absl::StrCat(node.name, " rebooted while the coordinator was down"));
       return;
     }
@@ -677,10 +788,42 @@ class Fleet {
       Fail(absl::StrCat(node.name, " rebooted under ", current->id(), " while ",
                         node.rebooted_under, " from its last reboot was still held"));
     }
+    // The nodes' own ground truth, whatever the coordinator remembers (a lost state too):
+    // the nodes that rebooted and were not yet released.
+    int disrupted_by_truth = 1;
+    for (const SimNode& other : nodes_) {
+      if (&other != &node && !other.rebooted_under.empty()) ++disrupted_by_truth;
+    }
+    if (disrupted_by_truth > options_.concurrency) {
+      Fail(absl::StrCat(node.name, " rebooted while ", disrupted_by_truth - 1,
+                        " other nodes were rebooted and not yet released, concurrency ",
+                        options_.concurrency));
+    }
+    // No disruption while a gate says no: the act itself, not only the grant.
+    if (halted_) Fail(absl::StrCat(node.name, " rebooted while the fleet was halted"));
+    if (alerts_->mode() != ScriptedAlertSource::Mode::kQuiet) {
+      Fail(absl::StrCat(node.name, " rebooted while an alert fired or Prometheus was broken"));
+    }
+    const LeasePolicy& policy = config_.leases.at(tended::v1::LEASE_KIND_REBOOT);
+    // The last fence check comes reboot.delay before the act: the window must have admitted
+    // the step then.
+    if (!coordinator::EvaluateWindows(policy.windows, policy.expected_duration,
+                                      clock_.Now() - kRebootDelay)
+             .open &&
+        !coordinator::EvaluateWindows(policy.windows, policy.expected_duration, clock_.Now())
+             .open) {
+      Fail(absl::StrCat(node.name, " rebooted outside the maintenance window"));
+    }
     node.rebooted_under = current->id();
   }
 
   void CheckInvariants() {
+    if (harness_->running() && harness_->ledger_failed()) {
+      ++stats_.ledger_failures;
+      Trace("the state ledger failed: the coordinator restarts from disk");
+      StopCoordinator();
+      StartCoordinator();
+    }
     const int limit = options_.concurrency;
     std::vector<Lease> all = AllLeases();
     std::map<std::string, const Lease*> by_id;
@@ -688,7 +831,7 @@ class Fleet {
     int active = 0;
     for (const Lease& lease : all) {
       by_id[lease.id()] = &lease;
-      if (!coordinator::IsActive(lease)) continue;
+      if (!coordinator::state::IsActive(lease)) continue;
       ++active;
       if (!holders.insert(lease.node_name()).second) {
         Fail(absl::StrCat(lease.node_name(), " holds two active leases"));
@@ -700,7 +843,7 @@ class Fleet {
       Fail(absl::StrCat(active, " active leases, concurrency ", limit));
     }
     // (c) the event log, replayed from outside.
-    if (coordinator_ != nullptr) CheckEventLog(limit);
+    if (coordinator() != nullptr) CheckEventLog(limit);
     // A node that rebooted keeps its lease until it is released, after verification or
     // by an operator.
     for (SimNode& node : nodes_) {
@@ -711,8 +854,8 @@ class Fleet {
                           ", which the coordinator forgot"));
         continue;
       }
-      if (!coordinator::IsActive(*it->second)) {
-        if (coordinator_ != nullptr && replay_.active.count(node.rebooted_under) == 0) {
+      if (!coordinator::state::IsActive(*it->second)) {
+        if (coordinator() != nullptr && replay_.active.count(node.rebooted_under) == 0) {
           node.rebooted_under.clear();
         }
       }
@@ -724,7 +867,7 @@ class Fleet {
       tended::v1::ListEventsRequest request;
       request.set_after_sequence(replay_.last_sequence);
       request.set_limit(1000);
-      auto response = coordinator_->ListEvents(request);
+      auto response = coordinator()->ListEvents(request);
       if (!response.ok()) {
         Fail(absl::StrCat("ListEvents: ", response.status().ToString()));
         return;
@@ -757,6 +900,19 @@ class Fleet {
             }
             replay_.active[id] = event.node_name();
             CheckGrantPassedGates(event);
+            break;
+          case tended::v1::EVENT_TYPE_LEASE_ADOPTED:
+            // A coordinator that lost its state took the lease over from its holder.
+            for (const auto& [other, node] : replay_.active) {
+              if (node == event.node_name()) {
+                Fail(absl::StrCat("adoption of ", id, " while ", other, " is held by ", node));
+              }
+            }
+            replay_.active[id] = event.node_name();
+            replay_.last_token = std::max(replay_.last_token, event.fencing_token());
+            if (event.lease_phase() != tended::v1::LEASE_PHASE_GRANTED) {
+              replay_.disrupting.insert(id);
+            }
             break;
           case tended::v1::EVENT_TYPE_HALTED:
             replay_.halted = true;
@@ -795,8 +951,13 @@ class Fleet {
             if (rebooted && replay_.verifying.count(id) == 0) {
               Fail(absl::StrCat(id, " was released without verification after its reboot"));
             }
-            if (!rebooted && replay_.disrupting.count(id) > 0) {
+            // Given back after it began is fine only if the node never rebooted under it.
+            if (!rebooted && replay_.disrupting.count(id) > 0 &&
+                event.type() != tended::v1::EVENT_TYPE_LEASE_RETURNED) {
               Fail(absl::StrCat(id, " began a disruption, never rebooted, and was released"));
+            }
+            if (rebooted && event.type() == tended::v1::EVENT_TYPE_LEASE_RETURNED) {
+              Fail(absl::StrCat(id, " was returned although its node rebooted under it"));
             }
           }
         }
@@ -828,14 +989,14 @@ class Fleet {
   }
 
   bool Settled() {
-    if (coordinator_ == nullptr) return false;
+    if (coordinator() == nullptr) return false;
     for (const SimNode& node : nodes_) {
       if (node.agent == nullptr) continue;
       if (PathExists(node.root.Resolve(kSentinel))) return false;
       if (node.agent->journal().has_lease()) return false;
     }
     if (!ActiveLeases().empty()) return false;
-    auto explained = coordinator_->ExplainGates(tended::v1::ExplainGatesRequest());
+    auto explained = coordinator()->ExplainGates(tended::v1::ExplainGatesRequest());
     if (!explained.ok()) return false;
     for (const auto& explanation : explained->explanations()) {
       if (!explanation.waiting_nodes().empty()) return false;
@@ -846,7 +1007,7 @@ class Fleet {
   // Past the window's close nothing can be granted until it opens tomorrow: skip the
   // night rather than simulate it tick by tick. Only when nothing is in flight.
   void JumpToWindowWhenIdle() {
-    if (!options_.window || coordinator_ == nullptr || !ActiveLeases().empty()) return;
+    if (!options_.window || coordinator() == nullptr || !ActiveLeases().empty()) return;
     const LeasePolicy& policy = config_.leases.at(tended::v1::LEASE_KIND_REBOOT);
     coordinator::WindowStatus status =
         coordinator::EvaluateWindows(policy.windows, policy.expected_duration, clock_.Now());
@@ -870,8 +1031,8 @@ class Fleet {
                         node.agent->journal().step(), "'");
       }
     }
-    if (coordinator_ != nullptr) {
-      auto explained = coordinator_->ExplainGates(tended::v1::ExplainGatesRequest());
+    if (coordinator() != nullptr) {
+      auto explained = coordinator()->ExplainGates(tended::v1::ExplainGatesRequest());
       if (explained.ok()) {
         for (const auto& explanation : explained->explanations()) {
           if (explanation.kind() != tended::v1::LEASE_KIND_REBOOT) continue;
@@ -889,16 +1050,20 @@ class Fleet {
   const FleetOptions options_;
   std::mt19937 rng_;
   testing::FakeClock clock_;
-  testing::TempDir state_dir_;
   CoordinatorConfig config_;
   agent::AgentConfig agent_config_;
-  FlakyStateStore store_{state_dir_.Path("coordinator-state.json"), seed_ * 7919 + 1};
+  std::unique_ptr<testing::CoordinatorHarness> harness_;
+  double write_failure_rate_ = 0;
+  // What the coordinator last listed, for the checks while it is down.
+  std::vector<Lease> last_leases_;
+  bool recovering_ = false;
   // Its own stream, so faults do not shift the chaos when a call is added or removed.
   std::mt19937 fault_rng_{static_cast<std::mt19937::result_type>(seed_ * 104729 + 7)};
   double fault_rate_ = 0;
   std::set<std::string> power_cycled_leases_;
-  ScriptedAlertSource alerts_;
-  std::unique_ptr<Coordinator> coordinator_;
+  ScriptedAlertSource* alerts_ = nullptr;  // Owned by alert_poller_.
+  // Polled at every RunDue, as its background thread would.
+  std::unique_ptr<coordinator::AlertPoller> alert_poller_;
   testing::CoordinatorEndpoint endpoint_;
   absl::Time coordinator_next_ = absl::InfinitePast();
   absl::Time outage_until_ = absl::InfinitePast();
@@ -963,6 +1128,11 @@ TEST_F(FleetSimulationTest, ThePromiseHoldsAcrossSeededChaos) {
     total.coordinator_restarts += result.stats.coordinator_restarts;
     total.agent_restarts += result.stats.agent_restarts;
     total.force_releases += result.stats.force_releases;
+    total.state_losses += result.stats.state_losses;
+    total.ledger_failures += result.stats.ledger_failures;
+    total.second_coordinators += result.stats.second_coordinators;
+    total.spoofed_reports += result.stats.spoofed_reports;
+    total.hostile_requests += result.stats.hostile_requests;
     if (result.options.concurrency == 2) {
       ++runs_at_two;
       if (result.stats.max_active == 2) ++runs_reaching_two;
@@ -970,9 +1140,11 @@ TEST_F(FleetSimulationTest, ThePromiseHoldsAcrossSeededChaos) {
   }
   std::printf(
       "%zu runs: %d reboots, %d coordinator starts, %d agent restarts, %d "
-      "force-releases; %d of %d runs at concurrency 2 reached it\n",
+      "force-releases, %d states lost, %d ledger failures, %d second coordinators refused, %d "
+      "spoofed reports, %d hostile requests; %d of %d runs at concurrency 2 reached it\n",
       seeds.size(), total.reboots, total.coordinator_restarts, total.agent_restarts,
-      total.force_releases, runs_reaching_two, runs_at_two);
+      total.force_releases, total.state_losses, total.ledger_failures, total.second_coordinators,
+      total.spoofed_reports, total.hostile_requests, runs_reaching_two, runs_at_two);
   if (seeds.size() < 50) return;  // A replay: the totals below need many runs.
   // The chaos really happened, and concurrency 2 was really used, not merely allowed.
   EXPECT_GT(total.reboots, static_cast<int>(seeds.size()) * 3);
@@ -980,6 +1152,10 @@ TEST_F(FleetSimulationTest, ThePromiseHoldsAcrossSeededChaos) {
   EXPECT_GT(total.agent_restarts, static_cast<int>(seeds.size()));
   EXPECT_GT(total.force_releases, static_cast<int>(seeds.size()) / 10);
   EXPECT_GT(runs_reaching_two, runs_at_two / 2);
+  EXPECT_GT(total.state_losses, static_cast<int>(seeds.size()) / 2);
+  EXPECT_GT(total.ledger_failures, static_cast<int>(seeds.size()) / 10);
+  EXPECT_GT(total.second_coordinators, static_cast<int>(seeds.size()));
+  EXPECT_GT(total.spoofed_reports, static_cast<int>(seeds.size()));
 }
 
 // A request queued before the node booted again, granted before the node could say so:
@@ -989,7 +1165,7 @@ TEST_F(FleetSimulationTest, LeaseGrantedOnAStaleBootIdStillLeadsToOneReboot) {
   options.nodes = 3;
   Fleet fleet(/*seed=*/1, options);
   ASSERT_TRUE(fleet.Start()) << fleet.failure();
-  fleet.Advance(absl::Seconds(1));
+  fleet.PastFirstStartRecovery();
 
   // Firing alerts keep node-00's request waiting in the queue.
   fleet.alerts().set_mode(ScriptedAlertSource::Mode::kFiring);
@@ -1043,7 +1219,7 @@ TEST_F(FleetSimulationTest, ANodeThatNeverComesBackHoldsItsSlotUntilForceRelease
   options.concurrency = 1;
   Fleet fleet(/*seed=*/2, options);
   ASSERT_TRUE(fleet.Start()) << fleet.failure();
-  fleet.Advance(absl::Seconds(1));
+  fleet.PastFirstStartRecovery();
   fleet.node(0).dies_on_reboot = true;
   fleet.MakeNeedReboot(0);
   fleet.Advance(absl::Seconds(1));
