@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -167,12 +168,15 @@ struct SimNode {
   absl::Time partitioned_until = absl::InfinitePast();
   // The scenario where the node never comes back from its reboot.
   bool dies_on_reboot = false;
+  // A node in its reboot: its agent is down until then (InfiniteFuture: not rebooting).
+  absl::Time back_at = absl::InfiniteFuture();
 
   int needs = 0;      // Times the sentinel appeared.
   int withdrawn = 0;  // Times it went away without a reboot.
   int reboots = 0;
-  // The lease it rebooted under, until that lease is released.
+  // The lease it rebooted under, until that lease is released; and when.
   std::string rebooted_under;
+  absl::Time rebooted_at = absl::InfinitePast();
 };
 
 // Everything the event log has said so far, replayed.
@@ -348,9 +352,25 @@ class Fleet {
       if (Settled()) return true;
       // The operator resumes a halt the recovering coordinator set by itself.
       if (coordinator() != nullptr && i % 20 == 0) (void)coordinator()->Resume();
+      // ... and force-releases what the coordinator holds loudly for an operator: a node
+      // that rebooted but asks for another reboot (a lease it adopted after losing its state
+      // can meet a sentinel that appeared meanwhile).
+      if (coordinator() != nullptr && i % 20 == 0) {
+        for (const Lease& lease : ActiveLeases()) {
+          if (!lease.overdue() || lease.phase() != tended::v1::LEASE_PHASE_VERIFYING ||
+              !absl::StrContains(lease.status_message(), "still reports reboot-required")) {
+            continue;
+          }
+          tended::v1::ForceReleaseLeaseRequest release;
+          release.set_lease_id(lease.id());
+          release.set_reason("settling: the node rebooted and asks again");
+          (void)coordinator()->ForceReleaseLease(release);
+        }
+      }
       absl::Time next = coordinator_next_;
       for (const SimNode& node : nodes_) {
         if (node.agent != nullptr) next = std::min(next, node.wake);
+        next = std::min(next, node.back_at);
       }
       absl::Duration by =
           std::clamp(next - clock_.Now(), absl::Milliseconds(500), absl::Seconds(15));
@@ -463,6 +483,7 @@ class Fleet {
     Trace(absl::StrCat("the coordinator's state is lost", keep_lock ? " (LOCK kept)" : ""));
     StopCoordinator();
     harness_->LoseState(keep_lock);
+    state_lost_at_ = clock_.Now();
     replay_ = EventReplay();
     // An operator's halt is lost with the state; the recovering coordinator halts by itself
     // once an agent shows that a state existed (and Settle resumes it).
@@ -709,6 +730,13 @@ class Fleet {
   // Ticks the coordinator and runs every agent that is due, pumping directives between,
   // a few rounds so that what one agent's call set off reaches the others.
   void RunDue() {
+    for (SimNode& node : nodes_) {
+      if (node.agent == nullptr && !node.dies_on_reboot && clock_.Now() >= node.back_at) {
+        node.back_at = absl::InfiniteFuture();
+        Trace(absl::StrCat(node.name, " is back from its reboot"));
+        StartAgent(node);
+      }
+    }
     harness_->SetAlerts(alert_poller_->PollOnce());
     for (int round = 0; round < 8; ++round) {
       if (harness_->running() && harness_->ledger_failed()) {
@@ -730,6 +758,15 @@ class Fleet {
         ran = true;
         if (node.dies_on_reboot && node.reboots > reboots_before) {
           node.agent.reset();  // Never comes back.
+        } else if (node.reboots > reboots_before && slow_reboots_ && Chance(0.7)) {
+          // A real reboot takes a while: the node is down (and its lease disrupted) until
+          // its agent starts again on the new boot.
+          node.agent.reset();
+          // Within the return deadline (10m): a node down longer is overdue, and without
+          // Kubernetes a coordinator that lost its state cannot know it exists.
+          node.back_at = clock_.Now() + absl::Seconds(Uniform(5, 500));
+          Trace(absl::StrCat(node.name, " is down until ",
+                             absl::FormatTime("%H:%M:%S", node.back_at, absl::UTCTimeZone())));
         }
       }
       if (!ran) break;
@@ -800,7 +837,18 @@ class Fleet {
                         options_.concurrency));
     }
     // No disruption while a gate says no: the act itself, not only the grant.
-    if (halted_) Fail(absl::StrCat(node.name, " rebooted while the fleet was halted"));
+    // The coordinator's own view of the halt (an operator's call that got no answer may
+    // or may not have taken effect, as with any store).
+    tended::v1::ExplainGatesRequest explain;
+    explain.set_kind(tended::v1::LEASE_KIND_REBOOT);
+    if (auto gates = coordinator()->ExplainGates(explain);
+        gates.ok() && gates->explanations_size() == 1) {
+      for (const auto& gate : gates->explanations(0).gates()) {
+        if (gate.gate() == "halt" && gate.verdict() == tended::v1::GATE_VERDICT_BLOCK) {
+          Fail(absl::StrCat(node.name, " rebooted while the fleet was halted: ", gate.reason()));
+        }
+      }
+    }
     if (alerts_->mode() != ScriptedAlertSource::Mode::kQuiet) {
       Fail(absl::StrCat(node.name, " rebooted while an alert fired or Prometheus was broken"));
     }
@@ -815,6 +863,7 @@ class Fleet {
       Fail(absl::StrCat(node.name, " rebooted outside the maintenance window"));
     }
     node.rebooted_under = current->id();
+    node.rebooted_at = clock_.Now();
   }
 
   void CheckInvariants() {
@@ -850,8 +899,16 @@ class Fleet {
       if (node.rebooted_under.empty()) continue;
       auto it = by_id.find(node.rebooted_under);
       if (it == by_id.end()) {
-        Fail(absl::StrCat(node.name, " rebooted under ", node.rebooted_under,
-                          ", which the coordinator forgot"));
+        if (state_lost_at_ < node.rebooted_at) {
+          Fail(absl::StrCat(node.name, " rebooted under ", node.rebooted_under,
+                            ", which the coordinator forgot"));
+        } else if (node.agent != nullptr && (!node.agent->journal().has_lease() ||
+                                             node.agent->journal().lease().id() !=
+                                                 node.rebooted_under)) {
+          // Lost with the state and with the agent's journal: nobody holds it any more,
+          // and the node is back.
+          node.rebooted_under.clear();
+        }
         continue;
       }
       if (!coordinator::state::IsActive(*it->second)) {
@@ -933,6 +990,11 @@ class Fleet {
           default:
             break;
         }
+        if (event.type() == tended::v1::EVENT_TYPE_LEASE_FORCE_RELEASED) {
+          // A coordinator that loses its state may adopt it again from a holder that never
+          // heard of the release: that second life ends without saying anything new.
+          force_released_.insert(id);
+        }
         if (!id.empty() && event.lease_phase() == tended::v1::LEASE_PHASE_RELEASED) {
           if (replay_.active.erase(id) == 0) {
             Fail(absl::StrCat("release of ", id, ", which is not active"));
@@ -948,7 +1010,7 @@ class Fleet {
           if (event.type() != tended::v1::EVENT_TYPE_LEASE_FORCE_RELEASED) {
             const bool rebooted =
                 rebooted_leases_.count(id) > 0 || power_cycled_leases_.count(id) > 0;
-            if (rebooted && replay_.verifying.count(id) == 0) {
+            if (rebooted && replay_.verifying.count(id) == 0 && force_released_.count(id) == 0) {
               Fail(absl::StrCat(id, " was released without verification after its reboot"));
             }
             // Given back after it began is fine only if the node never rebooted under it.
@@ -956,7 +1018,8 @@ class Fleet {
                 event.type() != tended::v1::EVENT_TYPE_LEASE_RETURNED) {
               Fail(absl::StrCat(id, " began a disruption, never rebooted, and was released"));
             }
-            if (rebooted && event.type() == tended::v1::EVENT_TYPE_LEASE_RETURNED) {
+            if (rebooted && event.type() == tended::v1::EVENT_TYPE_LEASE_RETURNED &&
+                force_released_.count(id) == 0) {
               Fail(absl::StrCat(id, " was returned although its node rebooted under it"));
             }
           }
@@ -991,6 +1054,7 @@ class Fleet {
   bool Settled() {
     if (coordinator() == nullptr) return false;
     for (const SimNode& node : nodes_) {
+      if (node.back_at != absl::InfiniteFuture()) return false;
       if (node.agent == nullptr) continue;
       if (PathExists(node.root.Resolve(kSentinel))) return false;
       if (node.agent->journal().has_lease()) return false;
@@ -1057,6 +1121,15 @@ class Fleet {
   // What the coordinator last listed, for the checks while it is down.
   std::vector<Lease> last_leases_;
   bool recovering_ = false;
+  std::set<std::string> force_released_;
+  absl::Time state_lost_at_ = absl::InfinitePast();
+  // Chaos runs: a reboot takes seconds to minutes, during which the node is down.
+  bool slow_reboots_ = true;
+
+ public:
+  void set_slow_reboots(bool slow) { slow_reboots_ = slow; }
+
+ private:
   // Its own stream, so faults do not shift the chaos when a call is added or removed.
   std::mt19937 fault_rng_{static_cast<std::mt19937::result_type>(seed_ * 104729 + 7)};
   double fault_rate_ = 0;
