@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "agent/agent.h"
 #include "agent/apt/engine/apt_package_manager.h"
@@ -23,8 +24,9 @@
 #include "common/proto_file.h"
 #include "common/proto_time.h"
 #include "coordinator/core/coordinator.h"
-#include "coordinator/state_store.h"
 #include "tests/fakes/fake_clock.h"
+#include "tests/fakes/agent_requests.h"
+#include "tests/fakes/coordinator_harness.h"
 #include "tests/fakes/in_process_coordinator_client.h"
 #include "tests/fakes/node_root.h"
 #include "tests/fakes/temp_dir.h"
@@ -86,7 +88,6 @@ class OsUpgradeRolloutTest : public ::testing::Test {
 
   void SetUp() override {
     if (::geteuid() != 0) GTEST_SKIP() << "installs packages into throwaway dpkg roots: needs root";
-    config_.state_file = dir_.Path("coordinator-state.json");
     config_.fleet.report_deadline = absl::Minutes(2);
     config_.fleet.report_interval = absl::Seconds(30);
     coordinator::LeasePolicy os;
@@ -98,6 +99,7 @@ class OsUpgradeRolloutTest : public ::testing::Test {
     reboot.soak = absl::ZeroDuration();
     config_.leases[tended::v1::LEASE_KIND_REBOOT] = reboot;
     ASSERT_TRUE(coordinator::ValidateCoordinatorConfig(config_).ok());
+    harness_ = std::make_unique<testing::CoordinatorHarness>(config_, &clock_);
     StartCoordinator();
 
     agent_config_.report_interval = absl::Seconds(30);
@@ -113,17 +115,16 @@ class OsUpgradeRolloutTest : public ::testing::Test {
     for (Node& node : nodes_) node.agent.reset();
     nodes_.clear();
     endpoint_.Set(nullptr);
-    coordinator_.reset();
+    harness_.reset();
   }
 
+  // Starts the coordinator, or restarts it on its state.
   void StartCoordinator() {
     endpoint_.Set(nullptr);
-    coordinator_.reset();
-    store_ = std::make_unique<coordinator::FileStateStore>(config_.state_file);
-    auto created = coordinator::Coordinator::Create(config_, clock_, store_.get(), nullptr);
-    ASSERT_TRUE(created.ok()) << created.status();
-    coordinator_ = *std::move(created);
-    endpoint_.Set(coordinator_.get());
+    absl::Status started = harness_->Restart();
+    ASSERT_TRUE(started.ok()) << started;
+    coordinator_ = harness_->get();
+    endpoint_.Set(coordinator_);
   }
 
   // A node with `installed` in its dpkg root and an agent driving its own apt engine.
@@ -227,8 +228,8 @@ class OsUpgradeRolloutTest : public ::testing::Test {
   testing::TempDir dir_;
   coordinator::CoordinatorConfig config_;
   agent::AgentConfig agent_config_;
-  std::unique_ptr<coordinator::FileStateStore> store_;
-  std::unique_ptr<coordinator::Coordinator> coordinator_;
+  std::unique_ptr<testing::CoordinatorHarness> harness_;
+  coordinator::Coordinator* coordinator_ = nullptr;
   testing::CoordinatorEndpoint endpoint_;
   std::vector<Node> nodes_;
   size_t max_active_ = 0;
@@ -327,16 +328,21 @@ TEST_F(OsUpgradeRolloutTest, ADpkgStepFoundAfterACrashIsReportedInterruptedNotRe
   // its journal is what a crash mid-dpkg leaves.
   Node& canary = node(kCanary);
   canary.agent.reset();
-  tended::v1::BeginDisruptionRequest begin;
-  begin.set_lease_id(lease.id());
-  begin.set_fencing_token(lease.fencing_token());
-  begin.set_step("dpkg");
+  auto instance = ReadFileToString(canary.lab->Path("var/lib/tended/agent-id"));
+  ASSERT_TRUE(instance.ok()) << instance.status();
+  tended::v1::BeginDisruptionRequest begin = testing::BeginRequest(
+      lease, "dpkg", std::string(absl::StripAsciiWhitespace(*instance)));
+  auto* change = begin.add_packages();
+  change->set_name("libfoo");
+  change->set_from_version("1.0");
+  change->set_to_version("1.1");
   auto begun = coordinator_->BeginDisruption(begin);
-  ASSERT_TRUE(begun.ok());
+  ASSERT_TRUE(begun.ok()) << begun.status();
   tended::state::v1::AgentState journal;
   journal.set_format_version(1);
   *journal.mutable_lease() = begun->lease();
   journal.set_step("dpkg");
+  *journal.mutable_step_packages() = begin.packages();
   *journal.mutable_step_start_time() = ToProtoTimestamp(clock_.Now());
   ASSERT_TRUE(WriteProtoJsonFile(canary.lab->Path("var/lib/tended/agent-state.json"), journal).ok());
 
