@@ -1,17 +1,15 @@
-// The canary gate as a pure function, and the rollout driven through the Coordinator:
-// canary first, its failure stopping the rollout across a restart until ResumeRollout.
+// The OS rollout's canary gate and the vetting of package versions, as pure functions. The
+// rollout driven through the Coordinator is in tests/unit/coordinator/core/os_rollout_test.cc.
 #include "coordinator/gates/canary_gate.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "common/proto_time.h"
-#include "coordinator/core/coordinator.h"
-#include "coordinator/state_store.h"
-#include "tests/fakes/fake_clock.h"
-#include "tests/fakes/temp_dir.h"
 
 namespace tended::coordinator {
 namespace {
@@ -156,168 +154,70 @@ TEST(CanaryGateTest, VettedListIsBoundedAndDeduplicated) {
   EXPECT_EQ(state.vetted_packages(0).name(), "a");
 }
 
-// Through the Coordinator: grants, step reports, verification, the stop and the resume.
-class OsRolloutCoordinatorTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    clock_.Set(kNow);
-    config_.state_file = dir_.Path("state.json");
-    config_.fleet.report_deadline = absl::Minutes(2);
-    config_.fleet.report_interval = absl::Seconds(30);
-    LeasePolicy os;
-    os.soak = absl::ZeroDuration();
-    os.canary = "node4";
-    os.canary_soak = absl::Hours(1);
-    config_.leases[tended::v1::LEASE_KIND_OS_UPGRADE] = os;
-    Restart();
-  }
-
-  void Restart() {
-    coordinator_.reset();
-    store_ = std::make_unique<FileStateStore>(config_.state_file);
-    auto created = Coordinator::Create(config_, clock_, store_.get(), nullptr);
-    ASSERT_TRUE(created.ok()) << created.status();
-    coordinator_ = *std::move(created);
-  }
-
-  void Report(const std::string& node, tended::v1::OsUpgradeFacts os,
-              const tended::v1::StepReport* last = nullptr) {
-    tended::v1::ReportFactsRequest request;
-    request.mutable_facts()->set_node_name(node);
-    request.mutable_facts()->set_boot_id("boot-" + node);
-    *request.mutable_facts()->mutable_os_upgrade() = std::move(os);
-    if (last != nullptr) *request.mutable_facts()->mutable_os_upgrade()->mutable_last_step() = *last;
-    ASSERT_TRUE(coordinator_->ReportFacts(request).ok());
-  }
-
-  tended::v1::AcquireLeaseResponse Ask(const std::string& node) {
-    tended::v1::AcquireLeaseRequest request;
-    request.set_node_name(node);
-    request.set_kind(tended::v1::LEASE_KIND_OS_UPGRADE);
-    request.set_reason("upgrades");
-    auto response = coordinator_->AcquireLease(request);
-    EXPECT_TRUE(response.ok()) << response.status();
-    return response.ok() ? *response : tended::v1::AcquireLeaseResponse();
-  }
-
-  tended::v1::StepReport Run(const tended::v1::Lease& lease, tended::v1::StepState state,
-                             const std::string& message) {
-    tended::v1::BeginDisruptionRequest begin;
-    begin.set_lease_id(lease.id());
-    begin.set_fencing_token(lease.fencing_token());
-    begin.set_step("dpkg");
-    EXPECT_TRUE(coordinator_->BeginDisruption(begin).ok());
-    tended::v1::ReportStepRequest request;
-    request.set_lease_id(lease.id());
-    request.set_fencing_token(lease.fencing_token());
-    tended::v1::StepReport* report = request.mutable_report();
-    report->set_lease_id(lease.id());
-    report->set_step("dpkg");
-    report->set_state(state);
-    report->set_message(message);
-    auto* change = report->add_packages();
-    change->set_name("libfoo");
-    change->set_from_version("1.0");
-    change->set_to_version("1.1");
-    auto answered = coordinator_->ReportStep(request);
-    EXPECT_TRUE(answered.ok()) << answered.status();
-    return *report;
-  }
-
-  std::string CanaryReason() {
-    tended::v1::ExplainGatesRequest request;
-    request.set_kind(tended::v1::LEASE_KIND_OS_UPGRADE);
-    auto explained = coordinator_->ExplainGates(request);
-    if (!explained.ok()) return "";
-    for (const auto& gate : explained->explanations(0).gates()) {
-      if (gate.gate() == "canary") return gate.reason();
-    }
-    return "";
-  }
-
-  testing::FakeClock clock_;
-  testing::TempDir dir_;
-  CoordinatorConfig config_;
-  std::unique_ptr<FileStateStore> store_;
-  std::unique_ptr<Coordinator> coordinator_;
-};
-
-TEST_F(OsRolloutCoordinatorTest, CanaryFirstThenSoakThenTheOthers) {
-  const auto plan = Plan({{"libfoo", "1.1"}});
-  for (const char* node : {"node1", "node2", "node4"}) Report(node, plan);
-  EXPECT_FALSE(Ask("node1").has_lease());
-  tended::v1::AcquireLeaseResponse canary = Ask("node4");
-  ASSERT_TRUE(canary.has_lease());
-  EXPECT_FALSE(Ask("node2").has_lease());
-
-  tended::v1::StepReport done = Run(canary.lease(), tended::v1::STEP_STATE_SUCCEEDED, "1 installed");
-  // Verified on the canary's next report carrying the result; then it soaks.
-  Report("node4", Plan({}), &done);
-  tended::v1::ListLeasesRequest list;
-  EXPECT_TRUE(coordinator_->ListLeases(list).leases().empty());
-  Report("node1", plan);
-  EXPECT_THAT(CanaryReason(), HasSubstr("soak ends"));
-  EXPECT_EQ(coordinator_->ListLeases(list).leases_size(), 0);
-
-  clock_.Advance(absl::Hours(1));
-  for (const char* node : {"node1", "node2", "node4"}) Report(node, node[4] == '4' ? Plan({}) : plan);
-  coordinator_->Tick();
-  auto leases = coordinator_->ListLeases(list).leases();
-  ASSERT_EQ(leases.size(), 1);
-  EXPECT_EQ(leases[0].node_name(), "node1");  // The oldest request among the others.
+TEST(CanaryGateTest, ACanaryNotHeardSinceTheStartBlocksTheOthers) {
+  OsRolloutFacts facts = Fleet();
+  facts.nodes["node1"].os = Plan({});
+  facts.nodes["node4"].last_report = absl::InfinitePast();
+  EXPECT_THAT(CanaryGateForNode(facts, "node1", kNow).reason,
+              HasSubstr("has not reported since the coordinator started"));
 }
 
-TEST_F(OsRolloutCoordinatorTest, AFailedCanaryStopsTheRolloutAcrossARestartUntilResumed) {
-  const auto plan = Plan({{"libfoo", "1.1"}});
-  for (const char* node : {"node1", "node4"}) Report(node, plan);
-  tended::v1::AcquireLeaseResponse canary = Ask("node4");
-  ASSERT_TRUE(canary.has_lease());
-  EXPECT_FALSE(Ask("node1").has_lease());
-  Run(canary.lease(), tended::v1::STEP_STATE_FAILED, "dpkg returned an error code (1)");
-
-  Restart();
-  EXPECT_THAT(CanaryReason(), HasSubstr("canary node4 failed: dpkg returned an error code (1)"));
-  // The failed canary keeps its lease until an operator force-releases it.
-  tended::v1::ListLeasesRequest list;
-  auto leases = coordinator_->ListLeases(list).leases();
-  ASSERT_EQ(leases.size(), 1);
-  EXPECT_EQ(leases[0].phase(), tended::v1::LEASE_PHASE_VERIFYING);
-  tended::v1::ForceReleaseLeaseRequest release;
-  release.set_lease_id(leases[0].id());
-  release.set_reason("repaired by hand");
-  ASSERT_TRUE(coordinator_->ForceReleaseLease(release).ok());
-  Report("node4", Plan({}));
-  Report("node1", plan);
-  coordinator_->Tick();
-  EXPECT_TRUE(coordinator_->ListLeases(list).leases().empty());
-  EXPECT_THAT(CanaryReason(), HasSubstr("stopped"));
-
-  tended::v1::ResumeRolloutRequest resume;
-  resume.set_kind(tended::v1::LEASE_KIND_OS_UPGRADE);
-  EXPECT_FALSE(coordinator_->ResumeRollout(resume).ok());  // A reason is required.
-  resume.set_reason("fixed the postinst");
-  auto resumed = coordinator_->ResumeRollout(resume);
-  ASSERT_TRUE(resumed.ok());
-  EXPECT_TRUE(resumed->cleared().stopped());
-  // Still not vetted: node1 waits for the canary to install libfoo 1.1 and verify.
-  EXPECT_THAT(CanaryReason(), HasSubstr("has not installed and verified: libfoo 1.1"));
+TEST(CanaryGateTest, APlanTooLongToListCannotBeVouchedFor) {
+  OsRolloutFacts facts = Fleet();
+  facts.nodes["node1"].os = Plan({{"libfoo", "1.1"}});
+  facts.nodes["node1"].os.set_upgrades_available(900);
+  facts.nodes["node1"].os.set_planned_truncated(true);
+  Vet(facts, "libfoo", "1.1", kNow - absl::Hours(48));
+  GateOutcome outcome = CanaryGateForNode(facts, "node1", kNow);
+  EXPECT_FALSE(outcome.pass);
+  EXPECT_THAT(outcome.reason, HasSubstr("plans 900 upgrades, more than it can list"));
 }
 
-TEST_F(OsRolloutCoordinatorTest, StaleTokensAndBadReportsAreRefused) {
-  Report("node4", Plan({{"libfoo", "1.1"}}));
-  tended::v1::AcquireLeaseResponse canary = Ask("node4");
-  ASSERT_TRUE(canary.has_lease());
-  tended::v1::ReportStepRequest request;
-  request.set_lease_id(canary.lease().id());
-  request.set_fencing_token(canary.lease().fencing_token());
-  request.mutable_report()->set_step("dpkg");
-  request.mutable_report()->set_state(tended::v1::STEP_STATE_SUCCEEDED);
-  // Not begun yet.
-  EXPECT_TRUE(absl::IsFailedPrecondition(coordinator_->ReportStep(request).status()));
-  request.set_fencing_token(canary.lease().fencing_token() + 7);
-  EXPECT_TRUE(absl::IsFailedPrecondition(coordinator_->ReportStep(request).status()));
-  request.mutable_report()->clear_state();
-  EXPECT_TRUE(absl::IsInvalidArgument(coordinator_->ReportStep(request).status()));
+TEST(CanaryGateTest, NothingPlannedThatTheCanaryHasNotVettedPasses) {
+  OsRolloutFacts facts = Fleet();
+  facts.nodes["node1"].os = Plan({});
+  GateOutcome outcome = CanaryGateForNode(facts, "node1", kNow);
+  EXPECT_TRUE(outcome.pass);
+  EXPECT_THAT(outcome.reason, HasSubstr("plans nothing it has not vetted"));
+  // An unknown node is not let through.
+  EXPECT_FALSE(CanaryGateForNode(facts, "node9", kNow).pass);
+}
+
+TEST(CanaryGateTest, NoneOfSeveralWaitingNodesMayGoUntilTheEarliestSoakEnds) {
+  OsRolloutFacts facts = Fleet();
+  facts.nodes["node1"].os = Plan({{"app", "2.0"}});
+  facts.nodes["node2"].os = Plan({{"libfoo", "1.1"}});
+  Vet(facts, "app", "2.0", kNow - absl::Hours(1));
+  Vet(facts, "libfoo", "1.1", kNow - absl::Hours(5));
+  std::string first = "unchanged";
+  GateOutcome outcome = CanaryGate(facts, {"node1", "node2"}, kNow, &first);
+  EXPECT_FALSE(outcome.pass);
+  EXPECT_THAT(outcome.reason, HasSubstr("none of the 2 waiting nodes may go yet; first: "));
+  EXPECT_THAT(outcome.earliest_pass, ::testing::Optional(kNow + absl::Hours(19)));
+  EXPECT_EQ(first, "unchanged");
+  facts.nodes["node4"].last_report = kNow + absl::Hours(19);
+  EXPECT_TRUE(CanaryGate(facts, {"node1", "node2"}, kNow + absl::Hours(19), &first).pass);
+  EXPECT_EQ(first, "node2");
+}
+
+TEST(CheckVettedTest, NamesWhatTheCanaryDidNotInstallAndTheLatestVetting) {
+  OsRolloutFacts facts = Fleet();
+  Vet(facts, "libfoo", "1.1", kNow - absl::Hours(3));
+  Vet(facts, "app", "2.0", kNow - absl::Hours(1));
+  auto version = [](const std::string& name, const std::string& v) {
+    tended::v1::PackageVersion package;
+    package.set_name(name);
+    package.set_version(v);
+    return package;
+  };
+  VettingResult result =
+      CheckVetted(facts.state, {version("libfoo", "1.1"), version("app", "2.0"),
+                                version("app", "2.1"), version("zlib", "1")});
+  EXPECT_THAT(result.unvetted, ::testing::ElementsAre("app 2.1", "zlib 1"));
+  EXPECT_EQ(result.latest_vetted, kNow - absl::Hours(1));
+  VettingResult none = CheckVetted(facts.state, {});
+  EXPECT_TRUE(none.unvetted.empty());
+  EXPECT_EQ(none.latest_vetted, absl::InfinitePast());
 }
 
 }  // namespace
