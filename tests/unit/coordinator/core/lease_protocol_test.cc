@@ -16,11 +16,11 @@
 namespace tended::testing {
 namespace {
 
-using ::testing::HasSubstr;
-using ::testing::IsEmpty;
 using tended::v1::Lease;
 using tended::v1::LEASE_KIND_OS_UPGRADE;
 using tended::v1::LEASE_KIND_REBOOT;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 
 coordinator::CoordinatorConfig TwoAtATime() {
   coordinator::CoordinatorConfig config = SmallFleetConfig();
@@ -162,8 +162,8 @@ TEST_F(LeaseProtocolTest, AReleasedLeaseRefusesEveryHolderCallWithoutCountingIt)
   // How a holder learns its lease is gone: not a fencing rejection.
   EXPECT_EQ(coordinator().stats().fencing_rejections, 0u);
   // Force-releasing what is released or unknown.
-  EXPECT_TRUE(absl::IsFailedPrecondition(
-      coordinator().ForceReleaseLease(Force(lease, "again")).status()));
+  EXPECT_TRUE(
+      absl::IsFailedPrecondition(coordinator().ForceReleaseLease(Force(lease, "again")).status()));
   Lease unknown = lease;
   unknown.set_id("reboot-node-z-99");
   EXPECT_TRUE(absl::IsNotFound(coordinator().ForceReleaseLease(Force(unknown, "typo")).status()));
@@ -243,8 +243,9 @@ TEST_F(LeaseProtocolTest, AReportExactlyAtTheDeadlineCountsOneSecondLaterItDoesN
   clock().Advance(absl::Seconds(1));
   ASSERT_TRUE(Report("node-c", true).ok());
   EXPECT_TRUE(Granted("node-c").id().empty());
-  EXPECT_THAT(GateReason(LEASE_KIND_REBOOT, "fleet_health"),
-              HasSubstr("GATE_VERDICT_BLOCK: 1 node has not reported within 2m: node-b (silent for 2m1s)"));
+  EXPECT_THAT(
+      GateReason(LEASE_KIND_REBOOT, "fleet_health"),
+      HasSubstr("GATE_VERDICT_BLOCK: 1 node has not reported within 2m: node-b (silent for 2m1s)"));
   ASSERT_TRUE(Report("node-b").ok());  // Its report lets node-c go.
   EXPECT_EQ(Active().size(), 2u);
 }
@@ -357,11 +358,13 @@ TEST_F(LeaseProtocolTest, RemoveNodeOnlyWithoutALeaseAndWithAReason) {
   ASSERT_TRUE(Report("node-a", true).ok());
   ASSERT_TRUE(Report("node-b", true).ok());
   ASSERT_FALSE(Granted("node-a").id().empty());
-  ASSERT_TRUE(coordinator().Halt([] {
-                tended::v1::HaltRequest halt;
-                halt.set_reason("keep node-b waiting");
-                return halt;
-              }()).ok());
+  ASSERT_TRUE(coordinator()
+                  .Halt([] {
+                    tended::v1::HaltRequest halt;
+                    halt.set_reason("keep node-b waiting");
+                    return halt;
+                  }())
+                  .ok());
   EXPECT_TRUE(Granted("node-b").id().empty());
   auto remove = [&](const std::string& node, const std::string& reason) {
     tended::v1::RemoveNodeRequest request;

@@ -13,9 +13,9 @@
 namespace tended::testing {
 namespace {
 
-using ::testing::HasSubstr;
 using tended::v1::Lease;
 using tended::v1::LEASE_KIND_OS_UPGRADE;
+using ::testing::HasSubstr;
 
 coordinator::CoordinatorConfig RolloutConfig() {
   coordinator::CoordinatorConfig config = SmallFleetConfig();
@@ -185,13 +185,15 @@ TEST_F(OsRolloutTest, AFailedCanaryStopsTheRolloutAcrossARestartUntilResumed) {
   // Even the canary is not granted while stopped.
   ASSERT_TRUE(Plan("node4", true).ok());
   EXPECT_TRUE(AskOs("node4").id().empty());
-  ASSERT_TRUE(coordinator().CancelLeaseRequest([] {
-                tended::v1::CancelLeaseRequestRequest cancel;
-                cancel.set_node_name("node4");
-                cancel.set_kind(LEASE_KIND_OS_UPGRADE);
-                cancel.set_agent_instance_id(InstanceOf("node4"));
-                return cancel;
-              }()).ok());
+  ASSERT_TRUE(coordinator()
+                  .CancelLeaseRequest([] {
+                    tended::v1::CancelLeaseRequestRequest cancel;
+                    cancel.set_node_name("node4");
+                    cancel.set_kind(LEASE_KIND_OS_UPGRADE);
+                    cancel.set_agent_instance_id(InstanceOf("node4"));
+                    return cancel;
+                  }())
+                  .ok());
   ASSERT_TRUE(Plan("node4", false).ok());
 
   tended::v1::ResumeRolloutRequest resume;
@@ -301,7 +303,8 @@ TEST_F(OsRolloutTest, ProgressIsShownAndAFinalReportCountsOnce) {
   const Lease canary = AskOs("node4");
   ASSERT_FALSE(canary.id().empty());
   ASSERT_TRUE(coordinator().BeginDisruption(Dpkg(canary)).ok());
-  tended::v1::ReportStepRequest progress = Step(canary, tended::v1::STEP_STATE_RUNNING, "unpacking");
+  tended::v1::ReportStepRequest progress =
+      Step(canary, tended::v1::STEP_STATE_RUNNING, "unpacking");
   progress.mutable_report()->set_percent(40);
   auto shown = coordinator().ReportStep(progress);
   ASSERT_TRUE(shown.ok()) << shown.status();

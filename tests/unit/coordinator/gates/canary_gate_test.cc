@@ -210,9 +210,8 @@ TEST(CheckVettedTest, NamesWhatTheCanaryDidNotInstallAndTheLatestVetting) {
     package.set_version(v);
     return package;
   };
-  VettingResult result =
-      CheckVetted(facts.state, {version("libfoo", "1.1"), version("app", "2.0"),
-                                version("app", "2.1"), version("zlib", "1")});
+  VettingResult result = CheckVetted(facts.state, {version("libfoo", "1.1"), version("app", "2.0"),
+                                                   version("app", "2.1"), version("zlib", "1")});
   EXPECT_THAT(result.unvetted, ::testing::ElementsAre("app 2.1", "zlib 1"));
   EXPECT_EQ(result.latest_vetted, kNow - absl::Hours(1));
   VettingResult none = CheckVetted(facts.state, {});

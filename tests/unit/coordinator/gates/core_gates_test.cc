@@ -164,7 +164,8 @@ TEST(FleetHealthGateTest, BlocksNamingSilentNodes) {
                         {"k8s-node2", kNow - absl::Minutes(5)}};
   GateOutcome outcome = FleetHealthGate(facts, BaseConfig(), kNow);
   EXPECT_FALSE(outcome.pass);
-  EXPECT_THAT(outcome.reason, AllOf(HasSubstr("2 nodes have not reported within 2m: "), HasSubstr("k8s-node2 (silent for 5m)"),
+  EXPECT_THAT(outcome.reason, AllOf(HasSubstr("2 nodes have not reported within 2m: "),
+                                    HasSubstr("k8s-node2 (silent for 5m)"),
                                     HasSubstr("k8s-node4 (not since the coordinator started)"),
                                     Not(HasSubstr("k8s-node1"))));
   // Sorted by name, whatever order the coordinator listed them in.

@@ -65,7 +65,8 @@ TEST(EvaluateFleetGatesTest, OneBlockingGateFailsAllPass) {
   GateFacts facts = HealthyFacts();
   facts.halted = true;
   facts.halt_reason = "investigating";
-  std::vector<GateOutcome> outcomes = EvaluateFleetGates(LEASE_KIND_REBOOT, facts, BaseConfig(), kNow);
+  std::vector<GateOutcome> outcomes =
+      EvaluateFleetGates(LEASE_KIND_REBOOT, facts, BaseConfig(), kNow);
   ASSERT_EQ(outcomes.size(), 7u);
   EXPECT_THAT(Blocking(outcomes), ElementsAre("halt"));
   EXPECT_FALSE(AllPass(outcomes));

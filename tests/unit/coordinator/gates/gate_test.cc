@@ -28,8 +28,7 @@ TEST(EarliestPassTest, TheEarliestOfTheBlockingOnes) {
   GateOutcome passing = PassGate("window", "open");
   passing.earliest_pass = kNow + absl::Minutes(1);
   EXPECT_EQ(EarliestPass({passing, BlockGate("soak", "s", kNow + absl::Hours(2)),
-                          BlockGate("window", "w", kNow + absl::Hours(1)),
-                          BlockGate("halt", "h")}),
+                          BlockGate("window", "w", kNow + absl::Hours(1)), BlockGate("halt", "h")}),
             kNow + absl::Hours(1));
 }
 

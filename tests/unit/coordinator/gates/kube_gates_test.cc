@@ -163,7 +163,8 @@ TEST(KubeGatesTest, CniAndPodReadyWhenConfigured) {
 TEST(KubeGatesTest, EvaluateFleetGatesAddsThemOnlyWhenEnabled) {
   CoordinatorConfig config = EnabledConfig();
   GateFacts facts = FactsWith({Node("a", kube::ConditionStatus::kFalse)});
-  std::vector<GateOutcome> with = EvaluateFleetGates(tended::v1::LEASE_KIND_REBOOT, facts, config, kNow);
+  std::vector<GateOutcome> with =
+      EvaluateFleetGates(tended::v1::LEASE_KIND_REBOOT, facts, config, kNow);
   EXPECT_FALSE(AllPass(with));
   config.kubernetes.enabled = false;
   std::vector<GateOutcome> without =

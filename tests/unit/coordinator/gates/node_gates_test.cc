@@ -110,9 +110,8 @@ TEST(WaitingNodeGateTest, PassesNamingTheFirstNodeThatMayGo) {
   NodeGateFacts backing_off = Quiet("node-a");
   backing_off.backoff_until = kNow + absl::Minutes(5);
   backing_off.consecutive_returns = 1;
-  GateOutcome outcome = WaitingNodeGate({{"node-a", BlockingNodeGates(backing_off, kNow)},
-                                         {"node-b", {}},
-                                         {"node-c", {}}});
+  GateOutcome outcome = WaitingNodeGate(
+      {{"node-a", BlockingNodeGates(backing_off, kNow)}, {"node-b", {}}, {"node-c", {}}});
   EXPECT_TRUE(outcome.pass);
   EXPECT_EQ(outcome.reason, "node-b may go (the oldest request that may)");
 }
@@ -138,10 +137,10 @@ TEST(WaitingNodeGateTest, NoneMayGoWithTheEarliestTimeOneCould) {
   }
   GateOutcome outcome = WaitingNodeGate(verdicts);
   EXPECT_FALSE(outcome.pass);
-  EXPECT_THAT(outcome.reason,
-              AllOf(HasSubstr("none of the 7 waiting nodes may go yet: node-0 (backoff: "),
-                    HasSubstr("node-4 (backoff"), Not(HasSubstr("node-5 (")),
-                    HasSubstr(" and 2 more")));
+  EXPECT_THAT(
+      outcome.reason,
+      AllOf(HasSubstr("none of the 7 waiting nodes may go yet: node-0 (backoff: "),
+            HasSubstr("node-4 (backoff"), Not(HasSubstr("node-5 (")), HasSubstr(" and 2 more")));
   EXPECT_THAT(outcome.earliest_pass, Optional(kNow + absl::Minutes(2)));
 }
 

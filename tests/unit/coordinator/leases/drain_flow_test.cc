@@ -482,10 +482,10 @@ TEST_F(DrainFlowTest, HolderGivingTheLeaseBackIsUncordonedBeforeTheRelease) {
   Lease lease = GrantAndDrain();
   ASSERT_TRUE(Unschedulable("w1"));
   Report("w1", "agent-boot-1", false);  // The need went away.
-  ASSERT_TRUE(coordinator()
-                  .ReleaseLease(testing::ReleaseRequest(lease,
-                                                        "the reboot-required sentinel went away"))
-                  .ok());
+  ASSERT_TRUE(
+      coordinator()
+          .ReleaseLease(testing::ReleaseRequest(lease, "the reboot-required sentinel went away"))
+          .ok());
   EXPECT_NE(LeaseOf("w1")->phase(), tended::v1::LEASE_PHASE_RELEASED);  // Still cordoned.
   Run();
   EXPECT_EQ(LeaseOf("w1")->phase(), tended::v1::LEASE_PHASE_RELEASED);
@@ -507,9 +507,8 @@ TEST_F(DrainFlowTest, HolderGivingTheLeaseBackWhileDrainingStopsTheDrainAndUncor
   absl::Status released = absl::UnknownError("not called");
   sleeper_.OnNextSleep([&] {
     Report("w1", "agent-boot-1", false);
-    released = coordinator()
-                   .ReleaseLease(testing::ReleaseRequest(lease, "the need went away"))
-                   .status();
+    released =
+        coordinator().ReleaseLease(testing::ReleaseRequest(lease, "the need went away")).status();
   });
   Run();
   ASSERT_TRUE(released.ok()) << released;
@@ -660,12 +659,14 @@ TEST_F(DrainFlowTest, ABlockingPodBlocksTheGrantItself) {
   // w2 runs no matching pod: it may go while w1 waits.
   Report("w2", "agent-w2", true);
   ASSERT_TRUE(Acquire("w2").has_lease());
-  ASSERT_TRUE(coordinator().ForceReleaseLease([&] {
-                tended::v1::ForceReleaseLeaseRequest force;
-                force.set_lease_id(LeaseOf("w2")->id());
-                force.set_reason("test: make room");
-                return force;
-              }()).ok());
+  ASSERT_TRUE(coordinator()
+                  .ForceReleaseLease([&] {
+                    tended::v1::ForceReleaseLeaseRequest force;
+                    force.set_lease_id(LeaseOf("w2")->id());
+                    force.set_reason("test: make room");
+                    return force;
+                  }())
+                  .ok());
   Run();
 
   ASSERT_TRUE(server_.RemovePod("default", "postgres-0"));
