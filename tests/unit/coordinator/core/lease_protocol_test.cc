@@ -250,6 +250,42 @@ TEST_F(LeaseProtocolTest, AReportExactlyAtTheDeadlineCountsOneSecondLaterItDoesN
   EXPECT_EQ(Active().size(), 2u);
 }
 
+TEST_F(LeaseProtocolTest, AVerifiedRebootEndsTheBackoffSeries) {
+  BringUp({"node-a"});
+  tended::v1::HaltRequest halt;
+  halt.set_reason("storage maintenance");
+  // Returns the lease the halt kept from acting on, and how long the node then backs off.
+  auto given_back = [&]() -> absl::Duration {
+    EXPECT_TRUE(Report("node-a", true).ok());
+    const Lease lease = Granted("node-a");
+    EXPECT_FALSE(lease.id().empty());
+    EXPECT_TRUE(coordinator().Halt(halt).ok());
+    EXPECT_FALSE(coordinator().BeginDisruption(BeginRequest(lease, "reboot")).ok());
+    clock().Advance(absl::Minutes(11));
+    EXPECT_TRUE(Report("node-a", true).ok());
+    coordinator().Tick();
+    EXPECT_TRUE(Active().empty());
+    EXPECT_TRUE(coordinator().Resume().ok());
+    const absl::Duration wait =
+        FromProtoTimestamp(NodeNamed("node-a").backoff_until()) - clock().Now();
+    clock().Advance(wait + absl::Seconds(1));
+    return wait;
+  };
+  EXPECT_EQ(given_back(), absl::Minutes(5));
+  EXPECT_EQ(given_back(), absl::Minutes(10));
+  // A reboot that happens and verifies ends the series.
+  ASSERT_TRUE(Report("node-a", true).ok());
+  const Lease lease = Granted("node-a");
+  ASSERT_FALSE(lease.id().empty());
+  ASSERT_TRUE(coordinator().BeginDisruption(BeginRequest(lease, "reboot")).ok());
+  Reboot("node-a");
+  ASSERT_TRUE(Report("node-a").ok());
+  ASSERT_TRUE(Active().empty());
+  EXPECT_FALSE(NodeNamed("node-a").has_backoff_until());
+  clock().Advance(absl::Minutes(11));  // The soak.
+  EXPECT_EQ(given_back(), absl::Minutes(5));
+}
+
 TEST_F(LeaseProtocolTest, ARestartKeepsLeasesTheQueueTheHaltTheSoakAndTheCounter) {
   BringUp({"node-a", "node-b", "node-c"});
   ASSERT_TRUE(Report("node-a", true).ok());
