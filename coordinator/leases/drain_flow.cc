@@ -123,8 +123,11 @@ bool DrainFlow::Owns(const state::FleetState& state, const Lease& lease) const {
 void DrainFlow::Abandon(LeaseContext& context, const Lease& lease, const std::string& reason,
                         bool failed) {
   const NodeDisruption* stored = context.state().FindDisruption(lease.id());
-  if (stored == nullptr) {
-    // Nothing was done on the node yet.
+  if (stored == nullptr || (stored->step() == NodeDisruption::STEP_PENDING &&
+                            lease.phase() == tended::v1::LEASE_PHASE_GRANTED)) {
+    // Nothing was done on the node yet: no undo (Undo cannot tell, the step it sees is
+    // UNDOING), so no uncordon and no clearing of marks on a node we never touched.
+    if (stored != nullptr) context.txn().RemoveDisruption(lease.id());
     Lease plain = lease;
     plain.set_preparing(false);
     context.Release(plain, tended::v1::EVENT_TYPE_LEASE_RETURNED, reason, failed);

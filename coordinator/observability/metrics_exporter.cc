@@ -83,6 +83,23 @@ CoordinatorMetrics::CoordinatorMetrics(Coordinator& coordinator, const Clock& cl
            "Unix time of the node's last report to this coordinator process.",
            MetricType::kGauge,
            {"node"}},
+          {"tended_fencing_rejections_total",
+           "Holder calls refused since this process started: a stale fencing token, an "
+           "unknown lease, another agent instance, or a report from a second agent.",
+           MetricType::kCounter,
+           {}},
+          {"tended_node_identity_conflicts",
+           "Nodes that two agent instances report as now (nothing is granted to them).",
+           MetricType::kGauge,
+           {}},
+          {"tended_state_recovering",
+           "1 while the coordinator recovers after a start on an empty state and grants nothing.",
+           MetricType::kGauge,
+           {}},
+          {"tended_directive_streams",
+           "Agents' directive streams connected to this process.",
+           MetricType::kGauge,
+           {}},
       },
       [this](metrics::Collection& out) { Collect(out); });
 }
@@ -97,6 +114,11 @@ void CoordinatorMetrics::OnEvent(const tended::v1::Event& event) {
 
 void CoordinatorMetrics::Collect(metrics::Collection& out) {
   const absl::Time now = clock_.Now();
+  const Coordinator::Stats stats = coordinator_.stats();
+  out.Add("tended_fencing_rejections_total", {}, static_cast<double>(stats.fencing_rejections));
+  out.Add("tended_node_identity_conflicts", {}, static_cast<double>(stats.identity_conflicts));
+  out.Add("tended_state_recovering", {}, stats.recovering ? 1 : 0);
+  out.Add("tended_directive_streams", {}, static_cast<double>(stats.directive_streams));
   const tended::v1::ListLeasesResponse leases = coordinator_.ListLeases({});
   for (const auto& lease : leases.leases()) {
     if (lease.phase() == tended::v1::LEASE_PHASE_RELEASED) continue;

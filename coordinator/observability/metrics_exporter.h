@@ -1,7 +1,8 @@
 // The coordinator's Prometheus metrics. Leases, gates, nodes and the halt are read from the
-// Coordinator at scrape time (ListLeases, ListNodes, ExplainGates, so a scrape may fetch
-// alerts, bounded by the alerts timeout and cache); disruptions and events are counted from
-// the durable event stream. docs/metrics.md lists every name. Thread-safe.
+// Coordinator at scrape time (ListLeases, ListNodes, ExplainGates, which read the cached
+// alerts and Kubernetes facts and never fetch), and so are its stats (refused fencing
+// tokens, identity conflicts, recovery, directive streams); disruptions and events are
+// counted from the durable event stream. docs/metrics.md lists every name. Thread-safe.
 #ifndef TENDED_COORDINATOR_OBSERVABILITY_METRICS_EXPORTER_H_
 #define TENDED_COORDINATOR_OBSERVABILITY_METRICS_EXPORTER_H_
 

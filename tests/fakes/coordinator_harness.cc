@@ -49,10 +49,14 @@ absl::Status CoordinatorHarness::Start(bool recover_state) {
         "the state is empty but the folder was used before: start with --recover-state");
   }
   coordinator::Coordinator::Options options_for_coordinator;
-  options_for_coordinator.alerts = [this]() -> std::optional<coordinator::AlertSnapshot> {
-    absl::MutexLock lock(&mutex_);
-    return alerts_;
-  };
+  if (alert_source_) {
+    options_for_coordinator.alerts = alert_source_;
+  } else {
+    options_for_coordinator.alerts = [this]() -> std::optional<coordinator::AlertSnapshot> {
+      absl::MutexLock lock(&mutex_);
+      return alerts_;
+    };
+  }
   options_for_coordinator.recover_state = recover_state;
   auto created = coordinator::Coordinator::Create(config_, clock_, ledger_.get(),
                                                   std::move(options_for_coordinator));
@@ -93,6 +97,11 @@ void CoordinatorHarness::SetFiring(const std::string& name) {
   snapshot.fetched_at = clock_.Now();
   if (!name.empty()) snapshot.alerts.push_back({name, "firing", {{"alertname", name}}});
   SetAlerts(std::move(snapshot));
+}
+
+void CoordinatorHarness::SetAlertSource(
+    std::function<std::optional<coordinator::AlertSnapshot>()> source) {
+  alert_source_ = std::move(source);
 }
 
 void CoordinatorHarness::SetWriteFailureRate(double rate, uint64_t seed) {

@@ -54,6 +54,10 @@ class CoordinatorHarness {
   void SetAlerts(std::optional<coordinator::AlertSnapshot> alerts);
   // Firing `name` (or nothing), fetched now.
   void SetFiring(const std::string& name);
+  // The coordinator reads its alerts from `source` (an AlertPoller's Current, as the
+  // program wires it) instead of SetAlerts; null goes back to SetAlerts. Takes effect at
+  // the next Start; `source` must be quick and outlive the coordinator.
+  void SetAlertSource(std::function<std::optional<coordinator::AlertSnapshot>()> source);
 
   // Each write or fsync of the ledger fails with this probability (a full or failing disk).
   void SetWriteFailureRate(double rate, uint64_t seed);
@@ -71,6 +75,7 @@ class CoordinatorHarness {
 
   mutable absl::Mutex mutex_;
   std::optional<coordinator::AlertSnapshot> alerts_ ABSL_GUARDED_BY(mutex_);
+  std::function<std::optional<coordinator::AlertSnapshot>()> alert_source_;
   double failure_rate_ ABSL_GUARDED_BY(mutex_) = 0;
   uint64_t failure_state_ ABSL_GUARDED_BY(mutex_) = 1;
 };

@@ -14,11 +14,10 @@
 
 #include "absl/status/status.h"
 #include "absl/time/clock.h"
-#include "coordinator/coordinator.h"
-#include "coordinator/state_store.h"
+#include "coordinator/core/coordinator.h"
 #include "tests/fakes/agent_requests.h"
+#include "tests/fakes/coordinator_harness.h"
 #include "tests/fakes/fake_clock.h"
-#include "tests/fakes/temp_dir.h"
 
 namespace tended::coordinator {
 namespace {
@@ -173,26 +172,37 @@ TEST_F(AlertPollerTest, CurrentNeverWaitsForAHangingFetchAndStopEndsIt) {
 
 class CoordinatorAlertsTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    config_.state_file = dir_.Path("state.json");
-    config_.fleet.report_deadline = absl::Hours(100);
-    config_.alerts.prometheus_url = "http://prometheus.example:9090";
+  static CoordinatorConfig Config() {
+    CoordinatorConfig config;
+    config.fleet.report_deadline = absl::Hours(100);
+    config.fleet.report_interval = absl::Seconds(30);
+    config.alerts.prometheus_url = "http://prometheus.example:9090";
     LeasePolicy reboot;
     reboot.soak = absl::ZeroDuration();
-    config_.leases[tended::v1::LEASE_KIND_REBOOT] = reboot;
-    auto source = std::make_unique<ScriptedLatchSource>(clock_);
+    config.leases[tended::v1::LEASE_KIND_REBOOT] = reboot;
+    return config;
+  }
+
+  CoordinatorAlertsTest() : harness_(Config()) {}
+
+  void SetUp() override {
+    auto source = std::make_unique<ScriptedLatchSource>(harness_.clock());
     source_ = source.get();
     // The background thread waits an hour between polls: tests poll with PollOnce.
-    poller_ = std::make_unique<AlertPoller>(std::move(source), clock_, absl::Hours(1));
-    store_ = std::make_unique<FileStateStore>(config_.state_file);
-    auto created = Coordinator::Create(config_, clock_, store_.get(), poller_.get());
-    ASSERT_TRUE(created.ok()) << created.status();
-    coordinator_ = *std::move(created);
+    poller_ = std::make_unique<AlertPoller>(std::move(source), harness_.clock(), absl::Hours(1));
+    // As the program wires it: the coordinator reads the poller's last answer.
+    harness_.SetAlertSource([poller = poller_.get()] { return poller->Current(); });
+    ASSERT_TRUE(harness_.Start().ok());
+    coordinator_ = harness_.get();
+    ASSERT_TRUE(coordinator_->ReportFacts(testing::FactsReport("node-a", "boot-1", true)).ok());
+    // A first start waits one report deadline for every agent to report.
+    harness_.clock().Advance(Config().fleet.report_deadline + absl::Seconds(1));
     ASSERT_TRUE(coordinator_->ReportFacts(testing::FactsReport("node-a", "boot-1", true)).ok());
   }
   void TearDown() override {
     source_->Open();
     poller_->Stop();
+    harness_.Stop();
   }
 
   // The alerts gate's verdict for reboot leases, as ExplainGates gives it.
@@ -210,13 +220,10 @@ class CoordinatorAlertsTest : public ::testing::Test {
   }
   bool Passes() { return AlertsGateNow().verdict() == tended::v1::GATE_VERDICT_PASS; }
 
-  testing::TempDir dir_;
-  testing::FakeClock clock_;
-  CoordinatorConfig config_;
-  ScriptedLatchSource* source_;
-  std::unique_ptr<AlertPoller> poller_;
-  std::unique_ptr<FileStateStore> store_;
-  std::unique_ptr<Coordinator> coordinator_;
+  std::unique_ptr<AlertPoller> poller_;  // Outlives the coordinator the harness owns.
+  testing::CoordinatorHarness harness_;
+  ScriptedLatchSource* source_ = nullptr;
+  Coordinator* coordinator_ = nullptr;
 };
 
 // Before, the coordinator fetched on the calling thread (FreshAlerts), so a Prometheus
@@ -262,9 +269,9 @@ TEST_F(CoordinatorAlertsTest, FreshAnswerPassesAndGrants) {
 
 TEST_F(CoordinatorAlertsTest, StaleAnswerBlocks) {
   poller_->PollOnce();
-  clock_.Advance(config_.alerts.max_age);
+  harness_.clock().Advance(harness_.config().alerts.max_age);
   EXPECT_TRUE(Passes()) << AlertsGateNow().reason();
-  clock_.Advance(absl::Seconds(1));
+  harness_.clock().Advance(absl::Seconds(1));
   tended::v1::GateResult gate = AlertsGateNow();
   EXPECT_EQ(gate.verdict(), tended::v1::GATE_VERDICT_BLOCK);
   EXPECT_THAT(gate.reason(), HasSubstr("alerts were last read 1m1s ago (more than max_age 1m)"));

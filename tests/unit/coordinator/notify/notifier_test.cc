@@ -12,14 +12,13 @@
 #include "common/metrics.h"
 #include "common/proto_time.h"
 #include "coordinator/core/coordinator.h"
-#include "coordinator/state_store.h"
 #include "tests/fakes/agent_requests.h"
 #include "tests/fakes/capture_http_server.h"
+#include "tests/fakes/coordinator_harness.h"
 #include "tests/fakes/fake_clock.h"
 #include "tests/fakes/fake_http_client.h"
 #include "tests/fakes/free_port.h"
 #include "tests/fakes/http_probe.h"
-#include "tests/fakes/temp_dir.h"
 
 namespace tended::coordinator {
 namespace {
@@ -131,17 +130,26 @@ TEST(NotificationPayloadTest, ExactBodies) {
 
 class NotifierTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    config_.state_file = dir_.Path("state.json");
-    config_.fleet.report_deadline = absl::Hours(100);
-    config_.fleet.report_interval = absl::Seconds(30);
+  static CoordinatorConfig Config() {
+    CoordinatorConfig config;
+    config.fleet.report_deadline = absl::Minutes(2);
+    config.fleet.report_interval = absl::Seconds(30);
     LeasePolicy reboot;
     reboot.soak = absl::ZeroDuration();
-    config_.leases[tended::v1::LEASE_KIND_REBOOT] = reboot;
-    store_ = std::make_unique<FileStateStore>(config_.state_file);
-    auto created = Coordinator::Create(config_, clock_, store_.get(), nullptr);
-    ASSERT_TRUE(created.ok()) << created.status();
-    coordinator_ = *std::move(created);
+    config.leases[tended::v1::LEASE_KIND_REBOOT] = reboot;
+    return config;
+  }
+
+  NotifierTest() : harness_(Config()) {}
+
+  void SetUp() override {
+    ASSERT_TRUE(harness_.Start().ok());
+    coordinator_ = harness_.get();
+    // A first start grants nothing until every agent could report: node-a and node-b do.
+    for (const char* node : {"node-a", "node-b"}) Report(node, "boot-1", false);
+    clock_.Advance(Config().fleet.report_deadline + absl::Seconds(1));
+    for (const char* node : {"node-a", "node-b"}) Report(node, "boot-1", false);
+    coordinator_->Tick();
   }
   void TearDown() override {
     coordinator_->SetEventListener(nullptr);
@@ -152,7 +160,7 @@ class NotifierTest : public ::testing::Test {
     options.retry_backoff = absl::Milliseconds(10);
     options.check_interval = absl::Hours(1);  // Tests call CheckBlocked themselves.
     auto notifier =
-        Notifier::Create(notifications, clock_, coordinator_.get(), &registry_, std::move(options));
+        Notifier::Create(notifications, clock_, coordinator_, &registry_, std::move(options));
     ASSERT_TRUE(notifier.ok()) << notifier.status();
     notifier_ = *std::move(notifier);
     coordinator_->SetEventListener(
@@ -177,11 +185,8 @@ class NotifierTest : public ::testing::Test {
     Report(node, "boot-1");
     tended::v1::AcquireLeaseResponse granted = Ask(node);
     EXPECT_TRUE(granted.has_lease());
-    tended::v1::BeginDisruptionRequest begin;
-    begin.set_lease_id(granted.lease().id());
-    begin.set_fencing_token(granted.lease().fencing_token());
-    begin.set_step("reboot");
-    EXPECT_TRUE(coordinator_->BeginDisruption(begin).ok());
+    EXPECT_TRUE(
+        coordinator_->BeginDisruption(testing::BeginRequest(granted.lease(), "reboot")).ok());
     clock_.Advance(absl::Minutes(3));
     Report(node, "boot-2", /*reboot_required=*/false);
     coordinator_->Tick();
@@ -196,11 +201,9 @@ class NotifierTest : public ::testing::Test {
     return std::stod(text.substr(at + needle.size()));
   }
 
-  testing::TempDir dir_;
-  testing::FakeClock clock_;
-  CoordinatorConfig config_;
-  std::unique_ptr<FileStateStore> store_;
-  std::unique_ptr<Coordinator> coordinator_;
+  testing::CoordinatorHarness harness_;
+  testing::FakeClock& clock_ = harness_.clock();
+  Coordinator* coordinator_ = nullptr;
   metrics::Registry registry_;
   std::unique_ptr<Notifier> notifier_;
 };

@@ -6,7 +6,6 @@
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
 #include "coordinator/config/config.h"
-#include "coordinator/gates/core_gates.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -317,6 +316,36 @@ TEST(WindowTest, DescribesWindowsAndTimes) {
   EXPECT_EQ(FormatDurationForPeople(absl::Seconds(45)), "45s");
   EXPECT_EQ(FormatDurationForPeople(absl::Hours(24)), "24h");
   EXPECT_EQ(FormatDurationForPeople(absl::Hours(75)), "3d3h");
+}
+
+// Monday 04:00 BST.
+const absl::Time kMonday0300 = Utc(2026, 3, 30, 3, 0);
+
+TEST(WindowGateTest, PassesInsideWindowNamingItsEndInLocalTime) {
+  LeasePolicy policy;
+  MaintenanceWindow window;
+  window.days = {absl::Weekday::monday};
+  window.start = absl::Hours(2);
+  window.end = absl::Hours(6);
+  window.time_zone_name = "Europe/London";
+  ASSERT_TRUE(absl::LoadTimeZone("Europe/London", &window.time_zone));
+  policy.windows = {window};
+
+  GateOutcome open = WindowGate(policy, kMonday0300);
+  EXPECT_EQ(open.gate, "window");
+  EXPECT_TRUE(open.pass);
+  EXPECT_THAT(open.reason, HasSubstr("2026-03-30 06:00 BST"));
+
+  GateOutcome closed = WindowGate(policy, Utc(2026, 3, 30, 6, 0));
+  EXPECT_FALSE(closed.pass);
+  EXPECT_THAT(closed.earliest_pass, Optional(Utc(2026, 4, 6, 1, 0)));
+  EXPECT_THAT(closed.reason, HasSubstr("Mon 02:00-06:00 Europe/London"));
+}
+
+TEST(WindowGateTest, NoWindowsMeansOpen) {
+  GateOutcome outcome = WindowGate(LeasePolicy{}, kMonday0300);
+  EXPECT_TRUE(outcome.pass);
+  EXPECT_FALSE(outcome.earliest_pass.has_value());
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
 #include "coordinator/alerts/alert_source.h"
@@ -18,8 +19,6 @@ using ::tended::v1::LEASE_KIND_K8S_UPGRADE;
 using ::tended::v1::LEASE_KIND_OS_UPGRADE;
 using ::tended::v1::LEASE_KIND_REBOOT;
 using ::testing::AllOf;
-using ::testing::ElementsAre;
-using ::testing::Field;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::Optional;
@@ -38,18 +37,9 @@ CoordinatorConfig BaseConfig() {
   return config;
 }
 
-NodeFactsForGates Node(const std::string& name, absl::Time last_report) {
-  NodeFactsForGates node;
-  node.name = name;
-  node.last_report = last_report;
-  return node;
-}
-
 GateFacts HealthyFacts() {
   GateFacts facts;
-  facts.nodes = {Node("k8s-node1", kNow - absl::Seconds(10)),
-                 Node("k8s-node2", kNow - absl::Seconds(20)),
-                 Node("k8s-node3", kNow - absl::Seconds(30))};
+  facts.fleet.known = 3;  // k8s-node1..3, every one reporting.
   return facts;
 }
 
@@ -89,33 +79,6 @@ TEST(HaltGateTest, BlocksWithOperatorsReason) {
   GateOutcome outcome = HaltGate(facts);
   EXPECT_FALSE(outcome.pass);
   EXPECT_THAT(outcome.reason, HasSubstr("storage migration in progress"));
-  EXPECT_FALSE(outcome.earliest_pass.has_value());
-}
-
-TEST(WindowGateTest, PassesInsideWindowNamingItsEndInLocalTime) {
-  LeasePolicy policy;
-  MaintenanceWindow window;
-  window.days = {absl::Weekday::monday};
-  window.start = absl::Hours(2);
-  window.end = absl::Hours(6);
-  window.time_zone_name = "Europe/London";
-  ASSERT_TRUE(absl::LoadTimeZone("Europe/London", &window.time_zone));
-  policy.windows = {window};
-
-  GateOutcome open = WindowGate(policy, kNow);
-  EXPECT_EQ(open.gate, "window");
-  EXPECT_TRUE(open.pass);
-  EXPECT_THAT(open.reason, HasSubstr("2026-03-30 06:00 BST"));
-
-  GateOutcome closed = WindowGate(policy, Utc(2026, 3, 30, 6, 0));
-  EXPECT_FALSE(closed.pass);
-  EXPECT_THAT(closed.earliest_pass, Optional(Utc(2026, 4, 6, 1, 0)));
-  EXPECT_THAT(closed.reason, HasSubstr("Mon 02:00-06:00 Europe/London"));
-}
-
-TEST(WindowGateTest, NoWindowsMeansOpen) {
-  GateOutcome outcome = WindowGate(LeasePolicy{}, kNow);
-  EXPECT_TRUE(outcome.pass);
   EXPECT_FALSE(outcome.earliest_pass.has_value());
 }
 
@@ -170,8 +133,9 @@ TEST(SoakGateTest, BlocksUntilTheLatestDisruptionHasSoaked) {
   LeasePolicy policy;
   policy.soak = absl::Hours(24);
   GateFacts facts = HealthyFacts();
-  facts.nodes[0].last_disruption_end = kNow - absl::Hours(30);
-  facts.nodes[2].last_disruption_end = kNow - absl::Hours(21);
+  // The coordinator passes the latest disruption's end (k8s-node1's, 30h ago, is older).
+  facts.last_disruption_node = "k8s-node3";
+  facts.last_disruption_end = kNow - absl::Hours(21);
 
   GateOutcome outcome = SoakGate(policy, facts, kNow);
   EXPECT_EQ(outcome.gate, "soak");
@@ -184,6 +148,7 @@ TEST(SoakGateTest, BlocksUntilTheLatestDisruptionHasSoaked) {
   GateOutcome later = SoakGate(policy, facts, kNow + absl::Hours(3));
   EXPECT_TRUE(later.pass);
   EXPECT_FALSE(later.earliest_pass.has_value());
+  EXPECT_THAT(later.reason, HasSubstr("k8s-node3"));
 }
 
 TEST(FleetHealthGateTest, PassesWhenEveryNodeReports) {
@@ -194,28 +159,43 @@ TEST(FleetHealthGateTest, PassesWhenEveryNodeReports) {
 
 TEST(FleetHealthGateTest, BlocksNamingSilentNodes) {
   GateFacts facts = HealthyFacts();
-  facts.nodes[1].last_report = kNow - absl::Minutes(5);
-  facts.nodes.push_back(Node("k8s-node4", absl::InfinitePast()));
+  facts.fleet.known = 4;
+  facts.fleet.silent = {{"k8s-node4", absl::InfinitePast()},
+                        {"k8s-node2", kNow - absl::Minutes(5)}};
   GateOutcome outcome = FleetHealthGate(facts, BaseConfig(), kNow);
   EXPECT_FALSE(outcome.pass);
-  EXPECT_THAT(outcome.reason, AllOf(HasSubstr("k8s-node2"), HasSubstr("5m"), HasSubstr("k8s-node4"),
+  EXPECT_THAT(outcome.reason, AllOf(HasSubstr("2 nodes have not reported within 2m: "),
+                                    HasSubstr("k8s-node2 (silent for 5m)"),
+                                    HasSubstr("k8s-node4 (not since the coordinator started)"),
                                     Not(HasSubstr("k8s-node1"))));
+  // Sorted by name, whatever order the coordinator listed them in.
+  EXPECT_LT(outcome.reason.find("k8s-node2"), outcome.reason.find("k8s-node4"));
   EXPECT_FALSE(outcome.earliest_pass.has_value());
 }
 
-TEST(FleetHealthGateTest, ReportExactlyAtDeadlineCounts) {
-  GateFacts facts = HealthyFacts();
-  facts.nodes[1].last_report = kNow - absl::Minutes(2);
-  EXPECT_TRUE(FleetHealthGate(facts, BaseConfig(), kNow).pass);
-  facts.nodes[1].last_report = kNow - absl::Minutes(2) - absl::Seconds(1);
-  EXPECT_FALSE(FleetHealthGate(facts, BaseConfig(), kNow).pass);
+TEST(FleetHealthGateTest, ManySilentNodesAreCapped) {
+  GateFacts facts;
+  facts.fleet.known = 1000;
+  for (int i = 0; i < 12; ++i) {
+    facts.fleet.silent.push_back({absl::StrCat("node-", 10 + i), kNow - absl::Minutes(3)});
+  }
+  GateOutcome outcome = FleetHealthGate(facts, BaseConfig(), kNow);
+  EXPECT_FALSE(outcome.pass);
+  EXPECT_THAT(outcome.reason, AllOf(HasSubstr("12 nodes have not reported"), HasSubstr("node-14"),
+                                    Not(HasSubstr("node-15")), HasSubstr("and 7 more")));
 }
 
-TEST(FleetHealthGateTest, SilentLeaseHolderDoesNotBlock) {
+// The coordinator leaves lease holders out of `silent` and counts them in `holders`.
+TEST(FleetHealthGateTest, LeaseHoldersAreNotCounted) {
   GateFacts facts = HealthyFacts();
-  facts.nodes[1].last_report = kNow - absl::Minutes(10);
-  facts.nodes[1].holds_lease = true;
-  EXPECT_TRUE(FleetHealthGate(facts, BaseConfig(), kNow).pass);
+  facts.fleet.holders = 1;
+  GateOutcome outcome = FleetHealthGate(facts, BaseConfig(), kNow);
+  EXPECT_TRUE(outcome.pass);
+  EXPECT_THAT(outcome.reason, HasSubstr("2 nodes reported within 2m (1 lease holder not counted)"));
+  facts.fleet.holders = 3;
+  outcome = FleetHealthGate(facts, BaseConfig(), kNow);
+  EXPECT_TRUE(outcome.pass);
+  EXPECT_THAT(outcome.reason, HasSubstr("every known node holds a lease"));
 }
 
 TEST(FleetHealthGateTest, NoNodesKnownPasses) {
@@ -361,46 +341,28 @@ TEST(AlertsGateTest, MatchLabelsSelectWhichAlertsBlock) {
                                     Not(HasSubstr("DiskSlow"))));
 }
 
-TEST(EvaluateGatesTest, ReturnsEveryGateInOrder) {
-  std::vector<GateOutcome> outcomes =
-      EvaluateGates(LEASE_KIND_REBOOT, HealthyFacts(), BaseConfig(), kNow);
-  EXPECT_THAT(
-      outcomes,
-      ElementsAre(Field(&GateOutcome::gate, "halt"), Field(&GateOutcome::gate, "window"),
-                  Field(&GateOutcome::gate, "concurrency"), Field(&GateOutcome::gate, "soak"),
-                  Field(&GateOutcome::gate, "fleet_health"), Field(&GateOutcome::gate, "alerts")));
-  EXPECT_TRUE(AllPass(outcomes));
-  for (const GateOutcome& outcome : outcomes) EXPECT_FALSE(outcome.reason.empty()) << outcome.gate;
+TEST(StateGateTest, PassesWhileTheStateIsDurableAndComplete) {
+  GateOutcome outcome = StateGate(HealthyFacts());
+  EXPECT_EQ(outcome.gate, "state");
+  EXPECT_TRUE(outcome.pass);
 }
 
-TEST(EvaluateGatesTest, OneBlockingGateFailsAllPass) {
+TEST(StateGateTest, BlocksOnAFailedLedger) {
   GateFacts facts = HealthyFacts();
-  facts.halted = true;
-  facts.halt_reason = "investigating";
-  std::vector<GateOutcome> outcomes = EvaluateGates(LEASE_KIND_REBOOT, facts, BaseConfig(), kNow);
-  ASSERT_EQ(outcomes.size(), 6u);
-  EXPECT_FALSE(outcomes[0].pass);
-  EXPECT_FALSE(AllPass(outcomes));
+  facts.state_health = absl::DataLossError("fsync: Input/output error");
+  GateOutcome outcome = StateGate(facts);
+  EXPECT_FALSE(outcome.pass);
+  EXPECT_THAT(outcome.reason, AllOf(HasSubstr("cannot be written"),
+                                    HasSubstr("fsync: Input/output error"), HasSubstr("restart")));
 }
 
-TEST(EvaluateGatesTest, UnconfiguredOrDisabledKindYieldsPolicyBlock) {
-  CoordinatorConfig config = BaseConfig();
-  std::vector<GateOutcome> missing =
-      EvaluateGates(LEASE_KIND_K8S_UPGRADE, HealthyFacts(), config, kNow);
-  ASSERT_EQ(missing.size(), 1u);
-  EXPECT_EQ(missing[0].gate, "policy");
-  EXPECT_FALSE(missing[0].pass);
-  EXPECT_FALSE(AllPass(missing));
-
-  config.leases[LEASE_KIND_REBOOT].enabled = false;
-  std::vector<GateOutcome> disabled =
-      EvaluateGates(LEASE_KIND_REBOOT, HealthyFacts(), config, kNow);
-  ASSERT_EQ(disabled.size(), 1u);
-  EXPECT_EQ(disabled[0].gate, "policy");
-  EXPECT_FALSE(disabled[0].pass);
+TEST(StateGateTest, BlocksWithWhatRecoveryWaitsFor) {
+  GateFacts facts = HealthyFacts();
+  facts.recovery_wait = "node-b has not reported since the start on an empty state";
+  GateOutcome outcome = StateGate(facts);
+  EXPECT_FALSE(outcome.pass);
+  EXPECT_EQ(outcome.reason, "node-b has not reported since the start on an empty state");
 }
-
-TEST(AllPassTest, EmptyListDoesNotPass) { EXPECT_FALSE(AllPass({})); }
 
 }  // namespace
 }  // namespace tended::coordinator

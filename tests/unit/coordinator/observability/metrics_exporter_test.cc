@@ -11,8 +11,8 @@
 #include "absl/strings/strip.h"
 #include "coordinator/core/coordinator.h"
 #include "coordinator/observability/observability.h"
-#include "coordinator/state_store.h"
 #include "tests/fakes/agent_requests.h"
+#include "tests/fakes/coordinator_harness.h"
 #include "tests/fakes/fake_clock.h"
 #include "tests/fakes/http_probe.h"
 #include "tests/fakes/promtool.h"
@@ -41,22 +41,37 @@ std::map<std::string, double> Samples(const std::string& text) {
 
 class CoordinatorMetricsTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    config_.state_file = dir_.Path("state.json");
-    config_.fleet.report_deadline = absl::Minutes(2);
-    config_.fleet.report_interval = absl::Seconds(30);
+  static CoordinatorConfig Config() {
+    CoordinatorConfig config;
+    config.fleet.report_deadline = absl::Minutes(10);
+    config.fleet.report_interval = absl::Seconds(30);
     LeasePolicy reboot;
     reboot.soak = absl::Hours(1);
     reboot.renew_deadline = absl::Minutes(10);
-    config_.leases[tended::v1::LEASE_KIND_REBOOT] = reboot;
-    store_ = std::make_unique<FileStateStore>(config_.state_file);
-    auto created = Coordinator::Create(config_, clock_, store_.get(), nullptr);
-    ASSERT_TRUE(created.ok()) << created.status();
-    coordinator_ = *std::move(created);
+    config.leases[tended::v1::LEASE_KIND_REBOOT] = reboot;
+    return config;
+  }
+
+  CoordinatorMetricsTest() : harness_(Config()) {}
+
+  void SetUp() override {
+    ASSERT_TRUE(harness_.Start().ok());
+    coordinator_ = harness_.get();
     auto wired = CoordinatorObservability::Start(*coordinator_, clock_, "127.0.0.1:0");
     ASSERT_TRUE(wired.ok()) << wired.status();
     observability_ = *std::move(wired);
     ASSERT_GT(observability_->metrics_port(), 0);
+  }
+  void TearDown() override { observability_.reset(); }
+
+  // A first start: the nodes report, and again once the recovery period has passed.
+  void BringUp(bool node_a_needs_reboot) {
+    Report("node-a", "boot-1", node_a_needs_reboot);
+    Report("node-b", "boot-1", false);
+    clock_.Advance(Config().fleet.report_deadline + absl::Seconds(1));
+    Report("node-a", "boot-1", node_a_needs_reboot);
+    Report("node-b", "boot-1", false);
+    coordinator_->Tick();
   }
 
   std::string ScrapeText() {
@@ -69,9 +84,11 @@ class CoordinatorMetricsTest : public ::testing::Test {
   }
   std::map<std::string, double> Scrape() { return Samples(ScrapeText()); }
 
-  void Report(const std::string& node, const std::string& boot_id, bool reboot_required) {
+  void Report(const std::string& node, const std::string& boot_id, bool reboot_required,
+              const std::string& instance = "") {
     ASSERT_TRUE(
-        coordinator_->ReportFacts(testing::FactsReport(node, boot_id, reboot_required)).ok());
+        coordinator_->ReportFacts(testing::FactsReport(node, boot_id, reboot_required, instance))
+            .ok());
   }
 
   tended::v1::AcquireLeaseResponse Ask(const std::string& node) {
@@ -82,24 +99,22 @@ class CoordinatorMetricsTest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
-  testing::FakeClock clock_;
-  CoordinatorConfig config_;
-  std::unique_ptr<FileStateStore> store_;
-  std::unique_ptr<Coordinator> coordinator_;
+  testing::CoordinatorHarness harness_;
+  testing::FakeClock& clock_ = harness_.clock();
+  Coordinator* coordinator_ = nullptr;
   std::unique_ptr<CoordinatorObservability> observability_;
 };
 
 TEST_F(CoordinatorMetricsTest, LeasesNodesGatesAndEventsOverHttp) {
-  const absl::Time start = clock_.Now();
-  Report("node-a", "boot-1", true);
-  Report("node-b", "boot-1", false);
+  BringUp(/*node_a_needs_reboot=*/true);
   auto samples = Scrape();
   EXPECT_EQ(samples["tended_node_reboot_required{node=\"node-a\"}"], 1);
   EXPECT_EQ(samples["tended_node_reboot_required{node=\"node-b\"}"], 0);
   EXPECT_EQ(samples["tended_node_reporting{node=\"node-a\"}"], 1);
   EXPECT_EQ(samples["tended_node_last_report_timestamp_seconds{node=\"node-a\"}"],
-            absl::ToUnixSeconds(start));
+            absl::ToUnixSeconds(clock_.Now()));
   EXPECT_EQ(samples["tended_gate_passing{kind=\"reboot\",gate=\"halt\"}"], 1);
+  EXPECT_EQ(samples["tended_gate_passing{kind=\"reboot\",gate=\"state\"}"], 1);
   EXPECT_EQ(samples["tended_gates_would_grant{kind=\"reboot\"}"], 1);
   EXPECT_EQ(samples["tended_halted"], 0);
   EXPECT_EQ(samples["tended_disruptions_total{kind=\"reboot\"}"], 0);
@@ -111,11 +126,7 @@ TEST_F(CoordinatorMetricsTest, LeasesNodesGatesAndEventsOverHttp) {
   tended::v1::AcquireLeaseResponse granted = Ask("node-a");
   ASSERT_TRUE(granted.has_lease());
   clock_.Advance(absl::Minutes(5));
-  tended::v1::BeginDisruptionRequest begin;
-  begin.set_lease_id(granted.lease().id());
-  begin.set_fencing_token(granted.lease().fencing_token());
-  begin.set_step("reboot");
-  ASSERT_TRUE(coordinator_->BeginDisruption(begin).ok());
+  ASSERT_TRUE(coordinator_->BeginDisruption(testing::BeginRequest(granted.lease(), "reboot")).ok());
   Report("node-b", "boot-1", true);
   EXPECT_FALSE(Ask("node-b").has_lease());
   clock_.Advance(absl::Seconds(30));
@@ -150,9 +161,54 @@ TEST_F(CoordinatorMetricsTest, LeasesNodesGatesAndEventsOverHttp) {
   EXPECT_EQ(samples["tended_gate_passing{kind=\"reboot\",gate=\"halt\"}"], 0);
 }
 
+TEST_F(CoordinatorMetricsTest, RecoveryRefusedTokensIdentityConflictsAndStreams) {
+  // A first start on an empty state recovers until every agent could report.
+  auto samples = Scrape();
+  EXPECT_EQ(samples["tended_state_recovering"], 1);
+  EXPECT_EQ(samples["tended_gate_passing{kind=\"reboot\",gate=\"state\"}"], 0);
+  EXPECT_EQ(samples["tended_fencing_rejections_total"], 0);
+  EXPECT_EQ(samples["tended_node_identity_conflicts"], 0);
+  EXPECT_EQ(samples["tended_directive_streams"], 0);
+  BringUp(/*node_a_needs_reboot=*/true);
+  samples = Scrape();
+  EXPECT_EQ(samples["tended_state_recovering"], 0);
+  EXPECT_EQ(samples["tended_gate_passing{kind=\"reboot\",gate=\"state\"}"], 1);
+
+  // Refused holder calls count, however many there are.
+  const tended::v1::Lease lease = Ask("node-a").lease();
+  ASSERT_FALSE(lease.id().empty());
+  tended::v1::RenewLeaseRequest stale = testing::RenewRequest(lease);
+  stale.set_fencing_token(lease.fencing_token() + 1);
+  for (int i = 0; i < 3; ++i) EXPECT_FALSE(coordinator_->RenewLease(stale).ok());
+  EXPECT_FALSE(coordinator_->RenewLease(testing::RenewRequest(lease, "cloned-vm")).ok());
+  EXPECT_EQ(Scrape()["tended_fencing_rejections_total"], 4);
+
+  // A second agent under node-b's name.
+  EXPECT_FALSE(
+      coordinator_->ReportFacts(testing::FactsReport("node-b", "boot-9", false, "cloned-vm")).ok());
+  samples = Scrape();
+  EXPECT_EQ(samples["tended_node_identity_conflicts"], 1);
+  EXPECT_EQ(samples["tended_fencing_rejections_total"], 5);
+
+  tended::v1::WatchDirectivesRequest watch;
+  watch.set_node_name("node-a");
+  watch.set_agent_instance_id(testing::InstanceOf("node-a"));
+  auto subscription = coordinator_->SubscribeDirectives(watch);
+  ASSERT_TRUE(subscription.ok()) << subscription.status();
+  EXPECT_EQ(Scrape()["tended_directive_streams"], 1);
+  coordinator_->UnsubscribeDirectives("node-a", *subscription);
+  EXPECT_EQ(Scrape()["tended_directive_streams"], 0);
+
+  const std::string text = ScrapeText();
+  EXPECT_THAT(text, HasSubstr("# TYPE tended_fencing_rejections_total counter\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE tended_node_identity_conflicts gauge\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE tended_state_recovering gauge\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE tended_directive_streams gauge\n"));
+}
+
 TEST_F(CoordinatorMetricsTest, OutputPassesPromtool) {
   if (testing::FindPromtool().empty()) GTEST_SKIP() << "promtool is not installed";
-  Report("node-a", "boot-1", true);
+  BringUp(/*node_a_needs_reboot=*/true);
   ASSERT_TRUE(Ask("node-a").has_lease());
   auto result = testing::RunPromtool({"check", "metrics"}, dir_.path(), ScrapeText());
   ASSERT_TRUE(result.ok()) << result.status();

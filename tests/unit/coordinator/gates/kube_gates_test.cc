@@ -1,6 +1,12 @@
 #include "coordinator/gates/kube_gates.h"
 
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "coordinator/config/config.h"
+#include "coordinator/gates/evaluate.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -30,7 +36,7 @@ GateFacts FactsWith(std::vector<kube::NodeInfo> nodes) {
   kube::KubeFacts read;
   read.collected_at = kNow;
   read.nodes = std::move(nodes);
-  kube.facts = std::move(read);
+  kube.facts = std::make_shared<const kube::KubeFacts>(std::move(read));
   facts.kube = std::move(kube);
   return facts;
 }
@@ -55,6 +61,25 @@ TEST(KubeGatesTest, ApiGateBlocksWithTheReasonWhenUnreachable) {
   EXPECT_FALSE(NodeReadyGate(facts).pass);
   EXPECT_FALSE(ReadySoakGate(LeasePolicy(), facts, kNow).pass);
   EXPECT_FALSE(KubernetesApiGate(GateFacts(), KubernetesConfig(), kNow).pass);
+}
+
+// A failed read keeps the last good facts for the reasons, but no gate trusts them.
+TEST(KubeGatesTest, AFailedReadBlocksEvenWithEarlierFacts) {
+  GateFacts facts = FactsWith({Node("a", kube::ConditionStatus::kTrue)});
+  facts.kube->status = absl::UnavailableError("connection refused");
+  EXPECT_THAT(KubernetesApiGate(facts, KubernetesConfig(), kNow).reason,
+              HasSubstr("connection refused"));
+  GateOutcome ready = NodeReadyGate(facts);
+  EXPECT_FALSE(ready.pass);
+  EXPECT_THAT(ready.reason, HasSubstr("see the kubernetes gate"));
+  EXPECT_FALSE(ReadySoakGate(LeasePolicy(), facts, kNow).pass);
+  EXPECT_FALSE(CniGate(facts, KubernetesConfig()).pass);
+  EXPECT_FALSE(PodReadyGate(facts, KubernetesConfig()).pass);
+  // Read OK but nothing there yet.
+  facts.kube->status = absl::OkStatus();
+  facts.kube->facts = nullptr;
+  EXPECT_THAT(KubernetesApiGate(facts, KubernetesConfig(), kNow).reason,
+              HasSubstr("has not been read yet"));
 }
 
 TEST(KubeGatesTest, ApiGateBlocksStaleFacts) {
@@ -112,8 +137,11 @@ TEST(KubeGatesTest, CniAndPodReadyWhenConfigured) {
   cni.desired_number_scheduled = 3;
   cni.number_ready = 2;
   cni.number_available = 2;
-  facts.kube->facts->cni = cni;
-  facts.kube->facts->pods = kube::PodReadiness{8, 10};
+  // The facts are shared between decisions and never change: a new read replaces them.
+  kube::KubeFacts read = *facts.kube->facts;
+  read.cni = cni;
+  read.pods = kube::PodReadiness{8, 10};
+  facts.kube->facts = std::make_shared<const kube::KubeFacts>(read);
   outcomes.clear();
   AppendKubernetesGates(config.leases[tended::v1::LEASE_KIND_REBOOT], facts, config, kNow,
                         outcomes);
@@ -124,69 +152,25 @@ TEST(KubeGatesTest, CniAndPodReadyWhenConfigured) {
   EXPECT_EQ(outcomes[4].gate, "pod_ready");
   EXPECT_FALSE(outcomes[4].pass);
 
-  facts.kube->facts->cni->number_ready = 3;
-  facts.kube->facts->cni->number_available = 3;
-  facts.kube->facts->pods = kube::PodReadiness{9, 10};
+  read.cni->number_ready = 3;
+  read.cni->number_available = 3;
+  read.pods = kube::PodReadiness{9, 10};
+  facts.kube->facts = std::make_shared<const kube::KubeFacts>(read);
   EXPECT_TRUE(CniGate(facts, config.kubernetes).pass);
   EXPECT_TRUE(PodReadyGate(facts, config.kubernetes).pass);
 }
 
-TEST(KubeGatesTest, EvaluateGatesAddsThemOnlyWhenEnabled) {
+TEST(KubeGatesTest, EvaluateFleetGatesAddsThemOnlyWhenEnabled) {
   CoordinatorConfig config = EnabledConfig();
   GateFacts facts = FactsWith({Node("a", kube::ConditionStatus::kFalse)});
-  std::vector<GateOutcome> with = EvaluateGates(tended::v1::LEASE_KIND_REBOOT, facts, config, kNow);
+  std::vector<GateOutcome> with =
+      EvaluateFleetGates(tended::v1::LEASE_KIND_REBOOT, facts, config, kNow);
   EXPECT_FALSE(AllPass(with));
   config.kubernetes.enabled = false;
   std::vector<GateOutcome> without =
-      EvaluateGates(tended::v1::LEASE_KIND_REBOOT, facts, config, kNow);
+      EvaluateFleetGates(tended::v1::LEASE_KIND_REBOOT, facts, config, kNow);
   EXPECT_EQ(with.size(), without.size() + 3);
   for (const GateOutcome& outcome : without) EXPECT_THAT(outcome.gate, Not(HasSubstr("ready")));
-}
-
-TEST(KubernetesConfigTest, ParsesTheSection) {
-  auto config = ParseCoordinatorConfig(R"(
-kubernetes:
-  enabled: true
-  kubeconfig: /etc/tended/kubeconfig
-  drain:
-    timeout: 5m
-    grace_period: 30s
-    delete_emptydir_data: true
-  blocking_pod_selector: ["app=db,tier=primary", "backup=running"]
-  cni_daemonset: {namespace: calico-system, name: calico-node}
-  min_pod_ready_ratio: 0.95
-  node_marks:
-    annotations: {example.com/maintenance: "true"}
-    kured_compatible: true
-  expected_kubelet_version: v1.30.4
-)",
-                                       "coordinator.yaml");
-  ASSERT_TRUE(config.ok()) << config.status();
-  const KubernetesConfig& kubernetes = config->kubernetes;
-  EXPECT_TRUE(kubernetes.enabled);
-  EXPECT_EQ(kubernetes.kubeconfig, "/etc/tended/kubeconfig");
-  EXPECT_EQ(kubernetes.drain.timeout, absl::Minutes(5));
-  EXPECT_EQ(kubernetes.drain.grace_period, absl::Seconds(30));
-  EXPECT_TRUE(kubernetes.drain.delete_emptydir_data);
-  ASSERT_EQ(kubernetes.blocking_pod_selectors.size(), 2u);
-  EXPECT_EQ(kubernetes.blocking_pod_selectors[0].at("tier"), "primary");
-  EXPECT_EQ(kubernetes.cni_daemonset_name, "calico-node");
-  EXPECT_DOUBLE_EQ(kubernetes.min_pod_ready_ratio, 0.95);
-  EXPECT_EQ(kubernetes.node_marks.annotations.at("example.com/maintenance"), "true");
-  EXPECT_TRUE(kubernetes.node_marks.kured_compatible);
-  EXPECT_EQ(kubernetes.expected_kubelet_version, "v1.30.4");
-}
-
-TEST(KubernetesConfigTest, DisabledByDefaultAndStrict) {
-  auto plain = ParseCoordinatorConfig("listen: 127.0.0.1:0\n", "c.yaml");
-  ASSERT_TRUE(plain.ok()) << plain.status();
-  EXPECT_FALSE(plain->kubernetes.enabled);
-  EXPECT_FALSE(ParseCoordinatorConfig("kubernetes: {enable: true}\n", "c.yaml").ok());
-  auto ratio = ParseCoordinatorConfig("kubernetes: {min_pod_ready_ratio: 2}\n", "c.yaml");
-  EXPECT_THAT(ratio.status().message(), HasSubstr("min_pod_ready_ratio"));
-  auto selector =
-      ParseCoordinatorConfig("kubernetes: {blocking_pod_selector: [\"app\"]}\n", "c.yaml");
-  EXPECT_THAT(selector.status().message(), HasSubstr("key=value"));
 }
 
 }  // namespace

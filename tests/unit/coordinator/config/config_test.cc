@@ -64,11 +64,14 @@ TEST(CoordinatorConfigTest, EmptyDocumentGivesDefaults) {
   absl::StatusOr<CoordinatorConfig> config = Parse("");
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->listen_address, "0.0.0.0:7443");
-  EXPECT_EQ(config->state_file, "/var/lib/tended-coordinator/state.json");
+  EXPECT_EQ(config->state_dir, "/var/lib/tended-coordinator");
+  EXPECT_EQ(config->legacy_state_file, "/var/lib/tended-coordinator/state.json");
   EXPECT_EQ(config->history_limit, 1000);
   EXPECT_FALSE(config->allow_kind_overlap);
   EXPECT_EQ(config->fleet.report_deadline, absl::Minutes(2));
   EXPECT_EQ(config->fleet.report_interval, absl::Seconds(30));
+  EXPECT_EQ(config->fleet.return_backoff, absl::Minutes(5));
+  EXPECT_EQ(config->fleet.return_backoff_max, absl::Hours(2));
   EXPECT_EQ(config->alerts.prometheus_url, "");
   EXPECT_EQ(config->alerts.ignore_regex, nullptr);
   EXPECT_TRUE(config->alerts.firing_only);
@@ -88,18 +91,21 @@ TEST(CoordinatorConfigTest, PresentKindWithoutSettingsGetsPolicyDefaults) {
   EXPECT_EQ(policy.expected_duration, absl::Minutes(30));
   EXPECT_EQ(policy.renew_deadline, absl::Minutes(10));
   EXPECT_EQ(policy.return_deadline, absl::Minutes(30));
+  EXPECT_EQ(policy.begin_wait, absl::Minutes(30));
   EXPECT_TRUE(policy.windows.empty());
 }
 
 TEST(CoordinatorConfigTest, FullValidParse) {
   const std::string yaml =
       "listen: \"[::1]:9443\"\n"
-      "state_file: /srv/tended/state.json\n"
+      "state_dir: /srv/tended\n"
       "history_limit: 500\n"
       "allow_kind_overlap: true\n"
       "fleet:\n"
       "  report_deadline: 5m\n"
       "  report_interval: 1m\n"
+      "  return_backoff: 10m\n"
+      "  return_backoff_max: 6h\n"
       "alerts:\n"
       "  prometheus_url: https://prom.example:9090/\n"
       "  ignore: '^(Watchdog|InfoInhibitor)$'\n"
@@ -116,6 +122,7 @@ TEST(CoordinatorConfigTest, FullValidParse) {
       "    expected_duration: 45m\n"
       "    renew_deadline: 5m\n"
       "    return_deadline: 1h30m\n"
+      "    begin_wait: 20m\n"
       "    windows:\n"
       "      - days: [mon-wed, Friday]\n"
       "        start: \"01:00\"\n"
@@ -130,11 +137,15 @@ TEST(CoordinatorConfigTest, FullValidParse) {
   absl::StatusOr<CoordinatorConfig> config = Parse(yaml);
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->listen_address, "[::1]:9443");
-  EXPECT_EQ(config->state_file, "/srv/tended/state.json");
+  EXPECT_EQ(config->state_dir, "/srv/tended");
+  // A state file of the previous format in the folder is imported once.
+  EXPECT_EQ(config->legacy_state_file, "/srv/tended/state.json");
   EXPECT_EQ(config->history_limit, 500);
   EXPECT_TRUE(config->allow_kind_overlap);
   EXPECT_EQ(config->fleet.report_deadline, absl::Minutes(5));
   EXPECT_EQ(config->fleet.report_interval, absl::Minutes(1));
+  EXPECT_EQ(config->fleet.return_backoff, absl::Minutes(10));
+  EXPECT_EQ(config->fleet.return_backoff_max, absl::Hours(6));
 
   const AlertsConfig& alerts = config->alerts;
   EXPECT_EQ(alerts.prometheus_url, "https://prom.example:9090/");
@@ -158,6 +169,7 @@ TEST(CoordinatorConfigTest, FullValidParse) {
   EXPECT_EQ(reboot.expected_duration, absl::Minutes(45));
   EXPECT_EQ(reboot.renew_deadline, absl::Minutes(5));
   EXPECT_EQ(reboot.return_deadline, absl::Minutes(90));
+  EXPECT_EQ(reboot.begin_wait, absl::Minutes(20));
   ASSERT_EQ(reboot.windows.size(), 2u);
   const MaintenanceWindow& first = reboot.windows[0];
   EXPECT_THAT(first.days, ElementsAre(kMon, kTue, kWed, kFri));
@@ -175,8 +187,21 @@ TEST(CoordinatorConfigTest, FullValidParse) {
   const LeasePolicy& os = config->leases.at(LEASE_KIND_OS_UPGRADE);
   EXPECT_EQ(os.concurrency, 3);
   EXPECT_EQ(os.soak, absl::ZeroDuration());
+  EXPECT_EQ(os.begin_wait, absl::Minutes(30));
   EXPECT_TRUE(os.windows.empty());
   EXPECT_TRUE(ValidateCoordinatorConfig(*config).ok());
+}
+
+// The previous format's key still works: its folder becomes the state_dir and the file is
+// imported once into the empty ledger there.
+TEST(CoordinatorConfigTest, StateFileIsTheLegacyKey) {
+  absl::StatusOr<CoordinatorConfig> config = Parse("state_file: /srv/old/coordinator.json\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->state_dir, "/srv/old");
+  EXPECT_EQ(config->legacy_state_file, "/srv/old/coordinator.json");
+  EXPECT_THAT(ErrorOf("state_file: /srv/old/state.json\nstate_dir: /srv/new\n"),
+              StartsWith("c.yaml:1: state_file: state_file is the previous format's key; give "
+                         "state_dir only"));
 }
 
 TEST(CoordinatorConfigTest, ShippedExampleEncodesReferencePolicy) {
@@ -417,6 +442,13 @@ TEST(CoordinatorConfigErrorTest, BadListenAddress) {
 TEST(CoordinatorConfigErrorTest, OtherFieldChecks) {
   EXPECT_THAT(ErrorOf("state_file: state.json\n"),
               StartsWith("c.yaml:1: state_file: must be an absolute path"));
+  EXPECT_THAT(ErrorOf("state_dir: state\n"),
+              StartsWith("c.yaml:1: state_dir: must be an absolute path"));
+  EXPECT_THAT(ErrorOf("leases:\n  reboot:\n    begin_wait: 0s\n"),
+              HasSubstr("begin_wait: must be longer than 0"));
+  EXPECT_THAT(ErrorOf("fleet:\n  return_backoff: -5m\n"),
+              StartsWith("c.yaml:2: fleet.return_backoff: a duration cannot be negative"));
+  EXPECT_THAT(ErrorOf("fleet:\n  return_backof: 5m\n"), HasSubstr("return_backof"));
   EXPECT_THAT(ErrorOf("history_limit: 9\n"),
               StartsWith("c.yaml:1: history_limit: must be between 10 and 100000"));
   EXPECT_THAT(ErrorOf("history_limit: 100001\n"), StartsWith("c.yaml:1: history_limit: "));
@@ -592,6 +624,14 @@ TEST(ValidateCoordinatorConfigTest, NamesTheBrokenRule) {
   config = ValidConfigInCode();
   config.alerts.max_age = config.alerts.poll_interval;
   EXPECT_THAT(message(config), StartsWith("alerts.max_age: (15s) must be longer than"));
+
+  config = ValidConfigInCode();
+  config.leases[LEASE_KIND_REBOOT].begin_wait = absl::ZeroDuration();
+  EXPECT_EQ(message(config), "leases.reboot.begin_wait: must be longer than 0");
+
+  config = ValidConfigInCode();
+  config.state_dir = "relative/state";
+  EXPECT_EQ(message(config), "state_dir: must be an absolute path");
 
   config = ValidConfigInCode();
   config.leases[tended::v1::LEASE_KIND_UNSPECIFIED] = LeasePolicy();
