@@ -222,7 +222,12 @@ class HealthServiceImpl::Watcher final
   void OnWriteDone(bool ok) override {
     absl::MutexLock lock(&link_->mutex);
     writing_ = false;
-    if (!ok || stop_after_write_) FinishLocked();
+    if (!ok) {
+      FinishLocked();
+      return;
+    }
+    // A stop that came while a write was in flight still owes the watcher NOT_SERVING.
+    if (stop_after_write_) WriteStopLocked();
   }
   void OnCancel() override {
     absl::MutexLock lock(&link_->mutex);
@@ -243,8 +248,14 @@ class HealthServiceImpl::Watcher final
   void StopLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(link_->mutex) {
     if (finished_) return;
     stop_after_write_ = true;
-    if (writing_) return;
-    if (!ours_) {
+    if (writing_) return;  // OnWriteDone goes on.
+    WriteStopLocked();
+  }
+
+ private:
+  // NOT_SERVING once, then the end of the stream.
+  void WriteStopLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(link_->mutex) {
+    if (!ours_ || current_.status() == grpc::health::v1::HealthCheckResponse::NOT_SERVING) {
       FinishLocked();
       return;
     }
@@ -253,7 +264,6 @@ class HealthServiceImpl::Watcher final
     StartWrite(&current_);
   }
 
- private:
   void FinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(link_->mutex) {
     if (finished_) return;
     finished_ = true;

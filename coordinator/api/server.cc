@@ -55,8 +55,10 @@ void CoordinatorServer::TickLoop() {
     mutex_.Unlock();
     absl::Time next = coordinator_.Tick();
     mutex_.Lock();
-    // The coordinator's clock decides when; wait in real time for at most that long.
-    absl::Duration wait = std::clamp(next - absl::Now(), absl::Milliseconds(50), absl::Seconds(15));
+    // The coordinator's clock decides when; wait in real time for at most that long. At
+    // most a second: a change after this Tick (a release starting a soak, a report) can
+    // make a gate pass sooner than `next`, and the recovery wait's end is not in `next`.
+    absl::Duration wait = std::clamp(next - absl::Now(), absl::Milliseconds(50), absl::Seconds(1));
     mutex_.AwaitWithTimeout(absl::Condition(&stop_ticker_), wait);
   }
 }
@@ -69,13 +71,16 @@ void CoordinatorServer::Shutdown() {
     stop_ticker_ = true;
   }
   stopping_.store(true);
+  // Never started (Start could not bind the port): nothing to stop, and no stream of the
+  // coordinator's is ours to end.
+  if (server_ == nullptr) return;
   health_service_.Shutdown();
   coordinator_.Shutdown();
   server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(3));
 }
 
 void CoordinatorServer::Wait() {
-  server_->Wait();
+  if (server_ != nullptr) server_->Wait();
   if (ticker_.joinable()) ticker_.join();
 }
 

@@ -5,6 +5,7 @@
 
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/file_util.h"
 #include "common/logging.h"
@@ -102,6 +103,14 @@ absl::Status EmbeddedLedger::Recover(const Journal::Recovered& journal) {
 }
 
 absl::Status EmbeddedLedger::ImportLegacy() {
+  // A file of nothing (an emptied volume, a truncated copy) holds no state, as `{}` does;
+  // the JSON parser would refuse it and no flag could get the coordinator past that.
+  if (absl::StatusOr<std::string> text = ReadFileToString(options_.legacy_state_file);
+      text.ok() && absl::StripAsciiWhitespace(*text).empty()) {
+    notes_.push_back(absl::StrCat("the previous state file ", options_.legacy_state_file,
+                                  " is empty; nothing to import"));
+    return absl::OkStatus();
+  }
   CoordinatorState legacy;
   absl::Status read = ReadProtoJsonFile(options_.legacy_state_file, &legacy);
   if (absl::IsNotFound(read)) return absl::OkStatus();

@@ -30,13 +30,13 @@ trap demo_cleanup EXIT
 
 # Writes $DEMO/coordinator.yaml: the reference policy (packaging/examples/coordinator.yaml)
 # with the window open, soaks of REBOOT_SOAK, no Prometheus (none runs here), a fresh state
-# file and port 0. EXTRA_LEASES (indented under `leases:`) adds kinds; more keys can be
+# folder and port 0. EXTRA_LEASES (indented under `leases:`) adds kinds; more keys can be
 # appended to the file afterwards.
 demo_write_coordinator_config() {
   local reboot_soak=$1 extra_leases=${2:-}
   cat >"$DEMO/coordinator.yaml" <<YAML
 listen: "127.0.0.1:0"
-state_file: $DEMO/coordinator-state.json
+state_dir: $DEMO/coordinator-state
 fleet:
   report_deadline: 10s
   report_interval: 1s
@@ -80,13 +80,23 @@ demo_start_coordinator() {
   ctl=("$BIN/coordinator/ctl/tendedctl" --address "127.0.0.1:$port" --insecure)
 }
 
-# Waits (up to 10 s) until all N nodes report IDLE, then shows them.
+# Waits (up to 10 s) until all N nodes report IDLE, then shows them. A coordinator that
+# started on an empty state grants nothing until every node has reported and one report
+# deadline has passed: waits (up to 30 s) for that too, and says so.
 demo_wait_idle() {  # N
   for _ in $(seq 1 100); do
     [ "$("${ctl[@]}" nodes 2>/dev/null | grep -c ' IDLE ')" -eq "$1" ] && break
     sleep 0.1
   done
   "${ctl[@]}" nodes
+  if "${ctl[@]}" gates 2>/dev/null | grep -q 'BLOCK state'; then
+    echo "demo: the coordinator started on an empty state: it grants nothing until every node" \
+      "has reported and one report deadline has passed"
+    for _ in $(seq 1 300); do
+      "${ctl[@]}" gates 2>/dev/null | grep -q 'BLOCK state' || break
+      sleep 0.1
+    done
+  fi
 }
 
 # The files an agent reads about its boot, under a node's root.

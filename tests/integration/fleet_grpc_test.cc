@@ -1,14 +1,16 @@
-// The real coordinator server and real agents (gRPC client, inotify watcher, simulated
-// reboots) over loopback: a rolling reboot, a coordinator restart in the middle of it,
-// and invalid requests answered with INVALID_ARGUMENT.
+// The real coordinator server (embedded ledger with its writer thread, callback gRPC
+// server) and real agents (gRPC client, inotify watcher, simulated reboots) over loopback:
+// a rolling reboot, a coordinator restart in the middle of it, a halt, and invalid
+// requests answered with INVALID_ARGUMENT.
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
-#include "coordinator/core/coordinator.h"
 #include "coordinator/api/server.h"
+#include "coordinator/core/coordinator.h"
 #include "tended/v1/operator_service.grpc.pb.h"
 #include "tests/fakes/agent_under_test.h"
+#include "tests/fakes/served_coordinator.h"
 #include "tests/fakes/temp_dir.h"
 
 namespace tended {
@@ -18,42 +20,21 @@ using ::testing::HasSubstr;
 
 constexpr absl::Duration kSettle = absl::Seconds(60);
 
-coordinator::CoordinatorConfig FastConfig(const std::string& state_file) {
-  coordinator::CoordinatorConfig config;
-  config.listen_address = "127.0.0.1:0";
-  config.state_file = state_file;
-  config.fleet.report_deadline = absl::Seconds(10);
-  config.fleet.report_interval = absl::Milliseconds(200);
-  coordinator::LeasePolicy reboot;
-  reboot.concurrency = 1;
-  reboot.soak = absl::Milliseconds(300);
-  reboot.expected_duration = absl::Seconds(5);
-  reboot.renew_deadline = absl::Seconds(30);
-  reboot.return_deadline = absl::Seconds(30);
-  config.leases[tended::v1::LEASE_KIND_REBOOT] = reboot;
-  return config;
+using testing::AgentUnderTest;
+using testing::ServedCoordinator;
+
+coordinator::CoordinatorConfig FastConfig(const std::string& state_dir) {
+  return testing::LoopbackCoordinatorConfig(state_dir, absl::Milliseconds(300));
 }
 
-// One coordinator process's worth of objects.
-struct CoordinatorUnderTest {
-  explicit CoordinatorUnderTest(const coordinator::CoordinatorConfig& config, int port = 0)
-      : store(config.state_file) {
-    auto created = coordinator::Coordinator::Create(config, Clock::Real(), &store, nullptr);
-    EXPECT_TRUE(created.ok()) << created.status();
-    core = std::move(*created);
-    auto started = coordinator::CoordinatorServer::Start(*core, absl::StrCat("127.0.0.1:", port),
-                                                         grpc::InsecureServerCredentials());
-    EXPECT_TRUE(started.ok()) << started.status();
-    server = std::move(*started);
-  }
-  ~CoordinatorUnderTest() { server->Shutdown(); }
-
-  coordinator::FileStateStore store;
-  std::unique_ptr<coordinator::Coordinator> core;
-  std::unique_ptr<coordinator::CoordinatorServer> server;
-};
-
-using testing::AgentUnderTest;
+std::unique_ptr<ServedCoordinator> Serve(const coordinator::CoordinatorConfig& config,
+                                         int port = 0) {
+  ServedCoordinator::Options options;
+  options.port = port;
+  auto served = ServedCoordinator::Start(config, options);
+  EXPECT_TRUE(served.ok()) << served.status();
+  return served.ok() ? *std::move(served) : nullptr;
+}
 
 bool WaitFor(const std::function<bool()>& done, absl::Duration limit) {
   const absl::Time deadline = absl::Now() + limit;
@@ -106,9 +87,10 @@ void ExpectAtMostOneDisruptedAtATime(const std::vector<tended::v1::Event>& event
 
 TEST(FleetOverGrpc, RollingRebootOneNodeAtATime) {
   testing::TempDir state;
-  auto config = FastConfig(state.Path("coordinator.json"));
-  CoordinatorUnderTest coordinator(config);
-  const int port = coordinator.server->port();
+  auto config = FastConfig(state.Path("state"));
+  std::unique_ptr<ServedCoordinator> coordinator = Serve(config);
+  ASSERT_NE(coordinator, nullptr);
+  const int port = coordinator->port();
   std::vector<std::unique_ptr<AgentUnderTest>> agents;
   for (const char* name : {"k8s-master", "k8s-node1", "k8s-node2"}) {
     agents.push_back(std::make_unique<AgentUnderTest>(name, port));
@@ -154,10 +136,11 @@ TEST(FleetOverGrpc, RollingRebootOneNodeAtATime) {
 
 TEST(FleetOverGrpc, CoordinatorRestartMidRolloutLosesNothing) {
   testing::TempDir state;
-  auto config = FastConfig(state.Path("coordinator.json"));
+  auto config = FastConfig(state.Path("state"));
   config.leases[tended::v1::LEASE_KIND_REBOOT].soak = absl::Seconds(1);
-  auto coordinator = std::make_unique<CoordinatorUnderTest>(config);
-  const int port = coordinator->server->port();
+  std::unique_ptr<ServedCoordinator> coordinator = Serve(config);
+  ASSERT_NE(coordinator, nullptr);
+  const int port = coordinator->port();
   std::vector<std::unique_ptr<AgentUnderTest>> agents;
   for (const char* name : {"k8s-node1", "k8s-node2", "k8s-node3"}) {
     agents.push_back(std::make_unique<AgentUnderTest>(name, port));
@@ -168,7 +151,8 @@ TEST(FleetOverGrpc, CoordinatorRestartMidRolloutLosesNothing) {
       [&] { return agents[0]->reboots() + agents[1]->reboots() + agents[2]->reboots() >= 1; },
       kSettle));
   coordinator.reset();
-  coordinator = std::make_unique<CoordinatorUnderTest>(config, port);
+  coordinator = Serve(config, port);
+  ASSERT_NE(coordinator, nullptr);
 
   ASSERT_TRUE(WaitFor(
       [&] {
@@ -196,19 +180,43 @@ TEST(FleetOverGrpc, CoordinatorRestartMidRolloutLosesNothing) {
 
 TEST(FleetOverGrpc, InvalidRequestsGetInvalidArgumentWithAReason) {
   testing::TempDir state;
-  CoordinatorUnderTest coordinator(FastConfig(state.Path("coordinator.json")));
-  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", coordinator.server->port()),
-                                     grpc::InsecureChannelCredentials());
+  std::unique_ptr<ServedCoordinator> coordinator = Serve(FastConfig(state.Path("state")));
+  ASSERT_NE(coordinator, nullptr);
+  auto channel = coordinator->NewChannel();
   auto node = tended::v1::NodeService::NewStub(channel);
   {
     grpc::ClientContext context;
     tended::v1::ReportFactsRequest request;
     request.mutable_facts()->set_node_name("Not_A_Node");
     request.mutable_facts()->set_boot_id("x");
+    request.set_agent_instance_id("agent-1");
     tended::v1::ReportFactsResponse response;
     grpc::Status status = node->ReportFacts(&context, request, &response);
     EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
     EXPECT_THAT(status.error_message(), HasSubstr("facts.node_name"));
+  }
+  {
+    // Every agent call names the agent's instance.
+    grpc::ClientContext context;
+    tended::v1::ReportFactsRequest request;
+    request.mutable_facts()->set_node_name("k8s-node1");
+    request.mutable_facts()->set_boot_id("x");
+    tended::v1::ReportFactsResponse response;
+    grpc::Status status = node->ReportFacts(&context, request, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(status.error_message(), HasSubstr("agent_instance_id"));
+  }
+  {
+    grpc::ClientContext context;
+    tended::v1::WatchDirectivesRequest request;
+    request.set_node_name("k8s-node1/../x");
+    request.set_agent_instance_id("agent-1");
+    auto stream = node->WatchDirectives(&context, request);
+    tended::v1::Directive directive;
+    EXPECT_FALSE(stream->Read(&directive));
+    grpc::Status status = stream->Finish();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(status.error_message(), HasSubstr("node_name"));
   }
   {
     grpc::ClientContext context;
@@ -224,6 +232,7 @@ TEST(FleetOverGrpc, InvalidRequestsGetInvalidArgumentWithAReason) {
     tended::v1::AcquireLeaseRequest request;
     request.set_node_name("k8s-node1");
     request.set_kind(tended::v1::LEASE_KIND_REBOOT);
+    request.set_agent_instance_id("agent-1");
     tended::v1::AcquireLeaseResponse response;
     grpc::Status status = node->AcquireLease(&context, request, &response);
     EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
@@ -233,6 +242,8 @@ TEST(FleetOverGrpc, InvalidRequestsGetInvalidArgumentWithAReason) {
     grpc::ClientContext context;
     tended::v1::BeginDisruptionRequest request;
     request.set_lease_id("reboot-k8s-node1-1");
+    request.set_step("reboot");
+    request.set_agent_instance_id("agent-1");
     tended::v1::BeginDisruptionResponse response;
     grpc::Status status = node->BeginDisruption(&context, request, &response);
     EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
@@ -259,8 +270,9 @@ TEST(FleetOverGrpc, InvalidRequestsGetInvalidArgumentWithAReason) {
 
 TEST(FleetOverGrpc, HaltBlocksNewGrantsUntilResume) {
   testing::TempDir state;
-  CoordinatorUnderTest coordinator(FastConfig(state.Path("coordinator.json")));
-  const int port = coordinator.server->port();
+  std::unique_ptr<ServedCoordinator> coordinator = Serve(FastConfig(state.Path("state")));
+  ASSERT_NE(coordinator, nullptr);
+  const int port = coordinator->port();
   auto stub = OperatorStub(port);
   {
     grpc::ClientContext context;
@@ -292,10 +304,13 @@ TEST(FleetOverGrpc, HaltBlocksNewGrantsUntilResume) {
     ASSERT_TRUE(stub->ExplainGates(&context, request, &response).ok());
     const auto& explanation = response.explanations(0);
     EXPECT_FALSE(explanation.would_grant());
-    ASSERT_GT(explanation.gates_size(), 0);
-    EXPECT_EQ(explanation.gates(0).gate(), "halt");
-    EXPECT_EQ(explanation.gates(0).verdict(), tended::v1::GATE_VERDICT_BLOCK);
-    EXPECT_THAT(explanation.gates(0).reason(), HasSubstr("storage incident"));
+    const tended::v1::GateResult* halt = nullptr;
+    for (const auto& gate : explanation.gates()) {
+      if (gate.gate() == "halt") halt = &gate;
+    }
+    ASSERT_NE(halt, nullptr) << explanation.DebugString();
+    EXPECT_EQ(halt->verdict(), tended::v1::GATE_VERDICT_BLOCK);
+    EXPECT_THAT(halt->reason(), HasSubstr("storage incident"));
   }
   absl::SleepFor(absl::Milliseconds(500));
   EXPECT_EQ(agent.reboots(), 0);

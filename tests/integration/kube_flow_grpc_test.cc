@@ -13,9 +13,9 @@
 #include "agent/simulated_rebooter.h"
 #include "common/status_macros.h"
 #include "coordinator/core/coordinator.h"
-#include "coordinator/api/server.h"
 #include "tests/fakes/agent_under_test.h"
 #include "tests/fakes/fake_kube_api_server.h"
+#include "tests/fakes/served_coordinator.h"
 #include "tests/fakes/temp_dir.h"
 #include "tests/unit/coordinator/kube/kube_test_util.h"
 
@@ -122,35 +122,25 @@ TEST(KubeFlowOverGrpc, AgentsRebootOnlyAfterTheDrainAndNodesAreUncordonedAfter) 
                     [](nlohmann::json& json) { json["spec"]["unschedulable"] = true; });
 
   testing::TempDir state;
-  coordinator::CoordinatorConfig config;
-  config.listen_address = "127.0.0.1:0";
-  config.state_file = state.Path("coordinator.json");
-  config.fleet.report_deadline = absl::Seconds(10);
-  config.fleet.report_interval = absl::Milliseconds(200);
-  coordinator::LeasePolicy reboot;
-  reboot.soak = absl::Milliseconds(300);
-  reboot.expected_duration = absl::Seconds(5);
-  reboot.renew_deadline = absl::Seconds(30);
-  reboot.return_deadline = absl::Seconds(30);
-  config.leases[tended::v1::LEASE_KIND_REBOOT] = reboot;
+  coordinator::CoordinatorConfig config =
+      testing::LoopbackCoordinatorConfig(state.Path("state"), absl::Milliseconds(300));
   config.kubernetes.enabled = true;
   config.kubernetes.poll_interval = absl::Milliseconds(100);
   config.kubernetes.drain.timeout = absl::Seconds(20);
 
-  coordinator::FileStateStore store(config.state_file);
-  auto created = coordinator::Coordinator::Create(config, Clock::Real(), &store, nullptr);
-  ASSERT_TRUE(created.ok()) << created.status();
-  std::unique_ptr<coordinator::Coordinator> core = std::move(*created);
-  core->AttachKubernetes(kube::testing::ClientFor(server, Clock::Real()), absl::OkStatus(), "test",
-                         kube::Sleeper::Real(), /*start_worker=*/true);
-  auto started = coordinator::CoordinatorServer::Start(*core, "127.0.0.1:0",
-                                                       grpc::InsecureServerCredentials());
-  ASSERT_TRUE(started.ok()) << started.status();
-  std::unique_ptr<coordinator::CoordinatorServer> grpc_server = std::move(*started);
+  testing::ServedCoordinator::Options options;
+  options.before_serving = [&server](coordinator::Coordinator& core) {
+    core.AttachKubernetes(kube::testing::ClientFor(server, Clock::Real()), absl::OkStatus(), "test",
+                          kube::Sleeper::Real(), /*start_worker=*/true);
+  };
+  auto served = testing::ServedCoordinator::Start(config, options);
+  ASSERT_TRUE(served.ok()) << served.status();
+  coordinator::Coordinator* core = &(*served)->core();
+  const int port = (*served)->port();
 
   std::vector<std::unique_ptr<NodeUnderTest>> nodes;
   for (const std::string& name : names) {
-    nodes.push_back(std::make_unique<NodeUnderTest>(name, grpc_server->port(), server));
+    nodes.push_back(std::make_unique<NodeUnderTest>(name, port, server));
   }
   ASSERT_TRUE(WaitFor([&] { return core->ListNodes().nodes_size() == 3; }, kSettle));
   for (auto& node : nodes) node->NeedReboot();
@@ -182,7 +172,7 @@ TEST(KubeFlowOverGrpc, AgentsRebootOnlyAfterTheDrainAndNodesAreUncordonedAfter) 
   }
   EXPECT_EQ(released, 3);
   nodes.clear();
-  grpc_server->Shutdown();
+  served->reset();
 }
 
 }  // namespace

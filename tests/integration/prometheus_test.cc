@@ -1,12 +1,13 @@
-// PrometheusAlertSource and the alerts gate against a real Prometheus (Debian's
-// /usr/bin/prometheus) started on a free 127.0.0.1 port with rules that fire at once, stay
-// pending, or fire but are ignored by the usual regex.
+// PrometheusAlertSource, the AlertPoller and the alerts gate against a real Prometheus
+// (Debian's /usr/bin/prometheus) started on a free 127.0.0.1 port with rules that fire at
+// once, stay pending, or fire but are ignored by the usual regex.
 #include <signal.h>
 #include <unistd.h>
 
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,9 +15,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "coordinator/alerts/alert_poller.h"
+#include "coordinator/alerts/prometheus_alert_source.h"
 #include "coordinator/config/config.h"
 #include "coordinator/gates/core_gates.h"
-#include "coordinator/alerts/prometheus_alert_source.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/fakes/fake_clock.h"
@@ -263,6 +265,74 @@ TEST_F(PrometheusIntegrationTest, StoppedPrometheusFailsTheFetchAndBlocksTheGate
   EXPECT_TRUE(stopped.alerts.empty());
   GateOutcome gate = Gate(stopped, GateConfig(prometheus.base_url(), true));
   EXPECT_FALSE(gate.pass) << gate.reason;
+}
+
+// What the coordinator runs: the AlertPoller asks Prometheus in the background and the
+// gate judges its last answer (Current) without waiting for Prometheus.
+TEST_F(PrometheusIntegrationTest, PollerFeedsTheGateItsLastAnswer) {
+  RealPrometheus prometheus(absl::StrCat(kFiringRule, kWatchdogRule));
+  ASSERT_TRUE(prometheus.start_status().ok()) << prometheus.start_status();
+  const CoordinatorConfig config = GateConfig(prometheus.base_url(), true);
+  AlertPoller poller(
+      std::make_unique<PrometheusAlertSource>(prometheus.base_url(), absl::Seconds(5), clock_),
+      clock_, absl::Milliseconds(100));
+  EXPECT_FALSE(poller.Current().has_value());
+  poller.Start();
+
+  // Polls Current() until its alerts are exactly `expected`.
+  auto wait_current = [&](const std::map<std::string, std::string>& expected) {
+    std::optional<AlertSnapshot> current;
+    absl::Status waited = testing::PollUntil(
+        [&]() -> absl::StatusOr<bool> {
+          current = poller.Current();
+          if (!current.has_value()) return absl::UnavailableError("no answer yet");
+          if (!current->status.ok()) return absl::UnavailableError(current->status.ToString());
+          std::map<std::string, std::string> seen;
+          for (const Alert& alert : current->alerts) seen[alert.name] = alert.state;
+          if (seen != expected) return absl::UnavailableError(Describe(*current));
+          return true;
+        },
+        kRuleTimeout, "the poller's answer", prometheus.process(), absl::Milliseconds(100));
+    EXPECT_TRUE(waited.ok()) << waited;
+    return current;
+  };
+
+  std::optional<AlertSnapshot> current =
+      wait_current({{"TendedTestFiring", "firing"}, {"Watchdog", "firing"}});
+  ASSERT_TRUE(current.has_value());
+  GateOutcome blocked = Gate(*current, config);
+  EXPECT_FALSE(blocked.pass) << blocked.reason;
+  EXPECT_THAT(blocked.reason, HasSubstr("TendedTestFiring"));
+
+  ASSERT_TRUE(prometheus.SetRules(kWatchdogRule).ok());
+  current = wait_current({{"Watchdog", "firing"}});
+  ASSERT_TRUE(current.has_value());
+  GateOutcome quiet = Gate(*current, config);
+  EXPECT_TRUE(quiet.pass) << quiet.reason;
+
+  // The same answer, judged once it is older than alerts.max_age, blocks.
+  GateFacts facts;
+  facts.alerts = *current;
+  GateOutcome stale =
+      AlertsGate(facts, config, current->fetched_at + config.alerts.max_age + absl::Seconds(1));
+  EXPECT_FALSE(stale.pass) << stale.reason;
+
+  // Prometheus goes away: the next answer is a failure, and the gate blocks on it.
+  prometheus.Stop();
+  absl::Status failed = testing::PollUntil(
+      [&]() -> absl::StatusOr<bool> {
+        current = poller.Current();
+        if (current.has_value() && !current->status.ok()) return true;
+        return absl::UnavailableError("still the last good answer");
+      },
+      kRuleTimeout, "a failed answer", nullptr, absl::Milliseconds(100));
+  ASSERT_TRUE(failed.ok()) << failed;
+  GateOutcome down = Gate(*current, config);
+  EXPECT_FALSE(down.pass) << down.reason;
+
+  const absl::Time stop_started = absl::Now();
+  poller.Stop();
+  EXPECT_LT(absl::Now() - stop_started, absl::Seconds(5));
 }
 
 // The helpers above, on ordinary programs.

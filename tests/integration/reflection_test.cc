@@ -11,10 +11,9 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
-#include "coordinator/core/coordinator.h"
-#include "coordinator/api/server.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "tended/testing/reflection.pb.h"
+#include "tests/fakes/served_coordinator.h"
 #include "tests/fakes/temp_dir.h"
 
 namespace tended {
@@ -29,18 +28,12 @@ using ::testing::IsSupersetOf;
 
 class ReflectionTest : public ::testing::Test {
  protected:
-  ReflectionTest() : store_(dir_.Path("state.json")) {
-    config_.state_file = dir_.Path("state.json");
-    config_.leases[tended::v1::LEASE_KIND_REBOOT] = coordinator::LeasePolicy();
-    auto core = coordinator::Coordinator::Create(config_, Clock::Real(), &store_, nullptr);
-    EXPECT_TRUE(core.ok()) << core.status();
-    core_ = std::move(*core);
-    auto server = coordinator::CoordinatorServer::Start(*core_, "127.0.0.1:0",
-                                                        grpc::InsecureServerCredentials());
-    EXPECT_TRUE(server.ok()) << server.status();
-    server_ = std::move(*server);
-    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
-                                   grpc::InsecureChannelCredentials());
+  ReflectionTest() {
+    auto served = testing::ServedCoordinator::Start(
+        testing::LoopbackCoordinatorConfig(dir_.Path("state"), absl::ZeroDuration()));
+    EXPECT_TRUE(served.ok()) << served.status();
+    served_ = std::move(*served);
+    channel_ = served_->NewChannel();
   }
 
   // One request on the bidirectional reflection stream, as grpcurl sends them.
@@ -110,10 +103,7 @@ class ReflectionTest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
-  coordinator::CoordinatorConfig config_;
-  coordinator::FileStateStore store_;
-  std::unique_ptr<coordinator::Coordinator> core_;
-  std::unique_ptr<coordinator::CoordinatorServer> server_;
+  std::unique_ptr<testing::ServedCoordinator> served_;
   std::shared_ptr<grpc::Channel> channel_;
   google::protobuf::DescriptorPool pool_;
 };
@@ -135,10 +125,10 @@ TEST_F(ReflectionTest, EveryListedServiceDescribesCompletely) {
   const std::map<std::string, std::vector<std::string>> expected = {
       {"tended.v1.NodeService",
        {"ReportFacts", "WatchDirectives", "AcquireLease", "RenewLease", "BeginDisruption",
-        "ReleaseLease", "CancelLeaseRequest"}},
+        "ReleaseLease", "CancelLeaseRequest", "ReportStep"}},
       {"tended.v1.OperatorService",
        {"ListNodes", "ListLeases", "ExplainGates", "Halt", "Resume", "ForceReleaseLease",
-        "ListEvents", "RemoveNode"}},
+        "ListEvents", "RemoveNode", "ResumeRollout"}},
       {"grpc.health.v1.Health", {"Check", "Watch"}},
   };
   for (const auto& [name, methods] : expected) {
@@ -188,9 +178,15 @@ TEST_F(ReflectionTest, HealthWatchReportsNotServingOnShutdown) {
   grpc::health::v1::HealthCheckResponse response;
   ASSERT_TRUE(reader->Read(&response));
   EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
-  std::thread stopper([this] { server_->Shutdown(); });
-  ASSERT_TRUE(reader->Read(&response));
-  EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  std::thread stopper([this] { served_->server().Shutdown(); });
+  const bool told = reader->Read(&response);
+  EXPECT_TRUE(told) << "the stream ended without NOT_SERVING";
+  if (told) {
+    EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+    // Then the stream ends, and the server with it.
+    EXPECT_FALSE(reader->Read(&response));
+  }
+  EXPECT_TRUE(reader->Finish().ok());
   stopper.join();
 }
 
