@@ -504,7 +504,17 @@ TEST_P(LostStateTest, NoSecondGrantWhileAHolderIsMidReboot) {
   ASSERT_TRUE(released.ok()) << released << "\n" << (*coordinator)->LogTail();
   a.ForgetLease();
 
-  // Then B may go, above every token handed out before.
+  // Then B may go, above every token handed out before. A coordinator that asks the operator
+  // to confirm the lost state is restarted with --recover-state first, as an operator would.
+  if (!recover_flag &&
+      absl::StrContains(ExplainText((*coordinator)->ops(), kReboot), "recover-state")) {
+    (*coordinator)->Stop();
+    coordinator = StartCoordinator({"--recover-state"});
+    ASSERT_TRUE(coordinator.ok()) << coordinator.status();
+    a.SetChannel((*coordinator)->channel());
+    b.SetChannel((*coordinator)->channel());
+    recover_flag = true;
+  }
   absl::StatusOr<Lease> later = WaitForGrant(b, kReboot, absl::Seconds(60));
   if (!later.ok() && !recover_flag &&
       absl::StrContains(
