@@ -102,8 +102,17 @@ absl::Time Agent::DeliverStepReport() {
   if (!delivered.ok()) {
     if (absl::IsFailedPrecondition(delivered.status()) ||
         absl::IsInvalidArgument(delivered.status())) {
+      // A refusal does not prove the lease gone: the renewal below does. The report is not
+      // sent again; the facts carry the result for verification.
       Log()->error("the coordinator refused the step report: {}", delivered.status().ToString());
-      ClearLease(delivered.status().message());
+      journal_.set_step_report_delivered(true);
+      (void)SaveJournal();
+      last_os_step_ = journal_.step_report();
+      next_renew_ = now;
+      next_report_ = absl::InfinitePast();
+      SetStatus(absl::StrCat("the coordinator refused the report of ", journal_.lease().id(),
+                             " (", delivered.status().message(),
+                             "); keeping the lease while it holds it"));
       return now;
     }
     Disconnected(delivered.status());

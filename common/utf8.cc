@@ -2,6 +2,8 @@
 
 #include <cstdint>
 
+#include "absl/strings/str_cat.h"
+
 namespace tended {
 namespace {
 
@@ -62,6 +64,13 @@ std::string ToValidUtf8(absl::string_view text) {
     }
   }
   return out;
+}
+
+std::string ClipUtf8(absl::string_view text, size_t max_bytes) {
+  if (text.size() <= max_bytes) return std::string(text);
+  size_t cut = max_bytes;
+  while (cut > 0 && (static_cast<uint8_t>(text[cut]) & 0xC0) == 0x80) --cut;
+  return absl::StrCat(text.substr(0, cut), " ...(", text.size(), " bytes)");
 }
 
 }  // namespace tended

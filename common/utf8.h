@@ -15,6 +15,12 @@ namespace tended {
 // ill-formed subpart as Unicode recommends. Valid text is returned unchanged.
 std::string ToValidUtf8(absl::string_view text);
 
+// At most `max_bytes` of `text` (valid UTF-8), cut before a character boundary and marked
+// with a trailing " ...(N bytes)" giving the full size, for text from outside (an alert
+// name, a reason) that goes into events, reasons and notifications. Shorter text is
+// returned unchanged.
+std::string ClipUtf8(absl::string_view text, size_t max_bytes);
+
 }  // namespace tended
 
 #endif  // TENDED_COMMON_UTF8_H_

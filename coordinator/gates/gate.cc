@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/proto_time.h"
+#include "common/utf8.h"
 
 namespace tended::coordinator {
 
@@ -63,8 +64,11 @@ tended::v1::GateResult ToProto(const GateOutcome& outcome) {
 }
 
 std::string JoinCapped(const std::vector<std::string>& names) {
-  if (names.size() <= kMaxNamesInReason) return absl::StrJoin(names, ", ");
-  std::vector<std::string> shown(names.begin(), names.begin() + kMaxNamesInReason);
+  std::vector<std::string> shown;
+  for (size_t i = 0; i < names.size() && i < kMaxNamesInReason; ++i) {
+    shown.push_back(ClipUtf8(names[i], kMaxNameBytesInReason));
+  }
+  if (names.size() <= kMaxNamesInReason) return absl::StrJoin(shown, ", ");
   return absl::StrCat(absl::StrJoin(shown, ", "), " and ", names.size() - kMaxNamesInReason,
                       " more");
 }

@@ -38,6 +38,8 @@ tended::v1::GateResult ToProto(const GateOutcome& outcome);
 
 // Reasons name at most this many things, then say how many more there are.
 inline constexpr size_t kMaxNamesInReason = 5;
+// Each name (an alert's, a node's, a pod's) is clipped to this many bytes in a reason.
+inline constexpr size_t kMaxNameBytesInReason = 200;
 // "a, b, c, d, e and 3 more".
 std::string JoinCapped(const std::vector<std::string>& names);
 // "1 node", "2 nodes".

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/proto_time.h"
+#include "common/utf8.h"
 
 namespace tended::coordinator::state {
 
@@ -168,7 +169,9 @@ const tended::v1::Event& Transaction::AddEvent(tended::v1::EventType type, const
     event.set_fencing_token(lease->fencing_token());
     event.set_lease_phase(lease->phase());
   }
-  event.set_message(std::move(message));
+  event.set_message(message.size() > kMaxEventMessageBytes
+                        ? ClipUtf8(message, kMaxEventMessageBytes)
+                        : std::move(message));
   event.set_disrupted_nodes(static_cast<uint32_t>(state_.ActiveCount()));
   undo_.push_back([this] {
     state_.events_.pop_back();

@@ -21,6 +21,9 @@
 
 namespace tended::coordinator::state {
 
+// Events carry text from outside (alert names, operator reasons); none grows the log past this.
+inline constexpr size_t kMaxEventMessageBytes = 4096;
+
 class Transaction {
  public:
   Transaction(FleetState& state, absl::Time now);
@@ -53,7 +56,8 @@ class Transaction {
   void SetRecovery(const tended::state::v1::RecoveryState& recovery);
   void SetIdentity(const std::string& state_id, absl::Time created);
 
-  // Appends an event (sequence, time and the count of disrupted nodes filled in).
+  // Appends an event (sequence, time and the count of disrupted nodes filled in). A message
+  // over kMaxEventMessageBytes is clipped.
   const tended::v1::Event& AddEvent(tended::v1::EventType type, const tended::v1::Lease* lease,
                                     absl::string_view node, std::string message);
 

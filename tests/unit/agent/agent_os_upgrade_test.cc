@@ -154,5 +154,29 @@ TEST_F(AgentOsUpgradeTest, AFailedApplyReportsTheRequestedSet) {
   EXPECT_EQ(Describe(report.packages()), Describe(client_.begin_disruption.last().packages()));
 }
 
+// A refused step report does not prove the lease gone: the coordinator may still hold it (it
+// refuses a report it cannot take, e.g. one for a phase it does not expect). Only a refused
+// renewal drops the lease; while it is held the agent keeps it and its facts carry the result.
+TEST_F(AgentOsUpgradeTest, ARefusedStepReportKeepsALeaseTheCoordinatorStillHolds) {
+  packages_.plan = Plan("3.0.16-1~deb12u1");
+  CoordinatorHolds(MakeLease(LEASE_KIND_OS_UPGRADE, LEASE_PHASE_GRANTED));
+  client_.report_step.script.push_back(
+      absl::FailedPreconditionError("lease os_upgrade-node-a-7 does not take this report"));
+  auto agent = StartAgent(/*os_upgrades=*/true);
+  ASSERT_NE(agent, nullptr);
+  RunFor(*agent, absl::Seconds(30));
+  ASSERT_EQ(client_.report_step.calls(), 1) << "a refused report is not sent again and again";
+  ASSERT_TRUE(JournalOnDisk().has_lease()) << "the agent dropped a lease the coordinator holds";
+  EXPECT_EQ(JournalOnDisk().lease().id(), held_->id());
+  EXPECT_GT(client_.renew_lease.calls(), 0);
+  EXPECT_EQ(client_.report_facts.last().facts().os_upgrade().last_step().state(),
+            tended::v1::STEP_STATE_SUCCEEDED);
+
+  // Once the coordinator no longer holds it, the next renewal drops it.
+  held_.reset();
+  RunFor(*agent, absl::Seconds(60));
+  EXPECT_FALSE(JournalOnDisk().has_lease());
+}
+
 }  // namespace
 }  // namespace tended::agent

@@ -29,5 +29,17 @@ TEST(Utf8Test, IllFormedSequencesBecomeOneReplacementEach) {
   EXPECT_EQ(ToValidUtf8("\xFF"), kFffd);
 }
 
+TEST(Utf8Test, ClipKeepsShortTextAndCutsLongTextAtACharacterBoundary) {
+  EXPECT_EQ(ClipUtf8("NodeDown", 8), "NodeDown");
+  EXPECT_EQ(ClipUtf8("NodeDownX", 8), "NodeDown ...(9 bytes)");
+  // "é" is two bytes: a cut inside it goes back to before it.
+  EXPECT_EQ(ClipUtf8("ab\xC3\xA9" "cd", 3), "ab ...(6 bytes)");
+  EXPECT_EQ(ClipUtf8("\xF0\x9F\x98\x80", 2), " ...(4 bytes)");
+  const std::string huge(50 * 1024, 'A');
+  EXPECT_EQ(ClipUtf8(huge, 100), std::string(100, 'A') + " ...(51200 bytes)");
+  EXPECT_EQ(ToValidUtf8(ClipUtf8("\xE2\x82\xAC\xE2\x82\xAC", 4)),
+            ClipUtf8("\xE2\x82\xAC\xE2\x82\xAC", 4));
+}
+
 }  // namespace
 }  // namespace tended

@@ -268,7 +268,11 @@ TEST(AlertsGateTest, HugeAlertNameIsJudgedWithoutCrashing) {
   GateFacts facts = WithAlerts({MakeAlert(huge + "Info" + huge, "firing")});
   EXPECT_TRUE(AlertsGate(facts, *config, kNow).pass);
   facts.alerts->alerts.push_back(MakeAlert(huge, "firing"));
-  EXPECT_FALSE(AlertsGate(facts, *config, kNow).pass);
+  GateOutcome outcome = AlertsGate(facts, *config, kNow);
+  EXPECT_FALSE(outcome.pass);
+  // The reason goes into leases, events and notifications: the name is clipped there.
+  EXPECT_THAT(outcome.reason, HasSubstr("...(51200 bytes)"));
+  EXPECT_LT(outcome.reason.size(), 512u) << outcome.reason.substr(0, 300);
 }
 
 // A configuration built in code with the text only: the gate compiles it itself.

@@ -98,6 +98,21 @@ TEST(TransactionTest, TheHistoryIsBoundedOldestReleaseFirst) {
   EXPECT_NE(state.FindLease("reboot-node-a-6"), nullptr);
 }
 
+// An operator's reason or a gate's reason naming a 50 KB alert name cannot grow the log.
+TEST(TransactionTest, AnOversizedEventMessageIsClipped) {
+  FleetState state(10);
+  Transaction txn(state, kNow);
+  const std::string huge(50 * 1024, 'A');
+  txn.AddEvent(tended::v1::EVENT_TYPE_HALTED, nullptr, "", huge);
+  Transaction::Outcome outcome = txn.Finish();
+  ASSERT_TRUE(outcome.record.has_value());
+  ASSERT_EQ(outcome.record->events_size(), 1);
+  const std::string& message = outcome.record->events(0).message();
+  EXPECT_LE(message.size(), kMaxEventMessageBytes + 32);
+  EXPECT_EQ(message.substr(0, kMaxEventMessageBytes), huge.substr(0, kMaxEventMessageBytes));
+  EXPECT_NE(message.find("...(51200 bytes)"), std::string::npos) << message.substr(4090);
+}
+
 TEST(StateImageTest, ReplayingTheRecordsRebuildsTheState) {
   FleetState state(10);
   StateImage image(10);
