@@ -7,7 +7,7 @@
 #
 #   tests/bench/fleet_load.sh BUILD_DIR N [N...]
 #
-# Environment: FLEET_RAMP (default 30s), FLEET_MEASURE (60s), FLEET_CONNECT_RATE (500
+# Environment: FLEET_RAMP (default 75s), FLEET_MEASURE (60s), FLEET_CONNECT_RATE (500
 # agents/s), FLEET_ARGS (more tended-fleet-load flags), FLEET_RUNS ("cold warm"),
 # TENDED_BENCH_KEEP=1 keeps the work folders (configs, logs, state).
 set -euo pipefail
@@ -26,7 +26,9 @@ for binary in "$COORDINATOR" "$LOAD"; do
     exit 2
   fi
 done
-RAMP=${FLEET_RAMP:-30s}
+# A coordinator on an empty state grants nothing until every node has reported and one report
+# deadline (60 s below) has passed: the cold window opens after that.
+RAMP=${FLEET_RAMP:-75s}
 MEASURE=${FLEET_MEASURE:-60s}
 CONNECT_RATE=${FLEET_CONNECT_RATE:-500}
 RUNS=${FLEET_RUNS:-cold warm}
@@ -49,7 +51,7 @@ trap cleanup EXIT
 write_config() {  # WORK
   cat >"$1/coordinator.yaml" <<YAML
 listen: "127.0.0.1:0"
-state_file: $1/state/coordinator-state.json
+state_dir: $1/state
 fleet:
   report_deadline: 60s
   report_interval: 10s
