@@ -100,8 +100,13 @@ absl::Time Agent::DeliverStepReport() {
   request.set_agent_instance_id(instance_id_);
   auto delivered = deps_.coordinator->ReportStep(request);
   if (!delivered.ok()) {
-    if (absl::IsFailedPrecondition(delivered.status()) ||
-        absl::IsInvalidArgument(delivered.status())) {
+    if (absl::IsInvalidArgument(delivered.status())) {
+      // The report itself is malformed; put into the facts it would get them refused too.
+      Log()->error("the coordinator refused the step report: {}", delivered.status().ToString());
+      ClearLease(delivered.status().message());
+      return now;
+    }
+    if (absl::IsFailedPrecondition(delivered.status())) {
       // A refusal does not prove the lease gone: the renewal below does. The report is not
       // sent again; the facts carry the result for verification.
       Log()->error("the coordinator refused the step report: {}", delivered.status().ToString());

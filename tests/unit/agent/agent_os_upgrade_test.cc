@@ -178,5 +178,22 @@ TEST_F(AgentOsUpgradeTest, ARefusedStepReportKeepsALeaseTheCoordinatorStillHolds
   EXPECT_FALSE(JournalOnDisk().has_lease());
 }
 
+// A report refused as malformed never goes into the facts, which the same rules would refuse:
+// the node keeps reporting.
+TEST_F(AgentOsUpgradeTest, AMalformedStepReportIsNotCarriedInTheFacts) {
+  packages_.plan = Plan("3.0.16-1~deb12u1");
+  CoordinatorHolds(MakeLease(LEASE_KIND_OS_UPGRADE, LEASE_PHASE_GRANTED));
+  client_.report_step.script.push_back(absl::InvalidArgumentError("report.message: too long"));
+  auto agent = StartAgent(/*os_upgrades=*/true);
+  ASSERT_NE(agent, nullptr);
+  RunFor(*agent, absl::Seconds(30));
+  ASSERT_GE(client_.report_step.calls(), 1);
+  EXPECT_EQ(client_.report_step.requests[0].report().state(), tended::v1::STEP_STATE_SUCCEEDED);
+  for (const tended::v1::ReportFactsRequest& report : client_.report_facts.requests) {
+    EXPECT_NE(report.facts().os_upgrade().last_step().state(), tended::v1::STEP_STATE_SUCCEEDED)
+        << "the refused report went into the facts";
+  }
+}
+
 }  // namespace
 }  // namespace tended::agent
