@@ -160,6 +160,25 @@ class Coordinator {
     std::optional<std::string> chosen;
   };
   GateFacts CollectGateFacts(absl::Time now) const ABSL_SHARED_LOCKS_REQUIRED(mutex_);
+  // What fleet health and soak read from every node, computed once and reused while nothing
+  // it depends on changed: no node or lease changed (membership_version), no node came back
+  // from silence (returns_from_silence_), and no node counted as reporting can have gone
+  // silent since (the oldest such report is still within the deadline). One pass over the
+  // nodes per change instead of one per decision.
+  struct FleetSummary {
+    uint64_t membership_version = 0;
+    uint64_t returns_from_silence = 0;
+    absl::Time computed_at = absl::InfinitePast();
+    absl::Time oldest_report_counted = absl::InfiniteFuture();
+    FleetHealthFacts fleet;
+    std::string last_disruption_node;
+    absl::Time last_disruption_end = absl::InfinitePast();
+  };
+  FleetSummary SummarizeFleet(absl::Time now) const ABSL_SHARED_LOCKS_REQUIRED(mutex_);
+  // Whether a report from a node last heard of at `last` may bring it back from silence as
+  // far as a FleetSummary is concerned; such a report never takes the heartbeat path. Half
+  // the deadline leaves room for a heartbeat that read the clock before a summary did.
+  bool MayReturnFromSilence(const state::NodeEntry& node, absl::Time now) const;
   NodeGateFacts CollectNodeGateFacts(const std::string& node, const GateFacts& facts) const
       ABSL_SHARED_LOCKS_REQUIRED(mutex_);
   std::vector<GateOutcome> NodeGatesFor(tended::v1::LeaseKind kind, const std::string& node,
@@ -215,6 +234,9 @@ class Coordinator {
   // The earliest time a blocking gate said it could pass, from the last grant pass.
   absl::Time next_gate_check_ ABSL_GUARDED_BY(mutex_) = absl::InfiniteFuture();
   absl::Time last_rejection_summary_ ABSL_GUARDED_BY(mutex_) = absl::InfinitePast();
+  uint64_t returns_from_silence_ ABSL_GUARDED_BY(mutex_) = 0;
+  mutable absl::Mutex summary_mutex_ ABSL_ACQUIRED_AFTER(mutex_);
+  mutable std::optional<FleetSummary> summary_ ABSL_GUARDED_BY(summary_mutex_);
   // Nodes already warned about for reporting another coordinator's state id.
   std::map<std::string, std::string> foreign_state_warned_ ABSL_GUARDED_BY(mutex_);
 

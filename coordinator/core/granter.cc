@@ -22,6 +22,49 @@ std::shared_ptr<spdlog::logger> Log() { return Logger("granter"); }
 
 }  // namespace
 
+bool Coordinator::MayReturnFromSilence(const state::NodeEntry& node, absl::Time now) const {
+  return !node.reported_since_start() ||
+         now - node.last_report() > config_.fleet.report_deadline / 2;
+}
+
+Coordinator::FleetSummary Coordinator::SummarizeFleet(absl::Time now) const {
+  const state::FleetState& state = *state_;
+  {
+    absl::MutexLock lock(&summary_mutex_);
+    if (summary_.has_value() && summary_->membership_version == state.membership_version() &&
+        summary_->returns_from_silence == returns_from_silence_ && now >= summary_->computed_at &&
+        summary_->oldest_report_counted >= now - config_.fleet.report_deadline) {
+      return *summary_;
+    }
+  }
+  FleetSummary summary;
+  summary.membership_version = state.membership_version();
+  summary.returns_from_silence = returns_from_silence_;
+  summary.computed_at = now;
+  const absl::Time cutoff = now - config_.fleet.report_deadline;
+  for (const auto& [name, entry] : state.nodes()) {
+    ++summary.fleet.known;
+    const absl::Time ended = FromProtoTimestamp(entry->known.last_disruption_end_time());
+    if (ended > summary.last_disruption_end) {
+      summary.last_disruption_end = ended;
+      summary.last_disruption_node = name;
+    }
+    if (state.ActiveLeaseForNode(name) != nullptr) {
+      ++summary.fleet.holders;
+      continue;
+    }
+    const absl::Time last = entry->last_report();
+    if (last < cutoff) {
+      summary.fleet.silent.push_back({name, last});
+    } else {
+      summary.oldest_report_counted = std::min(summary.oldest_report_counted, last);
+    }
+  }
+  absl::MutexLock lock(&summary_mutex_);
+  summary_ = summary;
+  return summary;
+}
+
 GateFacts Coordinator::CollectGateFacts(absl::Time now) const {
   const state::FleetState& state = *state_;
   GateFacts facts;
@@ -29,21 +72,10 @@ GateFacts Coordinator::CollectGateFacts(absl::Time now) const {
   facts.halt_reason = state.halt().reason();
   facts.state_health = ledger_->health();
   if (state.recovery().active()) facts.recovery_wait = RecoveryWait(now);
-  const absl::Time cutoff = now - config_.fleet.report_deadline;
-  for (const auto& [name, entry] : state.nodes()) {
-    ++facts.fleet.known;
-    const absl::Time ended = FromProtoTimestamp(entry->known.last_disruption_end_time());
-    if (ended > facts.last_disruption_end) {
-      facts.last_disruption_end = ended;
-      facts.last_disruption_node = name;
-    }
-    if (state.ActiveLeaseForNode(name) != nullptr) {
-      ++facts.fleet.holders;
-      continue;
-    }
-    const absl::Time last = entry->last_report();
-    if (last < cutoff) facts.fleet.silent.push_back({name, last});
-  }
+  FleetSummary summary = SummarizeFleet(now);
+  facts.fleet = std::move(summary.fleet);
+  facts.last_disruption_node = std::move(summary.last_disruption_node);
+  facts.last_disruption_end = summary.last_disruption_end;
   for (const Lease* lease : state.ActiveLeases()) {
     facts.active_leases.push_back({lease->node_name(), lease->kind()});
   }

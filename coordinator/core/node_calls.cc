@@ -63,9 +63,7 @@ bool Coordinator::IsHeartbeat(const state::NodeEntry& node,
     return false;
   }
   // The first report since the start, or after going silent, may open the fleet-health gate.
-  if (!node.reported_since_start() || now - node.last_report() > config_.fleet.report_deadline) {
-    return false;
-  }
+  if (MayReturnFromSilence(node, now)) return false;
   const std::string& name = request.facts().node_name();
   if (state.ActiveLeaseForNode(name) != nullptr) return false;  // Verification reads reports.
   if (!request.held_lease().id().empty()) return false;         // A claim to look at.
@@ -187,6 +185,7 @@ absl::Status Coordinator::RecordReport(LeaseContext& context,
     txn.PutNode(known);
   }
   // What only this process knows.
+  if (MayReturnFromSilence(*node, now)) ++returns_from_silence_;
   node->facts = facts;
   node->facts_bytes = facts.SerializeAsString();
   node->MarkReported(now);

@@ -203,6 +203,7 @@ void FleetState::Unindex(const Lease& lease) {
 }
 
 void FleetState::RawPutLease(const Lease& lease) {
+  MembershipChanged();
   auto it = leases_.find(lease.id());
   const bool was_active = it != leases_.end() && IsActive(it->second);
   if (it != leases_.end()) {
@@ -225,6 +226,7 @@ void FleetState::RawPutLease(const Lease& lease) {
 void FleetState::RawEraseLease(const std::string& id) {
   auto it = leases_.find(id);
   if (it == leases_.end()) return;
+  MembershipChanged();
   Unindex(it->second);
   leases_.erase(it);
 }
@@ -243,6 +245,7 @@ void FleetState::RawEraseRequest(const std::string& node, LeaseKind kind) {
 }
 
 NodeEntry& FleetState::RawNode(const std::string& name) {
+  MembershipChanged();
   auto it = nodes_.find(name);
   if (it == nodes_.end()) it = nodes_.emplace(name, std::make_unique<NodeEntry>()).first;
   return *it->second;

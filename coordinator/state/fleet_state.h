@@ -74,6 +74,10 @@ class FleetState {
   const std::map<std::string, std::unique_ptr<NodeEntry>, std::less<>>& nodes() const {
     return nodes_;
   }
+  // Changes whenever a node is added, removed or its durable part changes, and whenever a
+  // lease is put or erased: what is derived from nodes and holders (the fleet-health
+  // summary) is still valid while this stays the same. Reports do not change it.
+  uint64_t membership_version() const { return membership_version_; }
 
   // Waiting requests, oldest first per kind.
   const tended::state::v1::PendingRequest* FindRequest(absl::string_view node,
@@ -114,6 +118,7 @@ class FleetState {
   void RawPutRequest(const tended::state::v1::PendingRequest& request);
   void RawEraseRequest(const std::string& node, tended::v1::LeaseKind kind);
   NodeEntry& RawNode(const std::string& name);
+  void MembershipChanged() { ++membership_version_; }
 
   int history_limit_;
   std::map<std::string, tended::v1::Lease, std::less<>> leases_;
@@ -124,6 +129,7 @@ class FleetState {
   uint64_t last_fencing_token_ = 0;
 
   std::map<std::string, std::unique_ptr<NodeEntry>, std::less<>> nodes_;
+  uint64_t membership_version_ = 0;
   std::map<RequestKey, tended::state::v1::PendingRequest> requests_;
   std::array<std::set<QueueKey>, 4> queues_;
   std::map<std::string, tended::state::v1::NodeDisruption, std::less<>> disruptions_;

@@ -54,11 +54,13 @@ void Transaction::PutNode(const KnownNode& known) {
   if (existing != nullptr) {
     undo_.push_back([this, name = known.node_name(), before = existing->known] {
       if (NodeEntry* entry = state_.FindNode(name); entry != nullptr) entry->known = before;
+      state_.MembershipChanged();
     });
   } else {
     undo_.push_back([this, name = known.node_name()] {
       auto it = state_.nodes_.find(name);
       if (it != state_.nodes_.end()) state_.nodes_.erase(it);
+      state_.MembershipChanged();
     });
   }
   NodeEntry& entry = state_.RawNode(known.node_name());
@@ -72,12 +74,14 @@ void Transaction::RemoveNode(const std::string& name) {
   if (it == state_.nodes_.end()) return;
   std::shared_ptr<NodeEntry> removed(it->second.release());
   state_.nodes_.erase(it);
+  state_.MembershipChanged();
   undo_.push_back([this, name, removed] {
     auto entry = std::make_unique<NodeEntry>();
     entry->known = removed->known;
     entry->facts = removed->facts;
     entry->last_report_unix_ns.store(removed->last_report_unix_ns.load());
     state_.nodes_[name] = std::move(entry);
+    state_.MembershipChanged();
   });
   nodes_.insert(name);
 }

@@ -9,6 +9,7 @@
 namespace tended::testing {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 using tended::v1::Lease;
 
@@ -105,6 +106,41 @@ TEST_F(CoordinatorTest, AfterARestartANodeCountsAsReportingOnlyOnceItReportedToT
   ASSERT_TRUE(Report("node-c").ok());
   ASSERT_EQ(Active().size(), 1u);
   EXPECT_EQ(Active()[0].node_name(), "node-a");
+}
+
+// Fleet health is summarised once and reused between changes: the summary must still see
+// a node fall silent as time passes, come back when it reports, and notice a new node.
+TEST_F(CoordinatorTest, FleetHealthFollowsTimeAndReportsBetweenDecisions) {
+  BringUp({"node-a", "node-b", "node-c"});
+  EXPECT_THAT(GateReason(tended::v1::LEASE_KIND_REBOOT, "fleet_health"),
+              HasSubstr("GATE_VERDICT_PASS"));
+  // node-c goes quiet while the others keep reporting the same facts (heartbeats).
+  for (int i = 0; i < 5; ++i) {
+    clock().Advance(absl::Seconds(30));
+    ASSERT_TRUE(Report("node-a").ok());
+    ASSERT_TRUE(Report("node-b").ok());
+    (void)GateReason(tended::v1::LEASE_KIND_REBOOT, "fleet_health");
+  }
+  EXPECT_THAT(GateReason(tended::v1::LEASE_KIND_REBOOT, "fleet_health"),
+              AllOf(HasSubstr("GATE_VERDICT_BLOCK"), HasSubstr("node-c")));
+  ASSERT_TRUE(Report("node-b", true).ok());
+  EXPECT_FALSE(Ask("node-b")->has_lease()) << "granted while node-c is silent";
+  // Back: the same facts as before, which must not be taken for a heartbeat.
+  ASSERT_TRUE(Report("node-c").ok());
+  EXPECT_THAT(GateReason(tended::v1::LEASE_KIND_REBOOT, "fleet_health"),
+              HasSubstr("GATE_VERDICT_PASS"));
+  coordinator().Tick();
+  ASSERT_EQ(Active().size(), 1u);
+  EXPECT_EQ(Active()[0].node_name(), "node-b");
+  // A node that registers now has not been heard of long enough to be silent, and counts.
+  ASSERT_TRUE(Report("node-d").ok());
+  EXPECT_THAT(GateReason(tended::v1::LEASE_KIND_REBOOT, "fleet_health"),
+              HasSubstr("GATE_VERDICT_PASS"));
+  clock().Advance(absl::Minutes(3));
+  ASSERT_TRUE(Report("node-a").ok());
+  ASSERT_TRUE(Report("node-c").ok());
+  EXPECT_THAT(GateReason(tended::v1::LEASE_KIND_REBOOT, "fleet_health"),
+              AllOf(HasSubstr("GATE_VERDICT_BLOCK"), HasSubstr("node-d")));
 }
 
 TEST_F(CoordinatorTest, K8sUpgradeLeasesAreRefusedWhileNothingCarriesThemOut) {
