@@ -62,7 +62,8 @@ bool Coordinator::IsHeartbeat(const state::NodeEntry& node,
       node.known.has_conflict()) {
     return false;
   }
-  // The first report since the start, or after going silent, may open the fleet-health gate.
+  // The first report since the start, or one late enough that a fleet summary may count the
+  // node as silent, may open the fleet-health gate.
   if (MayReturnFromSilence(node, now)) return false;
   const std::string& name = request.facts().node_name();
   if (state.ActiveLeaseForNode(name) != nullptr) return false;  // Verification reads reports.
