@@ -175,9 +175,10 @@ class Coordinator {
     absl::Time last_disruption_end = absl::InfinitePast();
   };
   FleetSummary SummarizeFleet(absl::Time now) const ABSL_SHARED_LOCKS_REQUIRED(mutex_);
-  // Whether a report from a node last heard of at `last` may bring it back from silence as
-  // far as a FleetSummary is concerned; such a report never takes the heartbeat path. Half
-  // the deadline leaves room for a heartbeat that read the clock before a summary did.
+  // Whether a report from `node` at `now` may bring it back from silence as far as a
+  // FleetSummary is concerned (not reported since the start, or silent for more than half the
+  // deadline); such a report never takes the heartbeat path. Half the deadline leaves room
+  // for a heartbeat that read the clock before a summary did.
   bool MayReturnFromSilence(const state::NodeEntry& node, absl::Time now) const;
   NodeGateFacts CollectNodeGateFacts(const std::string& node, const GateFacts& facts) const
       ABSL_SHARED_LOCKS_REQUIRED(mutex_);
