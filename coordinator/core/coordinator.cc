@@ -95,6 +95,7 @@ LeaseLifecycle* Coordinator::LifecycleFor(tended::v1::LeaseKind kind) const {
 absl::Status Coordinator::RunChange(const std::function<absl::Status(LeaseContext&)>& change,
                                     Wait wait, bool grant) {
   uint64_t sequence = 0;
+  bool recorded = false;
   {
     absl::MutexLock lock(&mutex_);
     RETURN_IF_ERROR(ledger_->health());
@@ -108,13 +109,15 @@ absl::Status Coordinator::RunChange(const std::function<absl::Status(LeaseContex
       return changed;
     }
     if (grant && state_->waiting_total() > 0) GrantWhatGatesAllow(context);
-    sequence = CommitLocked(txn);
+    sequence = CommitLocked(txn, &recorded);
   }
   if (absl::Status health = ledger_->health(); !health.ok()) {
     return absl::UnavailableError(
         absl::StrCat("the coordinator's state cannot be written: ", health.message()));
   }
-  if (wait == Wait::kNone) return absl::OkStatus();
+  if (wait == Wait::kNone || (wait == Wait::kDurableIfChanged && !recorded)) {
+    return absl::OkStatus();
+  }
   if (absl::Status durable = ledger_->WaitDurable(sequence); !durable.ok()) {
     return absl::UnavailableError(
         absl::StrCat("the change could not be made durable: ", durable.message()));
@@ -122,9 +125,10 @@ absl::Status Coordinator::RunChange(const std::function<absl::Status(LeaseContex
   return absl::OkStatus();
 }
 
-uint64_t Coordinator::CommitLocked(state::Transaction& txn) {
+uint64_t Coordinator::CommitLocked(state::Transaction& txn, bool* recorded) {
   state::Transaction::Outcome outcome = txn.Finish();
   uint64_t sequence = ledger_->last_sequence();
+  if (recorded != nullptr) *recorded = outcome.record.has_value();
   if (outcome.record.has_value()) {
     sequence = ledger_->Append(*std::move(outcome.record));
     if (sequence == 0) {

@@ -141,15 +141,18 @@ class Coordinator {
   Coordinator(const CoordinatorConfig& config, const Clock& clock, state::StateLedger* ledger,
               Options options);
 
-  enum class Wait { kDurable, kNone };
+  // kDurableIfChanged waits only when this change appended a record: for answers that
+  // reveal nothing a crash could take back (the caller waits itself when they do).
+  enum class Wait { kDurable, kDurableIfChanged, kNone };
   // Runs `change` under the lock in one transaction, then grants what the gates allow (when
   // `grant` and something waits), appends the record and waits for it as `wait` says. An
   // error from `change` undoes it.
   absl::Status RunChange(const std::function<absl::Status(LeaseContext&)>& change,
                          Wait wait = Wait::kDurable, bool grant = true);
   // Appends what `txn` changed; returns the sequence to wait for (everything appended so
-  // far), or 0 once the ledger failed.
-  uint64_t CommitLocked(state::Transaction& txn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // far), or 0 once the ledger failed; `recorded` says whether `txn` appended a record.
+  uint64_t CommitLocked(state::Transaction& txn, bool* recorded = nullptr)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Waits until everything appended so far is durable: what a read shows is never lost.
   absl::Status ReadBarrier();
   void SendLease(const tended::v1::Lease& lease, bool granted);
@@ -158,6 +161,11 @@ class Coordinator {
   struct Decision {
     std::vector<GateOutcome> outcomes;
     std::optional<std::string> chosen;
+  };
+  // The last decision the grant loop made for a kind and the facts it went by.
+  struct KindVerdict {
+    GateFacts facts;
+    Decision decision;
   };
   GateFacts CollectGateFacts(absl::Time now) const ABSL_SHARED_LOCKS_REQUIRED(mutex_);
   // What fleet health and soak read from every node, computed once and reused while nothing
@@ -187,8 +195,11 @@ class Coordinator {
       ABSL_SHARED_LOCKS_REQUIRED(mutex_);
   Decision Decide(tended::v1::LeaseKind kind, const GateFacts& facts, absl::Time now) const
       ABSL_SHARED_LOCKS_REQUIRED(mutex_);
-  // Grants to waiting requests, oldest eligible first per kind, while the gates allow.
-  void GrantWhatGatesAllow(LeaseContext& context) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Grants to waiting requests, oldest eligible first per kind, while the gates allow. The
+  // decision that ended each kind's loop without a grant goes to `verdicts` when given.
+  void GrantWhatGatesAllow(LeaseContext& context,
+                           std::map<tended::v1::LeaseKind, KindVerdict>* verdicts = nullptr)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   tended::v1::Lease Grant(LeaseContext& context, const std::string& node,
                           tended::v1::LeaseKind kind) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // The gates re-checked right before a disruptive act under `lease`: OK, or UNAVAILABLE

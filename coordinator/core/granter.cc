@@ -150,7 +150,8 @@ Coordinator::Decision Coordinator::Decide(LeaseKind kind, const GateFacts& facts
   return decision;
 }
 
-void Coordinator::GrantWhatGatesAllow(LeaseContext& context) {
+void Coordinator::GrantWhatGatesAllow(LeaseContext& context,
+                                      std::map<LeaseKind, KindVerdict>* verdicts) {
   const absl::Time now = context.now();
   next_gate_check_ = absl::InfiniteFuture();
   for (const auto& [kind, lifecycle] : lifecycles_) {
@@ -163,6 +164,9 @@ void Coordinator::GrantWhatGatesAllow(LeaseContext& context) {
       Decision decision = Decide(kind, facts, now);
       if (!decision.chosen.has_value()) {
         next_gate_check_ = std::min(next_gate_check_, EarliestPass(decision.outcomes));
+        if (verdicts != nullptr) {
+          (*verdicts)[kind] = KindVerdict{std::move(facts), std::move(decision)};
+        }
         break;
       }
       if (Grant(context, *decision.chosen, kind).id().empty()) break;

@@ -259,16 +259,23 @@ absl::StatusOr<tended::v1::AcquireLeaseResponse> Coordinator::AcquireLease(
               tended::v1::EVENT_TYPE_LEASE_REQUESTED, nullptr, name,
               absl::StrCat(LeaseKindConfigName(kind), " lease requested: ", request.reason()));
         }
-        GrantWhatGatesAllow(context);
+        std::map<tended::v1::LeaseKind, KindVerdict> verdicts;
+        GrantWhatGatesAllow(context, &verdicts);
         if (const Lease* held = state_->ActiveLeaseForNode(name);
             held != nullptr && held->kind() == kind) {
           *response.mutable_lease() = *held;
           return absl::OkStatus();
         }
-        // Waiting: the same evaluation the grant went by, and this node's own gates.
+        // Waiting: the evaluation the grant loop stopped at, and this node's own gates.
         const absl::Time now = context.now();
-        GateFacts facts = CollectGateFacts(now);
-        Decision decision = Decide(kind, facts, now);
+        auto verdict = verdicts.find(kind);
+        if (verdict == verdicts.end()) {
+          GateFacts facts = CollectGateFacts(now);
+          Decision decision = Decide(kind, facts, now);
+          verdict = verdicts.emplace(kind, KindVerdict{std::move(facts), std::move(decision)}).first;
+        }
+        const GateFacts& facts = verdict->second.facts;
+        const Decision& decision = verdict->second.decision;
         for (const GateOutcome& outcome : decision.outcomes) {
           if (outcome.gate == "waiting_node") continue;
           *response.add_gates() = ToProto(outcome);
@@ -281,8 +288,12 @@ absl::StatusOr<tended::v1::AcquireLeaseResponse> Coordinator::AcquireLease(
         response.set_queue_position(static_cast<uint32_t>(state_->QueuePosition(name, kind)));
         return absl::OkStatus();
       },
-      Wait::kDurable, /*grant=*/false));
+      Wait::kDurableIfChanged, /*grant=*/false));
   RETURN_IF_ERROR(refusal);
+  // A lease in the answer may have been granted by a change not yet durable: it is only
+  // handed out once it would survive a crash. A repeated ask that changed nothing and
+  // carries no lease does not wait for other nodes' fsyncs.
+  if (response.has_lease()) RETURN_IF_ERROR(ReadBarrier());
   return response;
 }
 

@@ -132,6 +132,9 @@ TEST_F(CoordinatorTest, FleetHealthFollowsTimeAndReportsBetweenDecisions) {
   coordinator().Tick();
   ASSERT_EQ(Active().size(), 1u);
   EXPECT_EQ(Active()[0].node_name(), "node-b");
+  // The grant changed a lease and no node: the holder is no longer counted all the same.
+  EXPECT_THAT(GateReason(tended::v1::LEASE_KIND_REBOOT, "fleet_health"),
+              AllOf(HasSubstr("GATE_VERDICT_PASS"), HasSubstr("1 lease holder not counted")));
   // A node that registers now has not been heard of long enough to be silent, and counts.
   ASSERT_TRUE(Report("node-d").ok());
   EXPECT_THAT(GateReason(tended::v1::LEASE_KIND_REBOOT, "fleet_health"),
