@@ -138,7 +138,21 @@ bool IsOurService(const std::string& service) {
                  [this](const Request& r) { return coordinator_.Method(r); });            \
   }
 
-TENDED_NODE_CALL(ReportFacts, tended::v1::ReportFactsRequest, tended::v1::ReportFactsResponse)
+// A heartbeat is answered on gRPC's own thread when the state can be read without waiting
+// (most reports): no hop to the pool. Anything else goes through the pool.
+grpc::ServerUnaryReactor* NodeServiceImpl::ReportFacts(grpc::CallbackServerContext* context,
+                                                       const tended::v1::ReportFactsRequest* request,
+                                                       tended::v1::ReportFactsResponse* response) {
+  if (auto heartbeat = coordinator_.TryHeartbeat(*request); heartbeat.has_value()) {
+    *response = *std::move(heartbeat);
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+  return Unary(context, pool_, request, response, [this](const tended::v1::ReportFactsRequest& r) {
+    return coordinator_.ReportFacts(r);
+  });
+}
 TENDED_NODE_CALL(AcquireLease, tended::v1::AcquireLeaseRequest, tended::v1::AcquireLeaseResponse)
 TENDED_NODE_CALL(RenewLease, tended::v1::RenewLeaseRequest, tended::v1::RenewLeaseResponse)
 TENDED_NODE_CALL(BeginDisruption, tended::v1::BeginDisruptionRequest,

@@ -66,6 +66,11 @@ class Coordinator {
   // NodeService.
   absl::StatusOr<tended::v1::ReportFactsResponse> ReportFacts(
       const tended::v1::ReportFactsRequest& request);
+  // ReportFacts when the report is a heartbeat and the state can be read without waiting for
+  // the lock; nullopt when it needs ReportFacts (so the caller may run this on a thread that
+  // must never block).
+  std::optional<tended::v1::ReportFactsResponse> TryHeartbeat(
+      const tended::v1::ReportFactsRequest& request);
   absl::StatusOr<tended::v1::AcquireLeaseResponse> AcquireLease(
       const tended::v1::AcquireLeaseRequest& request);
   absl::StatusOr<tended::v1::RenewLeaseResponse> RenewLease(
@@ -217,6 +222,10 @@ class Coordinator {
   absl::Status RecordReport(LeaseContext& context, const tended::v1::ReportFactsRequest& request)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Whether a report can take the fast path (nothing durable changes).
+  // ReportFacts' answer if `request` is a heartbeat (the node marked as reported), else nullopt.
+  std::optional<tended::v1::ReportFactsResponse> HeartbeatLocked(
+      const tended::v1::ReportFactsRequest& request, absl::Time now)
+      ABSL_SHARED_LOCKS_REQUIRED(mutex_);
   bool IsHeartbeat(const state::NodeEntry& node, const tended::v1::ReportFactsRequest& request,
                    absl::Time now) const ABSL_SHARED_LOCKS_REQUIRED(mutex_);
 

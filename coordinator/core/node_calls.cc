@@ -78,25 +78,45 @@ bool Coordinator::IsHeartbeat(const state::NodeEntry& node,
 absl::StatusOr<tended::v1::ReportFactsResponse> Coordinator::ReportFacts(
     const tended::v1::ReportFactsRequest& request) {
   RETURN_IF_ERROR(ValidateReportFacts(request));
-  const absl::Time now = clock_.Now();
-  tended::v1::ReportFactsResponse response;
-  *response.mutable_server_time() = ToProtoTimestamp(now);
-  *response.mutable_report_interval() = ToProtoDuration(config_.fleet.report_interval);
   {
     absl::ReaderMutexLock lock(&mutex_);
-    response.set_state_id(state_->state_id());
-    state::NodeEntry* node = state_->FindNode(request.facts().node_name());
-    if (node != nullptr && ledger_->health().ok() && IsHeartbeat(*node, request, now)) {
-      node->MarkReported(now);
-      return response;
+    if (auto heartbeat = HeartbeatLocked(request, clock_.Now()); heartbeat.has_value()) {
+      return *std::move(heartbeat);
     }
   }
+  tended::v1::ReportFactsResponse response;
+  *response.mutable_server_time() = ToProtoTimestamp(clock_.Now());
+  *response.mutable_report_interval() = ToProtoDuration(config_.fleet.report_interval);
   absl::Status refusal = absl::OkStatus();
   RETURN_IF_ERROR(RunChange([&](LeaseContext& context) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     refusal = RecordReport(context, request);
+    response.set_state_id(state_->state_id());
     return absl::OkStatus();
   }));
   RETURN_IF_ERROR(refusal);
+  return response;
+}
+
+std::optional<tended::v1::ReportFactsResponse> Coordinator::TryHeartbeat(
+    const tended::v1::ReportFactsRequest& request) {
+  if (!ValidateReportFacts(request).ok()) return std::nullopt;
+  if (!mutex_.ReaderTryLock()) return std::nullopt;
+  std::optional<tended::v1::ReportFactsResponse> heartbeat = HeartbeatLocked(request, clock_.Now());
+  mutex_.ReaderUnlock();
+  return heartbeat;
+}
+
+std::optional<tended::v1::ReportFactsResponse> Coordinator::HeartbeatLocked(
+    const tended::v1::ReportFactsRequest& request, absl::Time now) {
+  state::NodeEntry* node = state_->FindNode(request.facts().node_name());
+  if (node == nullptr || !ledger_->health().ok() || !IsHeartbeat(*node, request, now)) {
+    return std::nullopt;
+  }
+  node->MarkReported(now);
+  tended::v1::ReportFactsResponse response;
+  *response.mutable_server_time() = ToProtoTimestamp(now);
+  *response.mutable_report_interval() = ToProtoDuration(config_.fleet.report_interval);
+  response.set_state_id(state_->state_id());
   return response;
 }
 

@@ -227,7 +227,8 @@ absl::StatusOr<Lease> OsUpgradeLifecycle::OnStepReport(
 void OsUpgradeLifecycle::OnFacts(LeaseContext& context, const Lease& lease,
                                  const state::NodeEntry& node) {
   if (lease.phase() != tended::v1::LEASE_PHASE_VERIFYING) return;  // The step still runs.
-  const tended::v1::StepReport& report = node.known.last_step_report();
+  // A copy: releasing changes the node's registry entry, and with it this report.
+  const tended::v1::StepReport report = node.known.last_step_report();
   if (report.lease_id() != lease.id() || report.state() != tended::v1::STEP_STATE_SUCCEEDED) {
     return;  // Failed or interrupted: held until an operator force-releases it.
   }

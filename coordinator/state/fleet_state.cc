@@ -245,7 +245,6 @@ void FleetState::RawEraseRequest(const std::string& node, LeaseKind kind) {
 }
 
 NodeEntry& FleetState::RawNode(const std::string& name) {
-  MembershipChanged();
   auto it = nodes_.find(name);
   if (it == nodes_.end()) it = nodes_.emplace(name, std::make_unique<NodeEntry>()).first;
   return *it->second;

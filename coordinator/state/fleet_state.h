@@ -74,9 +74,10 @@ class FleetState {
   const std::map<std::string, std::unique_ptr<NodeEntry>, std::less<>>& nodes() const {
     return nodes_;
   }
-  // Changes whenever a node is added, removed or its durable part changes, and whenever a
-  // lease is put or erased: what is derived from nodes and holders (the fleet-health
-  // summary) is still valid while this stays the same. Reports do not change it.
+  // Changes whenever a node is added or removed or the end of its last disruption changes,
+  // and whenever a lease is put or erased: what is derived from nodes, holders and
+  // disruption ends (the fleet-health summary) is still valid while this stays the same.
+  // Reports and other changes of a node's registry entry do not change it.
   uint64_t membership_version() const { return membership_version_; }
 
   // Waiting requests, oldest first per kind.

@@ -6,6 +6,13 @@
 #include "common/utf8.h"
 
 namespace tended::coordinator::state {
+namespace {
+
+bool SameTime(const google::protobuf::Timestamp& a, const google::protobuf::Timestamp& b) {
+  return a.seconds() == b.seconds() && a.nanos() == b.nanos();
+}
+
+}  // namespace
 
 using tended::state::v1::KnownNode;
 using tended::state::v1::LedgerRecord;
@@ -62,6 +69,12 @@ void Transaction::PutNode(const KnownNode& known) {
       if (it != state_.nodes_.end()) state_.nodes_.erase(it);
       state_.MembershipChanged();
     });
+  }
+  // Fleet summaries read which nodes exist and when each last disruption ended, nothing
+  // else of the registry entry.
+  if (existing == nullptr ||
+      !SameTime(existing->known.last_disruption_end_time(), known.last_disruption_end_time())) {
+    state_.MembershipChanged();
   }
   NodeEntry& entry = state_.RawNode(known.node_name());
   entry.known = known;

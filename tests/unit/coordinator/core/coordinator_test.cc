@@ -146,6 +146,31 @@ TEST_F(CoordinatorTest, FleetHealthFollowsTimeAndReportsBetweenDecisions) {
               AllOf(HasSubstr("GATE_VERDICT_BLOCK"), HasSubstr("node-d")));
 }
 
+TEST_F(CoordinatorTest, OnlyAHeartbeatIsAnsweredWithoutTheChangePath) {
+  // Registration, new facts and a malformed report all need ReportFacts.
+  EXPECT_FALSE(coordinator().TryHeartbeat(FactsReport("node-a", BootOf("node-a"), false)));
+  EXPECT_TRUE(Active().empty());
+  BringUp({"node-a", "node-b"});
+  EXPECT_FALSE(coordinator().TryHeartbeat(FactsReport("node-a", BootOf("node-a"), true)));
+  tended::v1::ReportFactsRequest nameless = FactsReport("node-a", BootOf("node-a"), false);
+  nameless.mutable_facts()->clear_node_name();
+  EXPECT_FALSE(coordinator().TryHeartbeat(nameless));
+  // The same facts again: answered as ReportFacts would, and the node counts as reporting.
+  clock().Advance(absl::Seconds(30));
+  auto heartbeat = coordinator().TryHeartbeat(FactsReport("node-a", BootOf("node-a"), false));
+  ASSERT_TRUE(heartbeat.has_value());
+  auto full = coordinator().ReportFacts(FactsReport("node-b", BootOf("node-b"), false));
+  ASSERT_TRUE(full.ok()) << full.status();
+  EXPECT_EQ(heartbeat->state_id(), full->state_id());
+  EXPECT_FALSE(heartbeat->state_id().empty());
+  EXPECT_EQ(heartbeat->report_interval().seconds(), 30);
+  EXPECT_EQ(heartbeat->server_time().seconds(), absl::ToUnixSeconds(clock().Now()));
+  clock().Advance(absl::Seconds(100));  // 130 s since BringUp's reports: past the deadline...
+  EXPECT_THAT(GateReason(tended::v1::LEASE_KIND_REBOOT, "fleet_health"),
+              HasSubstr("GATE_VERDICT_PASS"))  // ...but both reported 100 s ago.
+      << "the heartbeat did not count";
+}
+
 TEST_F(CoordinatorTest, K8sUpgradeLeasesAreRefusedWhileNothingCarriesThemOut) {
   harness_.mutable_config().leases[tended::v1::LEASE_KIND_K8S_UPGRADE] = coordinator::LeasePolicy();
   ASSERT_TRUE(harness_.Restart().ok());
