@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "common/logging.h"
 #include "common/proto_time.h"
 #include "common/status_macros.h"
@@ -33,6 +34,18 @@ Coordinator::Coordinator(const CoordinatorConfig& config, const Clock& clock,
 
 Coordinator::~Coordinator() {
   if (drain_flow_ != nullptr) drain_flow_->Stop();
+  // What waits on the ledger (directives, events) calls into this object: let it run first.
+  // A failed ledger drops its callbacks, so the wait ends with its health too.
+  absl::Notification drained;
+  ledger_->AfterDurable(ledger_->last_sequence(), [&drained] { drained.Notify(); });
+  const absl::Time give_up = absl::Now() + absl::Minutes(1);
+  while (!drained.WaitForNotificationWithTimeout(absl::Milliseconds(100))) {
+    if (!ledger_->health().ok()) break;
+    if (absl::Now() > give_up) {
+      Log()->critical("the state ledger did not run its callbacks within a minute of stopping");
+      break;
+    }
+  }
   directives_.CloseAll();
 }
 

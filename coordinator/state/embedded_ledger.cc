@@ -43,7 +43,11 @@ LedgerRecord WholeState(const CoordinatorState& state, uint64_t sequence) {
 EmbeddedLedger::EmbeddedLedger(Options options)
     : options_(std::move(options)), image_(options_.event_limit) {}
 
-EmbeddedLedger::~EmbeddedLedger() { journal_.reset(); }
+EmbeddedLedger::~EmbeddedLedger() {
+  // The writer's last callbacks (Applied) still call journal_: stop it while it is set.
+  if (journal_ != nullptr) journal_->Stop();
+  journal_.reset();
+}
 
 absl::StatusOr<std::unique_ptr<EmbeddedLedger>> EmbeddedLedger::Open(Options options) {
   if (options.dir.empty()) return absl::InvalidArgumentError("the state folder is not set");

@@ -69,13 +69,17 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(const Options& options,
 }
 
 Journal::~Journal() {
+  Stop();
+  absl::MutexLock io(&io_mu_);
+  if (segment_fd_ >= 0) ::close(segment_fd_);
+}
+
+void Journal::Stop() {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  if (writer_.joinable()) writer_.join();
-  absl::MutexLock io(&io_mu_);
-  if (segment_fd_ >= 0) ::close(segment_fd_);
+  if (writer_.joinable() && !OnWriterThread()) writer_.join();
 }
 
 uint64_t Journal::Append(std::string payload) {

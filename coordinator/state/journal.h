@@ -111,7 +111,9 @@ class Journal {
                                                        Recovered* recovered);
 
   // Writes and syncs whatever is queued, runs the callbacks that become due, then stops the
-  // writer. Callbacks for sequences never appended are dropped.
+  // writer. Callbacks for sequences never appended are dropped. For when nothing appends any
+  // more: the journal still answers its callbacks' calls meanwhile. The destructor stops.
+  void Stop();
   ~Journal();
   Journal(const Journal&) = delete;
   Journal& operator=(const Journal&) = delete;
