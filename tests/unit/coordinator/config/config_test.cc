@@ -216,9 +216,11 @@ TEST(CoordinatorConfigTest, ShippedExampleEncodesReferencePolicy) {
     EXPECT_EQ(absl::FromCivil(absl::CivilSecond(2026, 6, 1, 2, 0, 0), window.time_zone),
               absl::FromCivil(absl::CivilSecond(2026, 6, 1, 1, 0, 0), absl::UTCTimeZone()));
   }
+  // The reference policy for Kubernetes rollouts is kept, switched off until they exist.
   ASSERT_EQ(config->leases.count(LEASE_KIND_K8S_UPGRADE), 1u);
-  EXPECT_TRUE(config->leases.at(LEASE_KIND_K8S_UPGRADE).enabled);
+  EXPECT_FALSE(config->leases.at(LEASE_KIND_K8S_UPGRADE).enabled);
   EXPECT_EQ(config->leases.at(LEASE_KIND_K8S_UPGRADE).concurrency, 1);
+  EXPECT_EQ(config->leases.at(LEASE_KIND_K8S_UPGRADE).soak, absl::Minutes(10));
   EXPECT_TRUE(ValidateCoordinatorConfig(*config).ok());
 }
 
