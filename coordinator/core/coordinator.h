@@ -221,11 +221,11 @@ class Coordinator {
   // ReportFacts' slow path: registration, identity, durable facts, adoption, verification.
   absl::Status RecordReport(LeaseContext& context, const tended::v1::ReportFactsRequest& request)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  // Whether a report can take the fast path (nothing durable changes).
   // ReportFacts' answer if `request` is a heartbeat (the node marked as reported), else nullopt.
   std::optional<tended::v1::ReportFactsResponse> HeartbeatLocked(
       const tended::v1::ReportFactsRequest& request, absl::Time now)
       ABSL_SHARED_LOCKS_REQUIRED(mutex_);
+  // Whether a report can take the fast path (nothing durable changes).
   bool IsHeartbeat(const state::NodeEntry& node, const tended::v1::ReportFactsRequest& request,
                    absl::Time now) const ABSL_SHARED_LOCKS_REQUIRED(mutex_);
 
