@@ -80,6 +80,9 @@ absl::StatusOr<std::unique_ptr<FleetState>> FleetState::Load(const CoordinatorSt
   state->halt_ = persisted.halt();
   state->os_rollout_ = persisted.os_rollout();
   state->recovery_ = persisted.recovery();
+  for (const auto& rollout : persisted.k8s_rollouts()) {
+    UpsertK8sRollout(state->k8s_rollouts_, rollout);
+  }
   state->state_id_ = persisted.state_id();
   state->created_time_ = FromProtoTimestamp(persisted.created_time());
   for (const auto& event : persisted.events()) state->events_.push_back(event);
@@ -88,6 +91,42 @@ absl::StatusOr<std::unique_ptr<FleetState>> FleetState::Load(const CoordinatorSt
     state->last_event_sequence_ = std::max(state->last_event_sequence_, event.sequence());
   }
   return state;
+}
+
+bool IsK8sRolloutActive(const tended::v1::K8sRollout& rollout) {
+  return rollout.state() == tended::v1::K8S_ROLLOUT_STATE_RUNNING ||
+         rollout.state() == tended::v1::K8S_ROLLOUT_STATE_CANCELLING;
+}
+
+void UpsertK8sRollout(std::vector<tended::v1::K8sRollout>& rollouts,
+                      const tended::v1::K8sRollout& rollout) {
+  auto it = std::find_if(rollouts.begin(), rollouts.end(),
+                         [&](const auto& r) { return r.id() == rollout.id(); });
+  if (it != rollouts.end()) {
+    *it = rollout;
+    return;
+  }
+  rollouts.push_back(rollout);
+  while (rollouts.size() > kK8sRolloutHistory) {
+    auto finished = std::find_if(rollouts.begin(), rollouts.end(),
+                                 [](const auto& r) { return !IsK8sRolloutActive(r); });
+    if (finished == rollouts.end()) break;
+    rollouts.erase(finished);
+  }
+}
+
+const tended::v1::K8sRollout* FleetState::FindK8sRollout(absl::string_view id) const {
+  for (const auto& rollout : k8s_rollouts_) {
+    if (rollout.id() == id) return &rollout;
+  }
+  return nullptr;
+}
+
+const tended::v1::K8sRollout* FleetState::ActiveK8sRollout() const {
+  for (const auto& rollout : k8s_rollouts_) {
+    if (IsK8sRolloutActive(rollout)) return &rollout;
+  }
+  return nullptr;
 }
 
 const Lease* FleetState::FindLease(absl::string_view id) const {
@@ -189,6 +228,7 @@ CoordinatorState FleetState::ToProto() const {
     *proto.mutable_created_time() = ToProtoTimestamp(created_time_);
   }
   *proto.mutable_recovery() = recovery_;
+  for (const auto& rollout : k8s_rollouts_) *proto.add_k8s_rollouts() = rollout;
   return proto;
 }
 

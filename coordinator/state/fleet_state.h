@@ -33,6 +33,16 @@ namespace tended::coordinator::state {
 
 class Transaction;
 
+// Rollouts kept in the state; the oldest finished ones go first.
+inline constexpr size_t kK8sRolloutHistory = 50;
+
+// Puts `rollout` into `rollouts` by id (appended when new), then trims the oldest finished
+// ones beyond kK8sRolloutHistory. Shared by the state and the ledger's image so both keep
+// the same list.
+void UpsertK8sRollout(std::vector<tended::v1::K8sRollout>& rollouts,
+                      const tended::v1::K8sRollout& rollout);
+bool IsK8sRolloutActive(const tended::v1::K8sRollout& rollout);
+
 bool IsActive(const tended::v1::Lease& lease);
 
 struct NodeEntry {
@@ -98,6 +108,11 @@ class FleetState {
   const tended::v1::HaltState& halt() const { return halt_; }
   const tended::state::v1::OsRolloutState& os_rollout() const { return os_rollout_; }
   const tended::state::v1::RecoveryState& recovery() const { return recovery_; }
+  // Kubernetes version rollouts, oldest first (at most kK8sRolloutHistory).
+  const std::vector<tended::v1::K8sRollout>& k8s_rollouts() const { return k8s_rollouts_; }
+  const tended::v1::K8sRollout* FindK8sRollout(absl::string_view id) const;
+  // The rollout that is running or cancelling, if any (at most one).
+  const tended::v1::K8sRollout* ActiveK8sRollout() const;
   const std::string& state_id() const { return state_id_; }
   absl::Time created_time() const { return created_time_; }
 
@@ -138,6 +153,7 @@ class FleetState {
   tended::v1::HaltState halt_;
   tended::state::v1::OsRolloutState os_rollout_;
   tended::state::v1::RecoveryState recovery_;
+  std::vector<tended::v1::K8sRollout> k8s_rollouts_;
   std::string state_id_;
   absl::Time created_time_ = absl::InfinitePast();
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "coordinator/state/fleet_state.h"
 
 namespace tended::coordinator::state {
 
@@ -20,6 +21,7 @@ absl::StatusOr<StateImage> StateImage::FromProto(const CoordinatorState& proto,
   image.halt_ = proto.halt();
   image.os_rollout_ = proto.os_rollout();
   image.recovery_ = proto.recovery();
+  for (const auto& rollout : proto.k8s_rollouts()) UpsertK8sRollout(image.k8s_rollouts_, rollout);
   for (const auto& lease : proto.leases()) {
     if (!image.leases_.emplace(lease.id(), lease).second) {
       return absl::DataLossError(absl::StrCat("the state holds lease ", lease.id(), " twice"));
@@ -57,6 +59,7 @@ absl::Status StateImage::Apply(const LedgerRecord& record) {
   if (record.has_halt()) halt_ = record.halt();
   if (record.has_os_rollout()) os_rollout_ = record.os_rollout();
   if (record.has_recovery()) recovery_ = record.recovery();
+  for (const auto& rollout : record.k8s_rollouts()) UpsertK8sRollout(k8s_rollouts_, rollout);
   for (const auto& id : record.removed_lease_ids()) leases_.erase(id);
   for (const auto& lease : record.leases()) leases_[lease.id()] = lease;
   for (const auto& name : record.removed_nodes()) nodes_.erase(name);
@@ -88,6 +91,7 @@ CoordinatorState StateImage::ToProto() const {
   *proto.mutable_halt() = halt_;
   *proto.mutable_os_rollout() = os_rollout_;
   *proto.mutable_recovery() = recovery_;
+  for (const auto& rollout : k8s_rollouts_) *proto.add_k8s_rollouts() = rollout;
   for (const auto& [id, lease] : leases_) *proto.add_leases() = lease;
   for (const auto& [name, node] : nodes_) *proto.add_nodes() = node;
   for (const auto& [key, request] : requests_) *proto.add_pending_requests() = request;
@@ -98,7 +102,8 @@ CoordinatorState StateImage::ToProto() const {
 
 bool StateImage::empty() const {
   return state_id_.empty() && leases_.empty() && nodes_.empty() && requests_.empty() &&
-         disruptions_.empty() && events_.empty() && last_fencing_token_ == 0;
+         disruptions_.empty() && events_.empty() && k8s_rollouts_.empty() &&
+         last_fencing_token_ == 0;
 }
 
 }  // namespace tended::coordinator::state

@@ -11,6 +11,7 @@
 #include <map>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -46,6 +47,7 @@ class StateImage {
   tended::v1::HaltState halt_;
   tended::state::v1::OsRolloutState os_rollout_;
   tended::state::v1::RecoveryState recovery_;
+  std::vector<tended::v1::K8sRollout> k8s_rollouts_;
   std::map<std::string, tended::v1::Lease> leases_;
   std::map<std::string, tended::state::v1::KnownNode> nodes_;
   std::map<RequestKey, tended::state::v1::PendingRequest> requests_;

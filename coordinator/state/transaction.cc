@@ -157,6 +157,12 @@ void Transaction::SetOsRollout(const tended::state::v1::OsRolloutState& rollout)
   os_rollout_ = true;
 }
 
+void Transaction::PutK8sRollout(const tended::v1::K8sRollout& rollout) {
+  undo_.push_back([this, before = state_.k8s_rollouts_] { state_.k8s_rollouts_ = before; });
+  UpsertK8sRollout(state_.k8s_rollouts_, rollout);
+  k8s_rollouts_.insert(rollout.id());
+}
+
 void Transaction::SetRecovery(const tended::state::v1::RecoveryState& recovery) {
   undo_.push_back([this, before = state_.recovery_] { state_.recovery_ = before; });
   state_.recovery_ = recovery;
@@ -233,6 +239,7 @@ Transaction::Outcome Transaction::Finish() {
   outcome.events = events_;
   const bool changed = !leases_.empty() || !nodes_.empty() || !requests_.empty() ||
                        !disruptions_.empty() || halt_ || os_rollout_ || recovery_ ||
+                       !k8s_rollouts_.empty() ||
                        identity_ || token_ || !events_.empty();
   if (!changed) return outcome;
   LedgerRecord& record = outcome.record.emplace();
@@ -269,6 +276,11 @@ Transaction::Outcome Transaction::Finish() {
   }
   if (halt_) *record.mutable_halt() = state_.halt_;
   if (os_rollout_) *record.mutable_os_rollout() = state_.os_rollout_;
+  for (const std::string& id : k8s_rollouts_) {
+    if (const auto* rollout = state_.FindK8sRollout(id); rollout != nullptr) {
+      *record.add_k8s_rollouts() = *rollout;
+    }
+  }
   if (recovery_) *record.mutable_recovery() = state_.recovery_;
   if (identity_) {
     record.set_state_id(state_.state_id_);

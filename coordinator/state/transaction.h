@@ -53,6 +53,8 @@ class Transaction {
 
   void SetHalt(const tended::v1::HaltState& halt);
   void SetOsRollout(const tended::state::v1::OsRolloutState& rollout);
+  // Puts a Kubernetes rollout, whole, by id.
+  void PutK8sRollout(const tended::v1::K8sRollout& rollout);
   void SetRecovery(const tended::state::v1::RecoveryState& recovery);
   void SetIdentity(const std::string& state_id, absl::Time created);
 
@@ -86,6 +88,7 @@ class Transaction {
   std::set<std::string> disruptions_;
   bool halt_ = false;
   bool os_rollout_ = false;
+  std::set<std::string> k8s_rollouts_;
   bool recovery_ = false;
   bool identity_ = false;
   bool token_ = false;

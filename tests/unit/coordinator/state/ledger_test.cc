@@ -142,8 +142,22 @@ TEST(StateImageTest, ReplayingTheRecordsRebuildsTheState) {
     tended::v1::HaltState halt;
     halt.set_halted(true);
     txn.SetHalt(halt);
+    tended::v1::K8sRollout rollout;
+    rollout.set_id("k8s-1");
+    rollout.set_target_version("1.31.4");
+    rollout.set_state(tended::v1::K8S_ROLLOUT_STATE_RUNNING);
+    txn.PutK8sRollout(rollout);
     commit(txn);
   }
+  {
+    Transaction txn(state, kNow);
+    tended::v1::K8sRollout rollout = *state.FindK8sRollout("k8s-1");
+    rollout.set_state(tended::v1::K8S_ROLLOUT_STATE_SUCCEEDED);
+    txn.PutK8sRollout(rollout);
+    commit(txn);
+  }
+  EXPECT_EQ(state.ActiveK8sRollout(), nullptr);
+  ASSERT_EQ(state.k8s_rollouts().size(), 1u);
   CoordinatorState replayed = image.ToProto();
   CoordinatorState direct = state.ToProto();
   replayed.clear_ledger_sequence();
@@ -151,6 +165,8 @@ TEST(StateImageTest, ReplayingTheRecordsRebuildsTheState) {
   replayed.clear_format_version();
   direct.clear_format_version();
   EXPECT_EQ(replayed.SerializeAsString(), direct.SerializeAsString());
+  ASSERT_EQ(replayed.k8s_rollouts_size(), 1);
+  EXPECT_EQ(replayed.k8s_rollouts(0).state(), tended::v1::K8S_ROLLOUT_STATE_SUCCEEDED);
   // A record out of order is refused.
   LedgerRecord skipped;
   skipped.set_sequence(sequence + 2);
