@@ -196,6 +196,14 @@ TENDED_OPERATOR_CALL(RemoveNode, tended::v1::RemoveNodeRequest, tended::v1::Remo
                      return coordinator_.RemoveNode(r))
 TENDED_OPERATOR_CALL(ResumeRollout, tended::v1::ResumeRolloutRequest,
                      tended::v1::ResumeRolloutResponse, return coordinator_.ResumeRollout(r))
+TENDED_OPERATOR_CALL(StartK8sRollout, tended::v1::StartK8sRolloutRequest,
+                     tended::v1::StartK8sRolloutResponse, return coordinator_.StartK8sRollout(r))
+TENDED_OPERATOR_CALL(GetK8sRollout, tended::v1::GetK8sRolloutRequest,
+                     tended::v1::GetK8sRolloutResponse, return coordinator_.GetK8sRollout(r))
+TENDED_OPERATOR_CALL(ListK8sRollouts, tended::v1::ListK8sRolloutsRequest,
+                     tended::v1::ListK8sRolloutsResponse, return coordinator_.ListK8sRollouts(r))
+TENDED_OPERATOR_CALL(CancelK8sRollout, tended::v1::CancelK8sRolloutRequest,
+                     tended::v1::CancelK8sRolloutResponse, return coordinator_.CancelK8sRollout(r))
 #undef TENDED_OPERATOR_CALL
 
 grpc::ServerUnaryReactor* HealthServiceImpl::Check(

@@ -89,6 +89,18 @@ class OperatorServiceImpl final : public tended::v1::OperatorService::CallbackSe
   grpc::ServerUnaryReactor* ResumeRollout(grpc::CallbackServerContext* context,
                                           const tended::v1::ResumeRolloutRequest* request,
                                           tended::v1::ResumeRolloutResponse* response) override;
+  grpc::ServerUnaryReactor* StartK8sRollout(grpc::CallbackServerContext* context,
+                                     const tended::v1::StartK8sRolloutRequest* request,
+                                     tended::v1::StartK8sRolloutResponse* response) override;
+  grpc::ServerUnaryReactor* GetK8sRollout(grpc::CallbackServerContext* context,
+                                     const tended::v1::GetK8sRolloutRequest* request,
+                                     tended::v1::GetK8sRolloutResponse* response) override;
+  grpc::ServerUnaryReactor* ListK8sRollouts(grpc::CallbackServerContext* context,
+                                     const tended::v1::ListK8sRolloutsRequest* request,
+                                     tended::v1::ListK8sRolloutsResponse* response) override;
+  grpc::ServerUnaryReactor* CancelK8sRollout(grpc::CallbackServerContext* context,
+                                     const tended::v1::CancelK8sRolloutRequest* request,
+                                     tended::v1::CancelK8sRolloutResponse* response) override;
 
  private:
   Coordinator& coordinator_;

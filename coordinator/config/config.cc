@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <set>
+#include <string>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -242,6 +244,27 @@ std::optional<PolicyProblem> CheckPolicy(const LeasePolicy& policy) {
   if (policy.begin_wait <= absl::ZeroDuration()) {
     return PolicyProblem{"begin_wait", -1, "must be longer than 0"};
   }
+  for (const auto* order : {&policy.control_plane_order, &policy.worker_order}) {
+    const char* key = order == &policy.worker_order ? "worker_order" : "control_plane_order";
+    std::set<std::string> seen;
+    for (const std::string& name : *order) {
+      if (!IsNodeNameForCanary(name)) {
+        return PolicyProblem{key, -1,
+                             absl::StrCat("\"", name,
+                                          "\" is not a node name (lowercase letters, digits, '-' "
+                                          "and '.')")};
+      }
+      if (!seen.insert(name).second) {
+        return PolicyProblem{key, -1, absl::StrCat("names ", name, " twice")};
+      }
+    }
+  }
+  if (!(policy.min_pod_ready_ratio >= 0 && policy.min_pod_ready_ratio <= 1)) {
+    return PolicyProblem{"min_pod_ready_ratio", -1, "must be between 0 and 1"};
+  }
+  if (policy.postflight_wait < absl::ZeroDuration()) {
+    return PolicyProblem{"postflight_wait", -1, "must not be negative"};
+  }
   if (policy.canary_soak < absl::ZeroDuration()) {
     return PolicyProblem{"canary_soak", -1, "must not be negative"};
   }
@@ -370,9 +393,10 @@ absl::Status ParseAlerts(const YamlCursor& cursor, AlertsConfig* alerts) {
 }
 
 absl::StatusOr<LeasePolicy> ParseLeasePolicy(const YamlCursor& cursor) {
-  RETURN_IF_ERROR(cursor.ExpectMapWithKeys({"enabled", "concurrency", "soak", "expected_duration",
-                                            "renew_deadline", "return_deadline", "begin_wait",
-                                            "windows", "canary", "canary_soak"}));
+  RETURN_IF_ERROR(cursor.ExpectMapWithKeys(
+      {"enabled", "concurrency", "soak", "expected_duration", "renew_deadline", "return_deadline",
+       "begin_wait", "windows", "canary", "canary_soak", "control_plane_order", "worker_order",
+       "min_pod_ready_ratio", "postflight_wait"}));
   LeasePolicy policy;
   RETURN_IF_ERROR(cursor.Optional("enabled", &policy.enabled));
   int64_t concurrency = policy.concurrency;
@@ -385,6 +409,10 @@ absl::StatusOr<LeasePolicy> ParseLeasePolicy(const YamlCursor& cursor) {
   RETURN_IF_ERROR(cursor.Optional("begin_wait", &policy.begin_wait));
   RETURN_IF_ERROR(cursor.Optional("canary", &policy.canary));
   RETURN_IF_ERROR(cursor.Optional("canary_soak", &policy.canary_soak));
+  RETURN_IF_ERROR(cursor.Optional("control_plane_order", &policy.control_plane_order));
+  RETURN_IF_ERROR(cursor.Optional("worker_order", &policy.worker_order));
+  RETURN_IF_ERROR(cursor.Optional("min_pod_ready_ratio", &policy.min_pod_ready_ratio));
+  RETURN_IF_ERROR(cursor.Optional("postflight_wait", &policy.postflight_wait));
   YamlCursor windows = cursor.Child("windows");
   if (!windows.IsNull()) {
     if (!windows.IsSequence()) {
@@ -413,6 +441,15 @@ absl::Status ParseLeases(const YamlCursor& cursor, std::map<LeaseKind, LeasePoli
     ASSIGN_OR_RETURN(LeasePolicy policy, ParseLeasePolicy(cursor.Child(name)));
     if (kind != tended::v1::LEASE_KIND_OS_UPGRADE && cursor.Child(name).Has("canary")) {
       return cursor.Child(name).Child("canary").Error("only os_upgrade rollouts have a canary");
+    }
+    if (kind != tended::v1::LEASE_KIND_K8S_UPGRADE) {
+      for (const char* key :
+           {"control_plane_order", "worker_order", "min_pod_ready_ratio", "postflight_wait"}) {
+        if (cursor.Child(name).Has(key)) {
+          return cursor.Child(name).Child(key).Error(
+              "only k8s_upgrade (Kubernetes rollouts) has this setting");
+        }
+      }
     }
     (*leases)[kind] = std::move(policy);
   }
@@ -445,9 +482,8 @@ absl::StatusOr<CoordinatorConfig> ParseCoordinatorConfig(absl::string_view yaml,
   YamlCursor cursor(root, std::string(source));
   // Every key the coordinator knows; anything else is a mistake worth stopping for.
   RETURN_IF_ERROR(cursor.ExpectMapWithKeys({"listen", "state_dir", "state_file", "history_limit",
-                                            "metrics_listen", "notifications",
-                                            "allow_kind_overlap", "fleet", "alerts", "leases",
-                                            "kubernetes"}));
+                                            "metrics_listen", "notifications", "allow_kind_overlap",
+                                            "fleet", "alerts", "leases", "kubernetes"}));
   CoordinatorConfig config;
   RETURN_IF_ERROR(cursor.Optional("listen", &config.listen_address));
   if (std::string problem =

@@ -56,6 +56,16 @@ struct LeasePolicy {
   // (coordinator/os_rollout.h). Empty: no canary.
   std::string canary;
   absl::Duration canary_soak = absl::Hours(24);
+  // k8s_upgrade only: the order of a Kubernetes rollout. Control planes (the nodes whose
+  // agents report a kube-apiserver manifest) go first, the first of them runs `kubeadm
+  // upgrade apply`; then the workers. Nodes named here go in this order, the others after
+  // them by name.
+  std::vector<std::string> control_plane_order;
+  std::vector<std::string> worker_order;
+  // k8s_upgrade only: postflight passes when at least this share of the pods the Kubernetes
+  // facts count is Ready, and waits up to postflight_wait for it (and for every version).
+  double min_pod_ready_ratio = 0.9;
+  absl::Duration postflight_wait = absl::Minutes(10);
 };
 
 struct AlertsConfig {

@@ -63,7 +63,8 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(const Coordinat
       std::make_unique<RebootLifecycle>(nullptr);
   coordinator->lifecycles_[tended::v1::LEASE_KIND_OS_UPGRADE] =
       std::make_unique<OsUpgradeLifecycle>(coordinator->config_);
-  // K8S_UPGRADE has no lifecycle yet: nothing carries such a lease out, so none is granted.
+  coordinator->lifecycles_[tended::v1::LEASE_KIND_K8S_UPGRADE] =
+      std::make_unique<K8sUpgradeLifecycle>(coordinator->config_, nullptr);
   {
     absl::MutexLock lock(&coordinator->mutex_);
     coordinator->state_ = std::move(state);
@@ -100,6 +101,10 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(const Coordinat
   return coordinator;
 }
 
+K8sUpgradeLifecycle* Coordinator::k8s_lifecycle() const {
+  return static_cast<K8sUpgradeLifecycle*>(LifecycleFor(tended::v1::LEASE_KIND_K8S_UPGRADE));
+}
+
 LeaseLifecycle* Coordinator::LifecycleFor(tended::v1::LeaseKind kind) const {
   auto it = lifecycles_.find(kind);
   return it == lifecycles_.end() ? nullptr : it->second.get();
@@ -120,6 +125,9 @@ absl::Status Coordinator::RunChange(const std::function<absl::Status(LeaseContex
     if (absl::Status changed = change(context); !changed.ok()) {
       txn.Rollback();
       return changed;
+    }
+    if (state_->ActiveK8sRollout() != nullptr) {
+      k8s_lifecycle()->Advance(context, CollectGateFacts(context.now()));
     }
     if (grant && state_->waiting_total() > 0) GrantWhatGatesAllow(context);
     sequence = CommitLocked(txn, &recorded);

@@ -36,6 +36,7 @@
 #include "coordinator/kube/drainer.h"
 #include "coordinator/kube/kube_client.h"
 #include "coordinator/leases/drain_flow.h"
+#include "coordinator/leases/k8s_upgrade_lifecycle.h"
 #include "coordinator/leases/lifecycle.h"
 #include "coordinator/state/fleet_state.h"
 #include "coordinator/state/ledger.h"
@@ -104,6 +105,15 @@ class Coordinator {
       const tended::v1::RemoveNodeRequest& request);
   absl::StatusOr<tended::v1::ResumeRolloutResponse> ResumeRollout(
       const tended::v1::ResumeRolloutRequest& request);
+  // Kubernetes version rollouts (leases/k8s_upgrade_lifecycle.h, k8s_rollout_calls.cc).
+  absl::StatusOr<tended::v1::StartK8sRolloutResponse> StartK8sRollout(
+      const tended::v1::StartK8sRolloutRequest& request);
+  absl::StatusOr<tended::v1::GetK8sRolloutResponse> GetK8sRollout(
+      const tended::v1::GetK8sRolloutRequest& request);
+  absl::StatusOr<tended::v1::ListK8sRolloutsResponse> ListK8sRollouts(
+      const tended::v1::ListK8sRolloutsRequest& request);
+  absl::StatusOr<tended::v1::CancelK8sRolloutResponse> CancelK8sRollout(
+      const tended::v1::CancelK8sRolloutRequest& request);
 
   // Every event once it is durable, in order, on the ledger's thread; the listener must be
   // quick and must not call back into the coordinator (queue the work).
@@ -239,6 +249,8 @@ class Coordinator {
   void AdvanceRecovery(LeaseContext& context) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   LeaseLifecycle* LifecycleFor(tended::v1::LeaseKind kind) const;
+  // The K8S_UPGRADE lifecycle (owned by lifecycles_), which also runs the rollouts.
+  K8sUpgradeLifecycle* k8s_lifecycle() const;
 
   const CoordinatorConfig config_;
   const Clock& clock_;

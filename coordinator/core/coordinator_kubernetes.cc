@@ -50,6 +50,8 @@ void Coordinator::AttachKubernetes(std::unique_ptr<kube::KubeClient> client, abs
   }
   drain_flow_ = std::make_unique<DrainFlow>(config_, std::move(deps), std::move(hooks));
   lifecycles_[tended::v1::LEASE_KIND_REBOOT] = std::make_unique<RebootLifecycle>(drain_flow_.get());
+  lifecycles_[tended::v1::LEASE_KIND_K8S_UPGRADE] =
+      std::make_unique<K8sUpgradeLifecycle>(config_, drain_flow_.get());
   if (start_worker) drain_flow_->Start();
 }
 

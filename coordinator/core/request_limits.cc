@@ -1,6 +1,7 @@
 #include "coordinator/core/request_limits.h"
 
 #include <string>
+#include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -65,7 +66,8 @@ absl::Status Changes(absl::string_view field,
                      const google::protobuf::RepeatedPtrField<tended::v1::PackageChange>& list) {
   RETURN_IF_ERROR(PackageList(field, list));
   for (const auto& change : list) {
-    RETURN_IF_ERROR(Text(absl::StrCat(field, ".from_version"), change.from_version(), L::kShortText));
+    RETURN_IF_ERROR(
+        Text(absl::StrCat(field, ".from_version"), change.from_version(), L::kShortText));
     RETURN_IF_ERROR(Text(absl::StrCat(field, ".to_version"), change.to_version(), L::kShortText));
   }
   return absl::OkStatus();
@@ -75,7 +77,36 @@ absl::Status Step(absl::string_view field, const tended::v1::StepReport& report)
   RETURN_IF_ERROR(Text(absl::StrCat(field, ".lease_id"), report.lease_id(), L::kLeaseId));
   RETURN_IF_ERROR(Text(absl::StrCat(field, ".step"), report.step(), L::kShortText));
   RETURN_IF_ERROR(Text(absl::StrCat(field, ".message"), report.message(), L::kMessage));
+  if (!tended::v1::K8sStepKind_IsValid(report.k8s_step())) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ".k8s_step: not a known step"));
+  }
+  const tended::v1::EtcdSnapshotRecord& snapshot = report.snapshot();
+  RETURN_IF_ERROR(Text(absl::StrCat(field, ".snapshot.path"), snapshot.path(), L::kMessage));
+  RETURN_IF_ERROR(Text(absl::StrCat(field, ".snapshot.sha256"), snapshot.sha256(), 64));
+  RETURN_IF_ERROR(
+      Text(absl::StrCat(field, ".snapshot.etcd_version"), snapshot.etcd_version(), L::kShortText));
+  RETURN_IF_ERROR(Text(absl::StrCat(field, ".snapshot.node_name"), snapshot.node_name(), 253));
   return Changes(absl::StrCat(field, ".packages"), report.packages());
+}
+
+absl::Status K8sFacts(const tended::v1::K8sNodeFacts& k8s) {
+  for (const auto& [field, value] :
+       {std::pair<const char*, const std::string*>{"kubeadm_version", &k8s.kubeadm_version()},
+        {"kubelet_version", &k8s.kubelet_version()},
+        {"kubectl_version", &k8s.kubectl_version()},
+        {"containerd_version", &k8s.containerd_version()},
+        {"next_minor", &k8s.next_minor()}}) {
+    RETURN_IF_ERROR(Text(absl::StrCat("facts.k8s.", field), *value, L::kShortText));
+  }
+  RETURN_IF_ERROR(Text("facts.k8s.check_error", k8s.check_error(), L::kMessage));
+  RETURN_IF_ERROR(Count("facts.k8s.kubeadm_candidates", k8s.kubeadm_candidates(), 200));
+  for (const std::string& candidate : k8s.kubeadm_candidates()) {
+    RETURN_IF_ERROR(Text("facts.k8s.kubeadm_candidates", candidate, L::kShortText));
+  }
+  const tended::v1::EtcdSnapshotRecord& snapshot = k8s.last_snapshot();
+  RETURN_IF_ERROR(Text("facts.k8s.last_snapshot.path", snapshot.path(), L::kMessage));
+  RETURN_IF_ERROR(Text("facts.k8s.last_snapshot.sha256", snapshot.sha256(), 64));
+  return Text("facts.k8s.last_snapshot.etcd_version", snapshot.etcd_version(), L::kShortText);
 }
 
 absl::Status LeaseClaim(const tended::v1::Lease& lease) {
@@ -85,7 +116,12 @@ absl::Status LeaseClaim(const tended::v1::Lease& lease) {
   RETURN_IF_ERROR(Text("held_lease.reason", lease.reason(), L::kReason));
   RETURN_IF_ERROR(Text("held_lease.status_message", lease.status_message(), L::kMessage));
   RETURN_IF_ERROR(Text("held_lease.agent_instance_id", lease.agent_instance_id(), L::kInstanceId));
-  RETURN_IF_ERROR(Text("held_lease.begin_blocked_reason", lease.begin_blocked_reason(), L::kMessage));
+  RETURN_IF_ERROR(
+      Text("held_lease.begin_blocked_reason", lease.begin_blocked_reason(), L::kMessage));
+  RETURN_IF_ERROR(Count("held_lease.k8s_work.steps", lease.k8s_work().steps(), 16));
+  RETURN_IF_ERROR(Count("held_lease.k8s_steps_done", lease.k8s_steps_done(), 16));
+  RETURN_IF_ERROR(
+      Text("held_lease.k8s_work.rollout_id", lease.k8s_work().rollout_id(), L::kShortText));
   return Changes("held_lease.approved_packages", lease.approved_packages());
 }
 
@@ -94,11 +130,11 @@ absl::Status LeaseClaim(const tended::v1::Lease& lease) {
 absl::Status ValidateNodeName(absl::string_view field, absl::string_view name) {
   if (!IsDns1123Subdomain(name)) {
     std::string shown(name.substr(0, 64));
-    return absl::InvalidArgumentError(absl::StrCat(
-        field,
-        ": must be a node name (lowercase letters, digits, '-' and '.', at most 253 "
-        "characters), got \"",
-        shown, name.size() > 64 ? "...\"" : "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat(field,
+                     ": must be a node name (lowercase letters, digits, '-' and '.', at most 253 "
+                     "characters), got \"",
+                     shown, name.size() > 64 ? "...\"" : "\""));
   }
   return absl::OkStatus();
 }
@@ -156,6 +192,7 @@ absl::Status ValidateReportFacts(const tended::v1::ReportFactsRequest& request) 
         Text("facts.os_upgrade.planned_upgrades.version", version.version(), L::kShortText));
   }
   RETURN_IF_ERROR(Step("facts.os_upgrade.last_step", os.last_step()));
+  RETURN_IF_ERROR(K8sFacts(facts.k8s()));
   RETURN_IF_ERROR(LeaseClaim(request.held_lease()));
   return Text("coordinator_state_id", request.coordinator_state_id(), L::kInstanceId);
 }
@@ -172,14 +209,16 @@ absl::Status ValidateRenewLease(const tended::v1::RenewLeaseRequest& request) {
 }
 
 absl::Status ValidateBeginDisruption(const tended::v1::BeginDisruptionRequest& request) {
-  RETURN_IF_ERROR(LeaseRef(request.lease_id(), request.fencing_token(), request.agent_instance_id()));
+  RETURN_IF_ERROR(
+      LeaseRef(request.lease_id(), request.fencing_token(), request.agent_instance_id()));
   RETURN_IF_ERROR(Required("step", request.step()));
   RETURN_IF_ERROR(Text("step", request.step(), L::kShortText));
   return Changes("packages", request.packages());
 }
 
 absl::Status ValidateReleaseLease(const tended::v1::ReleaseLeaseRequest& request) {
-  RETURN_IF_ERROR(LeaseRef(request.lease_id(), request.fencing_token(), request.agent_instance_id()));
+  RETURN_IF_ERROR(
+      LeaseRef(request.lease_id(), request.fencing_token(), request.agent_instance_id()));
   return Text("reason", request.reason(), L::kReason);
 }
 
@@ -190,7 +229,8 @@ absl::Status ValidateCancelLeaseRequest(const tended::v1::CancelLeaseRequestRequ
 }
 
 absl::Status ValidateReportStep(const tended::v1::ReportStepRequest& request) {
-  RETURN_IF_ERROR(LeaseRef(request.lease_id(), request.fencing_token(), request.agent_instance_id()));
+  RETURN_IF_ERROR(
+      LeaseRef(request.lease_id(), request.fencing_token(), request.agent_instance_id()));
   const tended::v1::StepReport& report = request.report();
   RETURN_IF_ERROR(Required("report.step", report.step()));
   if (report.state() == tended::v1::STEP_STATE_UNSPECIFIED ||

@@ -5,11 +5,13 @@
 
 #include <cstdio>
 #include <iostream>
+#include <optional>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/proto_time.h"
@@ -35,6 +37,15 @@ commands:
   remove NODE REASON...          forget a decommissioned node (it holds no lease)
   events [--after N] [--follow]  the event log; --follow keeps printing new events
   audit                          replay the event log: most nodes disrupted at once, reboots
+  k8s-rollout start VERSION REASON...   (flags: --kind patch|minor, --dry_run, --stages S,S)
+                                 start (or dry-run) a Kubernetes rollout; stages: preflight,
+                                 etcd_snapshot, runtime_fix, apt_source, first_control_plane,
+                                 other_control_planes, workers, postflight (default: all)
+  k8s-rollout get [ID]           one rollout (default: the running or newest): every node,
+                                 the etcd snapshot for a restore, the checks
+  k8s-rollout list               every rollout kept, oldest first
+  k8s-rollout cancel ID REASON...
+                                 stop at the next safe point (the node in flight finishes)
   wait-rebooted N [TIMEOUT]      wait until N nodes completed a verified reboot and no lease
                                  is held (TIMEOUT like 120s; default 10m); exit 1 on timeout
 )";
@@ -79,6 +90,73 @@ std::string FormatEvent(const tended::v1::Event& event) {
   absl::StrAppend(&line, "  disrupted=", event.disrupted_nodes());
   if (!event.message().empty()) absl::StrAppend(&line, "  ", event.message());
   return line;
+}
+
+std::string StageName(int stage) {
+  return absl::AsciiStrToLower(
+      Trimmed(tended::v1::K8sRolloutStage_Name(static_cast<tended::v1::K8sRolloutStage>(stage)),
+              "K8S_ROLLOUT_STAGE_"));
+}
+
+std::optional<tended::v1::K8sRolloutStage> ParseStage(const std::string& name) {
+  tended::v1::K8sRolloutStage stage;
+  if (!tended::v1::K8sRolloutStage_Parse("K8S_ROLLOUT_STAGE_" + absl::AsciiStrToUpper(name),
+                                         &stage) ||
+      stage == tended::v1::K8S_ROLLOUT_STAGE_UNSPECIFIED) {
+    return std::nullopt;
+  }
+  return stage;
+}
+
+void PrintChecks(const char* title,
+                 const google::protobuf::RepeatedPtrField<tended::v1::PreflightCheck>& checks) {
+  if (checks.empty()) return;
+  std::printf("%s:\n", title);
+  for (const auto& check : checks) {
+    std::printf("  %-4s %-18s %s\n", check.pass() ? "pass" : "FAIL", check.name().c_str(),
+                check.reason().c_str());
+  }
+}
+
+void PrintRollout(const tended::v1::K8sRollout& rollout) {
+  std::printf("rollout %s: %s -> %s (%s%s)\n", rollout.id().c_str(),
+              rollout.running_version().c_str(), rollout.target_version().c_str(),
+              rollout.kind() == tended::v1::K8S_UPGRADE_KIND_MINOR ? "minor" : "patch",
+              rollout.dry_run() ? ", dry run" : "");
+  std::printf(
+      "state    %s at %s since %s\n",
+      Trimmed(tended::v1::K8sRolloutState_Name(rollout.state()), "K8S_ROLLOUT_STATE_").c_str(),
+      StageName(rollout.stage()).c_str(), Time(rollout.stage_start_time()).c_str());
+  std::printf("message  %s\n", rollout.message().c_str());
+  std::printf("started  %s by %s\n", Time(rollout.create_time()).c_str(),
+              rollout.started_by().c_str());
+  if (!rollout.stages().empty()) {
+    std::vector<std::string> stages;
+    for (int stage : rollout.stages()) stages.push_back(StageName(stage));
+    std::printf("stages   %s\n", absl::StrJoin(stages, ", ").c_str());
+  }
+  if (!rollout.snapshot().path().empty()) {
+    std::printf("etcd snapshot  %s:%s  %llu bytes  sha256 %s  taken %s\n",
+                rollout.snapshot().node_name().c_str(), rollout.snapshot().path().c_str(),
+                static_cast<unsigned long long>(rollout.snapshot().size_bytes()),
+                rollout.snapshot().sha256().c_str(), Time(rollout.snapshot().time()).c_str());
+  }
+  std::printf("%-20s %-20s %-10s %-6s %s\n", "NODE", "ROLE", "PROGRESS", "LEASES", "MESSAGE");
+  for (const auto& node : rollout.nodes()) {
+    std::printf(
+        "%-20s %-20s %-10s %u/%d    %s\n", node.node_name().c_str(),
+        absl::AsciiStrToLower(Trimmed(tended::v1::K8sNodeRole_Name(node.role()), "K8S_NODE_ROLE_"))
+            .c_str(),
+        Trimmed(tended::v1::K8sNodeProgress_Name(node.progress()), "K8S_NODE_PROGRESS_").c_str(),
+        node.leases_done(), node.role() == tended::v1::K8S_NODE_ROLE_WORKER ? 1 : 2,
+        node.message().c_str());
+  }
+  PrintChecks("preflight", rollout.preflight());
+  PrintChecks("postflight", rollout.postflight());
+  if (!rollout.plan().empty()) {
+    std::printf("plan:\n");
+    for (const auto& line : rollout.plan()) std::printf("  %s\n", line.c_str());
+  }
 }
 
 class Ctl {
@@ -186,6 +264,113 @@ class Ctl {
       std::printf("OS upgrade rollout resumed (it stopped because %s)\n",
                   response.cleared().reason().c_str());
     }
+    return 0;
+  }
+
+  int StartK8sRollout(const std::vector<std::string>& args) {
+    tended::v1::StartK8sRolloutRequest request;
+    request.set_kind(tended::v1::K8S_UPGRADE_KIND_PATCH);
+    request.set_dry_run(options_.k8s_dry_run);
+    std::vector<std::string> words;
+    if (options_.k8s_kind != "patch") words.push_back("--kind=" + options_.k8s_kind);
+    if (!options_.k8s_stages.empty()) words.push_back("--stages=" + options_.k8s_stages);
+    words.insert(words.end(), args.begin(), args.end());
+    std::vector<std::string> reason;
+    for (size_t i = 0; i < words.size(); ++i) {
+      const std::vector<std::string>& args = words;
+      const std::string& arg = args[i];
+      std::string value;
+      auto flag = [&](const std::string& name) {
+        if (arg == name && i + 1 < args.size()) {
+          value = args[++i];
+          return true;
+        }
+        if (arg.rfind(name + "=", 0) == 0) {
+          value = arg.substr(name.size() + 1);
+          return true;
+        }
+        return false;
+      };
+      if (arg == "--dry-run" || arg == "--dry_run") {
+        request.set_dry_run(true);
+      } else if (flag("--kind")) {
+        if (value == "minor") {
+          request.set_kind(tended::v1::K8S_UPGRADE_KIND_MINOR);
+        } else if (value != "patch") {
+          std::fprintf(stderr, "tendedctl: --kind is patch or minor, not %s\n", value.c_str());
+          return 2;
+        }
+      } else if (flag("--stages")) {
+        for (absl::string_view name : absl::StrSplit(value, ',', absl::SkipEmpty())) {
+          std::optional<tended::v1::K8sRolloutStage> stage = ParseStage(std::string(name));
+          if (!stage.has_value()) {
+            std::fprintf(stderr, "tendedctl: unknown stage %s\n", std::string(name).c_str());
+            return 2;
+          }
+          request.add_stages(*stage);
+        }
+      } else if (request.target_version().empty()) {
+        request.set_target_version(arg);
+      } else {
+        reason.push_back(arg);
+      }
+    }
+    if (request.target_version().empty() || reason.empty()) return 2;
+    request.set_reason(absl::StrJoin(reason, " "));
+    grpc::ClientContext context;
+    tended::v1::StartK8sRolloutResponse response;
+    grpc::Status status = stub_->StartK8sRollout(&context, request, &response);
+    if (!status.ok()) return Fail(status);
+    if (options_.json) return PrintJson(response), 0;
+    PrintRollout(response.rollout());
+    return response.rollout().state() == tended::v1::K8S_ROLLOUT_STATE_FAILED ? 1 : 0;
+  }
+
+  int GetK8sRollout(const std::string& id) {
+    grpc::ClientContext context;
+    tended::v1::GetK8sRolloutRequest request;
+    request.set_rollout_id(id);
+    tended::v1::GetK8sRolloutResponse response;
+    grpc::Status status = stub_->GetK8sRollout(&context, request, &response);
+    if (!status.ok()) return Fail(status);
+    if (options_.json) return PrintJson(response), 0;
+    PrintRollout(response.rollout());
+    return 0;
+  }
+
+  int ListK8sRollouts() {
+    grpc::ClientContext context;
+    tended::v1::ListK8sRolloutsResponse response;
+    grpc::Status status =
+        stub_->ListK8sRollouts(&context, tended::v1::ListK8sRolloutsRequest(), &response);
+    if (!status.ok()) return Fail(status);
+    if (options_.json) return PrintJson(response), 0;
+    std::printf("%-36s %-8s %-8s %-11s %-20s %-19s %s\n", "ID", "TARGET", "KIND", "STATE", "STAGE",
+                "STARTED", "MESSAGE");
+    for (const auto& rollout : response.rollouts()) {
+      std::printf(
+          "%-36s %-8s %-8s %-11s %-20s %-19s %s\n", rollout.id().c_str(),
+          rollout.target_version().c_str(),
+          rollout.dry_run()                                      ? "dry-run"
+          : rollout.kind() == tended::v1::K8S_UPGRADE_KIND_MINOR ? "minor"
+                                                                 : "patch",
+          Trimmed(tended::v1::K8sRolloutState_Name(rollout.state()), "K8S_ROLLOUT_STATE_").c_str(),
+          StageName(rollout.stage()).c_str(), Time(rollout.create_time()).c_str(),
+          rollout.message().c_str());
+    }
+    return 0;
+  }
+
+  int CancelK8sRollout(const std::string& id, const std::string& reason) {
+    grpc::ClientContext context;
+    tended::v1::CancelK8sRolloutRequest request;
+    request.set_rollout_id(id);
+    request.set_reason(reason);
+    tended::v1::CancelK8sRolloutResponse response;
+    grpc::Status status = stub_->CancelK8sRollout(&context, request, &response);
+    if (!status.ok()) return Fail(status);
+    if (options_.json) return PrintJson(response), 0;
+    PrintRollout(response.rollout());
     return 0;
   }
 
@@ -329,6 +514,17 @@ int RunCtl(const CtlOptions& options, const std::vector<std::string>& args) {
   if (command == "remove" && args.size() >= 3) return ctl.Remove(args[1], JoinFrom(args, 2));
   if (command == "events") return ctl.Events(options.after, options.follow);
   if (command == "audit") return ctl.Audit();
+  if (command == "k8s-rollout" && args.size() >= 2) {
+    const std::string& verb = args[1];
+    if (verb == "start" && args.size() >= 4) {
+      int code = ctl.StartK8sRollout(std::vector<std::string>(args.begin() + 2, args.end()));
+      return code == 2 ? Usage() : code;
+    }
+    if (verb == "get") return ctl.GetK8sRollout(args.size() >= 3 ? args[2] : "");
+    if (verb == "list") return ctl.ListK8sRollouts();
+    if (verb == "cancel" && args.size() >= 4)
+      return ctl.CancelK8sRollout(args[2], JoinFrom(args, 3));
+  }
   if (command == "wait-rebooted" && args.size() >= 2) {
     int count = 0;
     absl::Duration timeout = absl::Minutes(10);

@@ -15,6 +15,10 @@ struct CtlOptions {
   bool all = false;     // leases: with released ones
   bool follow = false;  // events: keep printing new ones
   uint64_t after = 0;   // events: only after this sequence number
+  // k8s-rollout start.
+  std::string k8s_kind = "patch";
+  bool k8s_dry_run = false;
+  std::string k8s_stages;  // Comma-separated; empty: all.
 };
 
 // `args` are the positional words: the command and its arguments. Returns the exit code.

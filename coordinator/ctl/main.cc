@@ -13,6 +13,9 @@ ABSL_FLAG(bool, json, false, "Print the answers as JSON.");
 ABSL_FLAG(bool, all, false, "leases: include released leases.");
 ABSL_FLAG(bool, follow, false, "events: keep printing new events.");
 ABSL_FLAG(uint64_t, after, 0, "events: only events after this sequence number.");
+ABSL_FLAG(std::string, kind, "patch", "k8s-rollout start: patch or minor.");
+ABSL_FLAG(bool, dry_run, false, "k8s-rollout start: walk every decision, change nothing.");
+ABSL_FLAG(std::string, stages, "", "k8s-rollout start: the stages to run, comma-separated.");
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("tendedctl [--address HOST:PORT] [--insecure] [--json] COMMAND");
@@ -24,6 +27,9 @@ int main(int argc, char** argv) {
   options.all = absl::GetFlag(FLAGS_all);
   options.follow = absl::GetFlag(FLAGS_follow);
   options.after = absl::GetFlag(FLAGS_after);
+  options.k8s_kind = absl::GetFlag(FLAGS_kind);
+  options.k8s_dry_run = absl::GetFlag(FLAGS_dry_run);
+  options.k8s_stages = absl::GetFlag(FLAGS_stages);
   std::vector<std::string> args(positional.begin() + 1, positional.end());
   return tended::ctl::RunCtl(options, args);
 }

@@ -57,10 +57,15 @@ DrainFlow::DrainFlow(const CoordinatorConfig& config, DrainFlowDependencies depe
   }
 }
 
+bool DrainsBeforeDisruption(const Lease& lease) {
+  return lease.kind() == tended::v1::LEASE_KIND_REBOOT ||
+         (lease.kind() == tended::v1::LEASE_KIND_K8S_UPGRADE && lease.k8s_work().drain());
+}
+
 DrainFlow::~DrainFlow() { Stop(); }
 
 void DrainFlow::OnGranted(LeaseContext& context, Lease& lease) {
-  if (lease.kind() != tended::v1::LEASE_KIND_REBOOT) return;
+  if (!DrainsBeforeDisruption(lease)) return;
   if (context.state().FindDisruption(lease.id()) != nullptr) return;
   lease.set_preparing(true);
   context.txn().PutLease(lease);
@@ -72,12 +77,14 @@ void DrainFlow::OnGranted(LeaseContext& context, Lease& lease) {
   *record.mutable_prepare_start_time() = ToProtoTimestamp(context.now());
   context.txn().PutDisruption(record);
   context.txn().AddEvent(tended::v1::EVENT_TYPE_KUBERNETES_STEP, &lease, lease.node_name(),
-                         "the node is cordoned and drained before it may reboot");
+                         lease.kind() == tended::v1::LEASE_KIND_REBOOT
+                             ? "the node is cordoned and drained before it may reboot"
+                             : "the node is cordoned and drained before its kubelet steps");
   WakeAfter(context);
 }
 
 void DrainFlow::OnAdopted(LeaseContext& context, Lease& lease) {
-  if (lease.kind() != tended::v1::LEASE_KIND_REBOOT) return;
+  if (!DrainsBeforeDisruption(lease)) return;
   if (lease.phase() == tended::v1::LEASE_PHASE_GRANTED) {
     OnGranted(context, lease);
     return;
@@ -98,14 +105,14 @@ void DrainFlow::OnAdopted(LeaseContext& context, Lease& lease) {
 }
 
 absl::Status DrainFlow::MayDisrupt(const state::FleetState& state, const Lease& lease) const {
-  if (lease.kind() != tended::v1::LEASE_KIND_REBOOT) return absl::OkStatus();
+  if (!DrainsBeforeDisruption(lease)) return absl::OkStatus();
   const NodeDisruption* record = state.FindDisruption(lease.id());
   const bool drained = record != nullptr && record->step() == NodeDisruption::STEP_DRAINED;
   if (lease.phase() == tended::v1::LEASE_PHASE_GRANTED && !drained) {
     return absl::UnavailableError(
         absl::StrCat("node ", lease.node_name(), " is not drained yet (",
                      record != nullptr ? StepName(record->step()) : "waiting to cordon",
-                     "): the reboot waits until the coordinator has drained it"));
+                     "): the disruption waits until the coordinator has drained it"));
   }
   if (lease.phase() == tended::v1::LEASE_PHASE_DISRUPTING && record != nullptr && !drained) {
     return absl::UnavailableError(absl::StrCat("node ", lease.node_name(), " is ",
@@ -116,7 +123,7 @@ absl::Status DrainFlow::MayDisrupt(const state::FleetState& state, const Lease& 
 }
 
 bool DrainFlow::Owns(const state::FleetState& state, const Lease& lease) const {
-  if (lease.kind() != tended::v1::LEASE_KIND_REBOOT) return false;
+  if (!DrainsBeforeDisruption(lease)) return false;
   return lease.preparing() || state.FindDisruption(lease.id()) != nullptr;
 }
 
@@ -222,7 +229,7 @@ void DrainFlow::AdoptUnprepared() {
   bool any = false;
   hooks_.read([&](const state::FleetState& state) {
     for (const Lease* lease : state.ActiveLeases()) {
-      if (lease->kind() == tended::v1::LEASE_KIND_REBOOT &&
+      if (DrainsBeforeDisruption(*lease) &&
           lease->phase() == tended::v1::LEASE_PHASE_GRANTED &&
           state.FindDisruption(lease->id()) == nullptr) {
         any = true;
@@ -232,7 +239,7 @@ void DrainFlow::AdoptUnprepared() {
   if (!any) return;
   absl::Status adopted = hooks_.change([&](LeaseContext& context) {
     for (const Lease* active : context.state().ActiveLeases()) {
-      if (active->kind() != tended::v1::LEASE_KIND_REBOOT ||
+      if (!DrainsBeforeDisruption(*active) ||
           active->phase() != tended::v1::LEASE_PHASE_GRANTED ||
           context.state().FindDisruption(active->id()) != nullptr) {
         continue;
@@ -262,6 +269,7 @@ void DrainFlow::RunOnce() {
         snapshot.agent_reported = node->reported_since_start();
         snapshot.agent_boot_id = node->facts.boot_id();
         snapshot.agent_reboot_required = node->facts.reboot_required();
+        if (node->facts.has_k8s()) *snapshot.agent_k8s.mutable_k8s() = node->facts.k8s();
       }
       snapshots.push_back(std::move(snapshot));
     }

@@ -1,4 +1,4 @@
-// The Kubernetes side of a REBOOT lease, run by the coordinator when its `kubernetes:`
+// The Kubernetes side of a REBOOT lease (and of a K8S_UPGRADE lease that drains), run by the coordinator when its `kubernetes:`
 // section is enabled: after the grant it re-checks the gates, cordons the node
 // (remembering whether it was cordoned already), drains it as `kubectl drain` does, and only
 // then lets the holder reboot (the lease's `preparing` flag clears and BeginDisruption is
@@ -39,6 +39,10 @@
 #include "tended/v1/types.pb.h"
 
 namespace tended::coordinator {
+
+// Whether the flow cordons and drains the node before `lease`'s disruption: every REBOOT
+// lease, and a K8S_UPGRADE lease whose work asks for it (the kubelet steps).
+bool DrainsBeforeDisruption(const tended::v1::Lease& lease);
 
 // What the flow needs from the coordinator; each is called without the coordinator's lock.
 struct DrainFlowHooks {
@@ -118,6 +122,7 @@ class DrainFlow {
     bool agent_reported = false;             // Since the coordinator started.
     std::string agent_boot_id;
     bool agent_reboot_required = false;
+    tended::v1::NodeFacts agent_k8s;  // Only its k8s facts, for a K8S_UPGRADE lease.
   };
 
   void RefreshFacts();

@@ -10,6 +10,7 @@
 #include "coordinator/gates/core_gates.h"
 #include "coordinator/leases/drain_flow.h"
 #include "coordinator/leases/drain_flow_internal.h"
+#include "coordinator/leases/k8s_rollout_plan.h"
 
 namespace tended::coordinator {
 namespace {
@@ -26,19 +27,27 @@ bool DrainFlow::Verify(Snapshot& snapshot) {
   const Lease& lease = *snapshot.lease;
   if (lease.phase() != tended::v1::LEASE_PHASE_VERIFYING) return false;  // Not back yet.
   const std::string node = record.node_name();
+  const bool reboot = lease.kind() == tended::v1::LEASE_KIND_REBOOT;
   std::vector<std::string> waiting;
   if (!snapshot.agent_reported) {
     waiting.push_back("the agent has not reported since the coordinator started");
-  } else if (snapshot.agent_boot_id == lease.boot_id_at_grant()) {
+  } else if (reboot && snapshot.agent_boot_id == lease.boot_id_at_grant()) {
     waiting.push_back("the agent has not reported a new boot id");
+  } else if (!reboot) {
+    for (std::string& wait : K8sPackageWaits(lease, snapshot.agent_k8s)) {
+      waiting.push_back(std::move(wait));
+    }
   }
-  if (snapshot.agent_reboot_required) waiting.push_back("the agent still reports reboot-required");
+  if (reboot && snapshot.agent_reboot_required) {
+    waiting.push_back("the agent still reports reboot-required");
+  }
   std::string kube_summary;
   absl::StatusOr<kube::NodeInfo> info = deps_.client->GetNode(node);
   if (!info.ok()) {
     waiting.push_back(absl::StrCat("cannot read the node: ", info.status().message()));
   } else {
-    if (!record.kube_boot_id_before().empty() && info->boot_id == record.kube_boot_id_before()) {
+    if (reboot && !record.kube_boot_id_before().empty() &&
+        info->boot_id == record.kube_boot_id_before()) {
       waiting.push_back(absl::StrCat("the kubelet still reports boot id ", info->boot_id));
     }
     if (info->ready != kube::ConditionStatus::kTrue) {
@@ -46,7 +55,8 @@ bool DrainFlow::Verify(Snapshot& snapshot) {
                                      info->ready_reason.empty() ? "" : ": ", info->ready_reason,
                                      ")"));
     }
-    const std::string& expected = config_.kubernetes.expected_kubelet_version;
+    const std::string expected = reboot ? config_.kubernetes.expected_kubelet_version
+                                        : absl::StrCat("v", lease.k8s_work().target_version());
     if (!expected.empty() && info->kubelet_version != expected) {
       waiting.push_back(absl::StrCat("kubelet ", info->kubelet_version, ", expected ", expected));
     }
@@ -107,9 +117,13 @@ bool DrainFlow::Complete(const Snapshot& snapshot) {
     const Lease* lease = context.state().FindLease(record.lease_id());
     context.txn().RemoveDisruption(record.lease_id());
     if (lease == nullptr || !state::IsActive(*lease)) return absl::OkStatus();
-    context.Release(*lease, tended::v1::EVENT_TYPE_LEASE_RELEASED,
-                    absl::StrCat("verified and released: new boot id ", snapshot.agent_boot_id,
-                                 ", no reboot required; ", record.message()));
+    context.Release(
+        *lease, tended::v1::EVENT_TYPE_LEASE_RELEASED,
+        lease->kind() == tended::v1::LEASE_KIND_REBOOT
+            ? absl::StrCat("verified and released: new boot id ", snapshot.agent_boot_id,
+                           ", no reboot required; ", record.message())
+            : absl::StrCat("verified and released: the node reports the target's packages; ",
+                           record.message()));
     released = true;
     return absl::OkStatus();
   });

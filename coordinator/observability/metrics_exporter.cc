@@ -1,9 +1,12 @@
 #include "coordinator/observability/metrics_exporter.h"
 
+#include <map>
+#include <optional>
 #include <string>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/strip.h"
+#include "common/kube_version.h"
 #include "common/logging.h"
 #include "common/proto_time.h"
 
@@ -100,6 +103,31 @@ CoordinatorMetrics::CoordinatorMetrics(Coordinator& coordinator, const Clock& cl
            "Agents' directive streams connected to this process.",
            MetricType::kGauge,
            {}},
+          {"tended_k8s_upgrade_available",
+           "1 when the first control plane's last version check found a newer target: the "
+           "newest patch of the running minor (kind=patch) or the next minor (kind=minor).",
+           MetricType::kGauge,
+           {"kind", "running", "target"}},
+          {"tended_k8s_version_check_last_run_timestamp_seconds",
+           "Unix time of the newest version check a control plane reported.",
+           MetricType::kGauge,
+           {}},
+          {"tended_k8s_upgrade_version_skew",
+           "Minor versions between the newest and the oldest kubelet the agents report.",
+           MetricType::kGauge,
+           {}},
+          {"tended_k8s_upgrade_in_flight",
+           "1 while a Kubernetes rollout runs (or is being cancelled).",
+           MetricType::kGauge,
+           {}},
+          {"tended_k8s_upgrade_snapshot_taken",
+           "1 once the running (or last) rollout recorded its etcd snapshot.",
+           MetricType::kGauge,
+           {}},
+          {"tended_k8s_upgrade_last_progress_timestamp_seconds",
+           "Unix time the running (or last) rollout last moved on.",
+           MetricType::kGauge,
+           {}},
       },
       [this](metrics::Collection& out) { Collect(out); });
 }
@@ -109,6 +137,69 @@ void CoordinatorMetrics::OnEvent(const tended::v1::Event& event) {
   if (event.type() == tended::v1::EVENT_TYPE_LEASE_PHASE_CHANGED &&
       event.lease_phase() == tended::v1::LEASE_PHASE_DISRUPTING) {
     disruptions_.Increment({Kind(event.lease_kind())});
+  }
+}
+
+void CoordinatorMetrics::CollectK8s(const tended::v1::ListNodesResponse& nodes,
+                                    metrics::Collection& out) {
+  std::map<std::string, KubeVersion> kubelets;
+  absl::Time last_check = absl::InfinitePast();
+  const tended::v1::K8sNodeFacts* control_plane = nullptr;
+  for (const auto& node : nodes.nodes()) {
+    const tended::v1::K8sNodeFacts& k8s = node.facts().k8s();
+    if (absl::StatusOr<KubeVersion> kubelet = ParseReportedVersion(k8s.kubelet_version());
+        kubelet.ok()) {
+      kubelets[node.facts().node_name()] = *kubelet;
+    }
+    if (k8s.control_plane() && k8s.has_checked_time()) {
+      const absl::Time checked = FromProtoTimestamp(k8s.checked_time());
+      if (checked > last_check) {
+        last_check = checked;
+        control_plane = &k8s;
+      }
+    }
+  }
+  out.Add("tended_k8s_upgrade_version_skew", {}, MinorSpread(kubelets));
+  if (control_plane != nullptr) {
+    out.Add("tended_k8s_version_check_last_run_timestamp_seconds", {},
+            absl::ToDoubleSeconds(last_check - absl::UnixEpoch()));
+    absl::StatusOr<KubeVersion> running = ParseReportedVersion(control_plane->kubelet_version());
+    if (running.ok()) {
+      std::optional<KubeVersion> newest_patch;
+      for (const std::string& candidate : control_plane->kubeadm_candidates()) {
+        absl::StatusOr<KubeVersion> version = ParseReportedVersion(candidate);
+        if (version.ok() && version->SameMinor(*running) && *version > *running &&
+            (!newest_patch.has_value() || *version > *newest_patch)) {
+          newest_patch = *version;
+        }
+      }
+      if (newest_patch.has_value()) {
+        out.Add("tended_k8s_upgrade_available",
+                {"patch", running->ToString(), newest_patch->ToString()}, 1);
+      }
+      if (control_plane->next_minor_available()) {
+        out.Add("tended_k8s_upgrade_available",
+                {"minor", running->ToString(), control_plane->next_minor()}, 1);
+      }
+    }
+  }
+  absl::StatusOr<tended::v1::ListK8sRolloutsResponse> rollouts = coordinator_.ListK8sRollouts({});
+  const tended::v1::K8sRollout* last = nullptr;
+  bool in_flight = false;
+  if (rollouts.ok()) {
+    for (const auto& rollout : rollouts->rollouts()) {
+      if (rollout.dry_run()) continue;
+      last = &rollout;
+      in_flight |= rollout.state() == tended::v1::K8S_ROLLOUT_STATE_RUNNING ||
+                   rollout.state() == tended::v1::K8S_ROLLOUT_STATE_CANCELLING;
+      if (in_flight) break;
+    }
+  }
+  out.Add("tended_k8s_upgrade_in_flight", {}, in_flight ? 1 : 0);
+  if (last != nullptr) {
+    out.Add("tended_k8s_upgrade_snapshot_taken", {}, last->snapshot().path().empty() ? 0 : 1);
+    out.Add("tended_k8s_upgrade_last_progress_timestamp_seconds", {},
+            absl::ToDoubleSeconds(FromProtoTimestamp(last->update_time()) - absl::UnixEpoch()));
   }
 }
 
@@ -142,6 +233,7 @@ void CoordinatorMetrics::Collect(metrics::Collection& out) {
     }
     out.Add("tended_node_reporting", {name}, reporting ? 1 : 0);
   }
+  CollectK8s(nodes, out);
   absl::StatusOr<tended::v1::ExplainGatesResponse> gates = coordinator_.ExplainGates({});
   if (!gates.ok()) {
     Logger("metrics")->warn("cannot explain the gates for a scrape: {}", gates.status().ToString());

@@ -25,6 +25,8 @@ class CoordinatorMetrics {
 
  private:
   void Collect(metrics::Collection& out);
+  // Kubernetes versions and rollouts.
+  void CollectK8s(const tended::v1::ListNodesResponse& nodes, metrics::Collection& out);
 
   Coordinator& coordinator_;
   const Clock& clock_;

@@ -171,15 +171,17 @@ TEST_F(CoordinatorTest, OnlyAHeartbeatIsAnsweredWithoutTheChangePath) {
       << "the heartbeat did not count";
 }
 
-TEST_F(CoordinatorTest, K8sUpgradeLeasesAreRefusedWhileNothingCarriesThemOut) {
+TEST_F(CoordinatorTest, K8sUpgradeLeasesGoOnlyToTheNodeWhoseTurnItIsInARollout) {
   harness_.mutable_config().leases[tended::v1::LEASE_KIND_K8S_UPGRADE] = coordinator::LeasePolicy();
   ASSERT_TRUE(harness_.Restart().ok());
   BringUp({"node-a"});
   auto asked = Ask("node-a", tended::v1::LEASE_KIND_K8S_UPGRADE);
-  EXPECT_TRUE(absl::IsFailedPrecondition(asked.status())) << asked.status();
-  EXPECT_THAT(std::string(asked.status().message()), HasSubstr("not granted"));
+  ASSERT_TRUE(asked.ok()) << asked.status();
+  EXPECT_FALSE(asked->has_lease());
+  coordinator().Tick();
   EXPECT_TRUE(Active().empty());
-  EXPECT_THAT(GateReason(tended::v1::LEASE_KIND_K8S_UPGRADE, "policy"), HasSubstr("BLOCK"));
+  EXPECT_THAT(GateReason(tended::v1::LEASE_KIND_K8S_UPGRADE, "waiting_node"),
+              HasSubstr("no Kubernetes rollout is running"));
 }
 
 TEST_F(CoordinatorTest, AHaltAfterTheGrantStopsTheActAndTheLeaseGoesBackAfterBeginWait) {
