@@ -80,7 +80,10 @@ int RunSnapshotCommand(const std::vector<std::string>& args, const Clock& clock,
                                         "\" is not a positive duration such as 90s or 2m"));
   }
   std::string path = values["--out"];
-  if (IsFolder(path)) path = absl::StrCat(path, "/", SnapshotFileName(clock.Now()));
+  if (IsFolder(path)) {
+    while (path.size() > 1 && path.back() == '/') path.pop_back();
+    path = absl::StrCat(path == "/" ? "" : path, "/", SnapshotFileName(clock.Now()));
+  }
 
   absl::StatusOr<tended::v1::EtcdSnapshotRecord> record = TakeSnapshot(options, path, clock);
   if (!record.ok()) {

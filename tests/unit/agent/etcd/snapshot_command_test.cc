@@ -53,7 +53,8 @@ TEST_F(SnapshotCommandTest, PrintsWhatItWrote) {
 
 TEST_F(SnapshotCommandTest, NamesTheFileByTheTimeInsideAFolder) {
   FakeMaintenanceServer server(FakeMaintenanceServer::Send(EtcdStream(database_)));
-  ASSERT_EQ(Run({"--endpoint=" + server.endpoint(), "--out=" + dir_.path()}), 0) << err_.str();
+  ASSERT_EQ(Run({"--endpoint=" + server.endpoint(), "--out=" + dir_.path() + "/"}), 0)
+      << err_.str();
   const std::string expected = dir_.Path(SnapshotFileName(clock_.Now()));
   EXPECT_THAT(out_.str(), HasSubstr("path: " + expected + "\n"));
   EXPECT_TRUE(PathExists(expected));
