@@ -11,6 +11,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "agent/apt/engine_client.h"
+#include "agent/etcd/snapshot_command.h"
 #include "agent/run.h"
 #include "common/logging.h"
 
@@ -42,9 +43,14 @@ int ExecPlan(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   if (argc > 1 && std::string(argv[1]) == "plan") return ExecPlan(argc, argv);
+  if (argc > 1 && std::string(argv[1]) == tended::agent::etcd::kSnapshotCommandName) {
+    return tended::agent::etcd::RunSnapshotCommand({argv + 2, argv + argc}, tended::Clock::Real(),
+                                                   std::cout, std::cerr);
+  }
   absl::SetProgramUsageMessage(
       "tended-agent --config FILE.yaml [--metrics-listen HOST:PORT]\n"
-      "       tended-agent plan [--root DIR] [--update] [--json] [--config FILE.yaml]");
+      "       tended-agent plan [--root DIR] [--update] [--json] [--config FILE.yaml]\n"
+      "       tended-agent etcd-snapshot --endpoint URL [--cacert F --cert F --key F] --out FILE");
   // The documented spelling --metrics-listen works too (absl flags use underscores).
   for (int i = 1; i < argc && std::string(argv[i]) != "--"; ++i) {
     if (std::string(argv[i]).rfind("--metrics-listen", 0) == 0) argv[i][9] = '_';
