@@ -14,7 +14,7 @@ std::vector<std::string> FakePackageManager::Describe(const agent::apt::UpgradeP
 
 absl::Status FakePackageManager::Update() {
   ++updates;
-  return absl::OkStatus();
+  return update_error;
 }
 
 absl::StatusOr<agent::apt::UpgradePlan> FakePackageManager::Plan() {

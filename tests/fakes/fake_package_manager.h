@@ -28,6 +28,8 @@ class FakePackageManager final : public agent::apt::PackageManager {
   bool dpkg_interrupted = false;
   int repairs = 0;
   int updates = 0;
+  // What Update() answers (after counting).
+  absl::Status update_error;
   int plans = 0;
   // What AvailableVersions() answers per package (an unknown one: empty), or this error.
   std::map<std::string, std::vector<std::string>> available_versions;
