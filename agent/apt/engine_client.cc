@@ -72,6 +72,12 @@ class EngineProcessPackageManager : public PackageManager {
     return Call<RebootRequirement>(Request(EngineCall::kRebootRequired), nullptr);
   }
 
+  absl::StatusOr<std::vector<std::string>> AvailableVersions(const std::string& package) override {
+    EngineRequest request = Request(EngineCall::kAvailableVersions);
+    request.packages = {package};
+    return Call<std::vector<std::string>>(request, nullptr);
+  }
+
  private:
   EngineRequest Request(EngineCall call) const {
     EngineRequest request;
@@ -88,6 +94,7 @@ class EngineProcessPackageManager : public PackageManager {
       case EngineCall::kUpdate:
         return timeouts_.update;
       case EngineCall::kPlan:
+      case EngineCall::kAvailableVersions:
         return timeouts_.plan;
       case EngineCall::kHold:
       case EngineCall::kUnhold:

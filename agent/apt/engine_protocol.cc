@@ -25,6 +25,7 @@ constexpr std::pair<EngineCall, const char*> kCallNames[] = {
     {EngineCall::kUnhold, "unhold"},
     {EngineCall::kHolds, "holds"},
     {EngineCall::kRebootRequired, "reboot_required"},
+    {EngineCall::kAvailableVersions, "available_versions"},
 };
 
 constexpr std::pair<ApplyProgress::Stage, const char*> kStageNames[] = {
@@ -235,9 +236,10 @@ absl::StatusOr<EngineValue> ValueFromJson(EngineCall call, const json& value) {
       ASSIGN_OR_RETURN(bool repaired, Bool(value, "result"));
       return EngineValue(repaired);
     }
-    case EngineCall::kHolds: {
-      ASSIGN_OR_RETURN(std::vector<std::string> holds, Strings(value, "result"));
-      return EngineValue(std::move(holds));
+    case EngineCall::kHolds:
+    case EngineCall::kAvailableVersions: {
+      ASSIGN_OR_RETURN(std::vector<std::string> names, Strings(value, "result"));
+      return EngineValue(std::move(names));
     }
     case EngineCall::kRebootRequired: {
       ASSIGN_OR_RETURN(RebootRequirement reboot, RebootFromJson(value));
@@ -308,6 +310,10 @@ absl::StatusOr<EngineRequest> DecodeEngineRequest(absl::string_view text) {
   request.options.lock_timeout = absl::Milliseconds(timeout_ms);
   request.options.lock_poll_interval = absl::Milliseconds(poll_ms);
   ASSIGN_OR_RETURN(request.packages, StringsField(object, "packages"));
+  if (request.call == EngineCall::kAvailableVersions && request.packages.size() != 1) {
+    return Malformed(absl::StrCat("available_versions names ", request.packages.size(),
+                                  " packages instead of one"));
+  }
   ASSIGN_OR_RETURN(request.pinned,
                    ListField<PinnedVersion>(object, "pinned",
                                             [](const json& item) -> absl::StatusOr<PinnedVersion> {

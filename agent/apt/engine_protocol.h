@@ -27,7 +27,8 @@ enum class EngineCall {
   kHold,
   kUnhold,
   kHolds,
-  kRebootRequired
+  kRebootRequired,
+  kAvailableVersions
 };
 
 // The wire name ("plan", "apply", ...).
@@ -38,7 +39,7 @@ struct EngineRequest {
   // Everything but the clock, which is the engine's real one.
   AptOptions options;
   UpgradePlan plan;                   // kApply.
-  std::vector<std::string> packages;  // kHold, kUnhold.
+  std::vector<std::string> packages;  // kHold, kUnhold; kAvailableVersions: exactly one.
   std::vector<PinnedVersion> pinned;  // kInstallPinned.
 };
 

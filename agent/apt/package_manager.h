@@ -1,6 +1,7 @@
 // The agent's OS package engine at the seam: refresh the lists, compute which upgrades the
 // policy allows (and why the others are kept back), install them or exact versions of named
-// packages, repair an interrupted dpkg, manage holds and tell whether a reboot is required.
+// packages, repair an interrupted dpkg, manage holds, tell whether a reboot is required and
+// list the versions of a package the lists offer.
 // The agent daemon reaches it through engine_client.h (a tended-apt-engine child process);
 // the libapt-pkg implementation is in agent/apt/engine/, which only that program links.
 // Nothing here exposes apt types.
@@ -115,6 +116,13 @@ class PackageManager {
 
   // The sentinel exists, or an installed kernel is newer than the running one.
   virtual absl::StatusOr<RebootRequirement> RebootRequired() = 0;
+
+  // The versions of `package` the apt lists offer, newest first (apt's version order), each
+  // once: what `apt-cache madison` shows. An installed version no list offers is not one.
+  // A package the lists do not know gives an empty list, not an error. Reads the lists only
+  // (call Update() first for fresh ones): no download, no lock.
+  virtual absl::StatusOr<std::vector<std::string>> AvailableVersions(
+      const std::string& package) = 0;
 };
 
 struct AptOptions {

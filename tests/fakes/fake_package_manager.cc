@@ -14,7 +14,7 @@ std::vector<std::string> FakePackageManager::Describe(const agent::apt::UpgradeP
 
 absl::Status FakePackageManager::Update() {
   ++updates;
-  return absl::OkStatus();
+  return update_error;
 }
 
 absl::StatusOr<agent::apt::UpgradePlan> FakePackageManager::Plan() {
@@ -57,6 +57,15 @@ absl::StatusOr<std::vector<std::string>> FakePackageManager::Holds() {
 
 absl::StatusOr<agent::apt::RebootRequirement> FakePackageManager::RebootRequired() {
   return agent::apt::RebootRequirement();
+}
+
+absl::StatusOr<std::vector<std::string>> FakePackageManager::AvailableVersions(
+    const std::string& package) {
+  available_versions_asked.push_back(package);
+  if (!available_versions_error.ok()) return available_versions_error;
+  auto it = available_versions.find(package);
+  if (it == available_versions.end()) return std::vector<std::string>();
+  return it->second;
 }
 
 }  // namespace tended::testing

@@ -6,6 +6,7 @@
 #define TENDED_TESTS_FAKES_FAKE_PACKAGE_MANAGER_H_
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -27,7 +28,14 @@ class FakePackageManager final : public agent::apt::PackageManager {
   bool dpkg_interrupted = false;
   int repairs = 0;
   int updates = 0;
+  // What Update() answers (after counting).
+  absl::Status update_error;
   int plans = 0;
+  // What AvailableVersions() answers per package (an unknown one: empty), or this error.
+  std::map<std::string, std::vector<std::string>> available_versions;
+  absl::Status available_versions_error;
+  // Every package AvailableVersions() was asked about, in order.
+  std::vector<std::string> available_versions_asked;
 
   // "name=from->to" for each upgrade, for readable expectations.
   static std::vector<std::string> Describe(const agent::apt::UpgradePlan& plan);
@@ -44,6 +52,7 @@ class FakePackageManager final : public agent::apt::PackageManager {
   absl::Status Unhold(const std::vector<std::string>& packages) override;
   absl::StatusOr<std::vector<std::string>> Holds() override;
   absl::StatusOr<agent::apt::RebootRequirement> RebootRequired() override;
+  absl::StatusOr<std::vector<std::string>> AvailableVersions(const std::string& package) override;
 };
 
 }  // namespace tended::testing

@@ -4,7 +4,9 @@
 #include <apt-pkg/error.h>
 #include <apt-pkg/sourcelist.h>
 #include <apt-pkg/update.h>
+#include <apt-pkg/version.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -18,6 +20,14 @@
 
 namespace tended::agent::apt {
 namespace {
+
+// Whether a list (not only dpkg's status file) offers `ver`.
+bool OfferedByAList(const pkgCache::VerIterator& ver) {
+  for (pkgCache::VerFileIterator file = ver.FileList(); !file.end(); ++file) {
+    if ((file.File()->Flags & pkgCache::Flag::NotSource) == 0) return true;
+  }
+  return false;
+}
 
 // The PackageManager calls, each on the system, a fresh planner or the installer.
 class AptPackageManager : public PackageManager {
@@ -80,6 +90,33 @@ class AptPackageManager : public PackageManager {
   }
 
   absl::StatusOr<RebootRequirement> RebootRequired() override { return system_.RebootRequired(); }
+
+  absl::StatusOr<std::vector<std::string>> AvailableVersions(const std::string& package) override {
+    RETURN_IF_ERROR(system_.EnsureConfigured());
+    pkgCacheFile cache_file;
+    RETURN_IF_ERROR(OpenAptCache(cache_file));
+    pkgCache* cache = cache_file.GetPkgCache();
+    if (cache == nullptr) return AptError("cannot open the package cache");
+    std::vector<std::string> versions;
+    // Every architecture's package of that name (kubeadm:amd64, a foreign one, ...).
+    pkgCache::GrpIterator group = cache->FindGrp(package);
+    if (group.end()) return versions;
+    for (pkgCache::PkgIterator pkg = group.PackageList(); !pkg.end(); pkg = group.NextPkg(pkg)) {
+      for (pkgCache::VerIterator ver = pkg.VersionList(); !ver.end(); ++ver) {
+        if (!OfferedByAList(ver)) continue;
+        const std::string version = Str(ver.VerStr());
+        if (std::find(versions.begin(), versions.end(), version) == versions.end()) {
+          versions.push_back(version);
+        }
+      }
+    }
+    // VersionList is newest first per architecture; across architectures, merge by apt's order.
+    std::stable_sort(versions.begin(), versions.end(),
+                     [&](const std::string& a, const std::string& b) {
+                       return cache->VS->CmpVersion(a, b) > 0;
+                     });
+    return versions;
+  }
 
  private:
   AptSystem system_;

@@ -61,6 +61,8 @@ absl::StatusOr<EngineValue> Dispatch(PackageManager& manager, const EngineReques
       return value(manager.Holds());
     case EngineCall::kRebootRequired:
       return value(manager.RebootRequired());
+    case EngineCall::kAvailableVersions:
+      return value(manager.AvailableVersions(request.packages.front()));
   }
   return absl::InvalidArgumentError("unknown apt engine call");
 }

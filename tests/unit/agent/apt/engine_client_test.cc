@@ -139,6 +139,18 @@ TEST_F(EngineClientTest, AppliesThroughTheEngineAndForwardsProgress) {
   EXPECT_FALSE(*repaired);
 }
 
+TEST_F(EngineClientTest, AvailableVersionsThroughTheEngine) {
+  std::unique_ptr<PackageManager> child = Child(Options(), kEngine);
+  ASSERT_NE(child, nullptr);
+  ASSERT_TRUE(child->Update().ok());
+  absl::StatusOr<std::vector<std::string>> versions = child->AvailableVersions("libfoo");
+  ASSERT_TRUE(versions.ok()) << versions.status();
+  EXPECT_THAT(*versions, ElementsAre("1.1"));
+  versions = child->AvailableVersions("no-such-pkg");
+  ASSERT_TRUE(versions.ok()) << versions.status();
+  EXPECT_TRUE(versions->empty());
+}
+
 TEST_F(EngineClientTest, InstallsAPinnedVersionOfAHeldPackageThroughTheEngine) {
   std::unique_ptr<PackageManager> child = Child(Options(), kEngine);
   ASSERT_NE(child, nullptr);

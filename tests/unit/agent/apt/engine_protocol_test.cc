@@ -62,12 +62,29 @@ TEST(EngineProtocolTest, EveryCallNameDecodes) {
   for (EngineCall call :
        {EngineCall::kCheck, EngineCall::kUpdate, EngineCall::kPlan, EngineCall::kApply,
         EngineCall::kInstallPinned, EngineCall::kRepair, EngineCall::kHold, EngineCall::kUnhold,
-        EngineCall::kHolds, EngineCall::kRebootRequired}) {
+        EngineCall::kHolds, EngineCall::kRebootRequired, EngineCall::kAvailableVersions}) {
     EngineRequest request = FullRequest();
     request.call = call;
     absl::StatusOr<EngineRequest> got = DecodeEngineRequest(EncodeEngineRequest(request));
     ASSERT_TRUE(got.ok()) << EngineCallName(call) << ": " << got.status();
     EXPECT_EQ(got->call, call) << EngineCallName(call);
+  }
+}
+
+TEST(EngineProtocolTest, AvailableVersionsNamesExactlyOnePackage) {
+  EngineRequest request = FullRequest();
+  request.call = EngineCall::kAvailableVersions;
+  request.packages = {"kubeadm"};
+  absl::StatusOr<EngineRequest> got = DecodeEngineRequest(EncodeEngineRequest(request));
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(EngineCallName(got->call), std::string("available_versions"));
+  EXPECT_THAT(got->packages, ElementsAre("kubeadm"));
+  for (std::vector<std::string> packages :
+       {std::vector<std::string>{}, std::vector<std::string>{"kubeadm", "kubelet"}}) {
+    request.packages = packages;
+    got = DecodeEngineRequest(EncodeEngineRequest(request));
+    ASSERT_FALSE(got.ok());
+    EXPECT_THAT(got.status().message(), HasSubstr("instead of one"));
   }
 }
 
@@ -154,6 +171,12 @@ TEST(EngineProtocolTest, ResultsRoundTripForEachCall) {
                               EncodeEndLine(EngineValue(std::vector<std::string>{"x", "y"})));
   ASSERT_TRUE(got.ok());
   EXPECT_THAT(std::get<std::vector<std::string>>(*got->end), ElementsAre("x", "y"));
+  got = DecodeEngineReplyLine(
+      EngineCall::kAvailableVersions,
+      EncodeEndLine(EngineValue(std::vector<std::string>{"1.32.1-1.1", "1.32.0-1.1"})));
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_THAT(std::get<std::vector<std::string>>(*got->end),
+              ElementsAre("1.32.1-1.1", "1.32.0-1.1"));
   got = DecodeEngineReplyLine(EngineCall::kUpdate, EncodeEndLine(EngineValue(std::monostate{})));
   ASSERT_TRUE(got.ok());
   EXPECT_TRUE(got->end.ok());

@@ -239,6 +239,22 @@ TEST_F(AptEngineTest, HoldUnholdAndHolds) {
   EXPECT_THAT(*manager->Holds(), IsEmpty());
 }
 
+// What `apt-cache madison` shows: the versions in the lists, newest first, whichever
+// repository offers them, and not the installed version no list offers any more.
+TEST_F(AptEngineTest, AvailableVersionsListsTheListsVersionsNewestFirst) {
+  std::unique_ptr<PackageManager> manager = Manager();
+  ASSERT_NE(manager, nullptr);
+  absl::StatusOr<std::vector<std::string>> libfoo = manager->AvailableVersions("libfoo");
+  ASSERT_TRUE(libfoo.ok()) << libfoo.status();
+  EXPECT_THAT(*libfoo, ElementsAre("1.2", "1.1"));  // 1.0 is installed, in no list.
+  EXPECT_THAT(*manager->AvailableVersions("libbar"), ElementsAre("1.0"));  // Not installed.
+  absl::StatusOr<std::vector<std::string>> unknown = manager->AvailableVersions("no-such-pkg");
+  ASSERT_TRUE(unknown.ok()) << unknown.status();
+  EXPECT_THAT(*unknown, IsEmpty());
+  // Reading versions changes nothing.
+  EXPECT_EQ(lab_->State("libfoo"), "ii 1.0");
+}
+
 TEST_F(AptEngineTest, NonStrictWhitelistRestrictsButAllowsDependencies) {
   MakeRoot(absl::StrCat(kPolicy, "Unattended-Upgrade::Package-Whitelist { \"libfoo\"; };\n"));
   std::unique_ptr<PackageManager> manager = Manager();
