@@ -1,11 +1,18 @@
-// The shipped Prometheus alert rules: valid for promtool, and their unit tests pass
-// (tests/testdata/prometheus/tended-alerts_test.yaml).
+// The shipped Prometheus alert rules: valid for promtool, their unit tests pass
+// (tests/testdata/prometheus/*_test.yaml), and every runbook_url names a heading that
+// exists in docs/runbook.md.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <set>
 #include <string>
+#include <vector>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "common/file_util.h"
 #include "tests/fakes/promtool.h"
 #include "tests/fakes/temp_dir.h"
@@ -18,6 +25,53 @@ using ::testing::HasSubstr;
 constexpr char kRules[] = TENDED_SOURCE_DIR "/packaging/prometheus/tended-alerts.yaml";
 constexpr char kRuleTests[] =
     TENDED_SOURCE_DIR "/tests/testdata/prometheus/tended-alerts_test.yaml";
+constexpr char kK8sRuleTests[] =
+    TENDED_SOURCE_DIR "/tests/testdata/prometheus/tended-k8s-alerts_test.yaml";
+constexpr char kK8sDaysRuleTests[] =
+    TENDED_SOURCE_DIR "/tests/testdata/prometheus/tended-k8s-alerts-days_test.yaml";
+constexpr char kRunbook[] = TENDED_SOURCE_DIR "/docs/runbook.md";
+constexpr char kRunbookUrlPrefix[] = "docs/runbook.md#";
+
+// The anchor GitHub gives a Markdown heading: lower case, spaces to hyphens, and every
+// character other than letters, digits, hyphens and underscores dropped.
+std::string HeadingAnchor(absl::string_view heading) {
+  std::string anchor;
+  for (char c : heading) {
+    if (absl::ascii_isalnum(c) || c == '-' || c == '_') {
+      anchor.push_back(absl::ascii_tolower(c));
+    } else if (c == ' ') {
+      anchor.push_back('-');
+    }
+  }
+  return anchor;
+}
+
+std::set<std::string> MarkdownAnchors(absl::string_view markdown) {
+  std::set<std::string> anchors;
+  bool in_code = false;
+  for (absl::string_view line : absl::StrSplit(markdown, '\n')) {
+    if (absl::StartsWith(line, "```")) in_code = !in_code;
+    if (in_code || !absl::StartsWith(line, "#")) continue;
+    size_t text = line.find_first_not_of('#');
+    if (text == absl::string_view::npos) continue;
+    anchors.insert(HeadingAnchor(absl::StripAsciiWhitespace(line.substr(text))));
+  }
+  return anchors;
+}
+
+// The values of every `runbook_url:` line, quotes removed.
+std::vector<std::string> RunbookUrls(absl::string_view rules) {
+  std::vector<std::string> urls;
+  for (absl::string_view line : absl::StrSplit(rules, '\n')) {
+    line = absl::StripLeadingAsciiWhitespace(line);
+    if (!absl::ConsumePrefix(&line, "runbook_url:")) continue;
+    line = absl::StripAsciiWhitespace(line);
+    absl::ConsumePrefix(&line, "\"");
+    absl::ConsumeSuffix(&line, "\"");
+    urls.emplace_back(line);
+  }
+  return urls;
+}
 
 class AlertRulesTest : public ::testing::Test {
  protected:
@@ -31,7 +85,7 @@ TEST_F(AlertRulesTest, PromtoolChecksTheRules) {
   auto result = testing::RunPromtool({"check", "rules", kRules}, dir_.path());
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_TRUE(result->success) << result->exit << "\n" << result->output;
-  EXPECT_THAT(result->output, HasSubstr("SUCCESS: 10 rules found"));
+  EXPECT_THAT(result->output, HasSubstr("SUCCESS: 15 rules found"));
 }
 
 TEST_F(AlertRulesTest, RuleUnitTestsPass) {
@@ -39,6 +93,15 @@ TEST_F(AlertRulesTest, RuleUnitTestsPass) {
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_TRUE(result->success) << result->exit << "\n" << result->output;
   EXPECT_THAT(result->output, HasSubstr("SUCCESS"));
+}
+
+TEST_F(AlertRulesTest, KubernetesRolloutRuleUnitTestsPass) {
+  for (const char* tests : {kK8sRuleTests, kK8sDaysRuleTests}) {
+    auto result = testing::RunPromtool({"test", "rules", tests}, dir_.path());
+    ASSERT_TRUE(result.ok()) << result.status();
+    EXPECT_TRUE(result->success) << tests << ": " << result->exit << "\n" << result->output;
+    EXPECT_THAT(result->output, HasSubstr("SUCCESS"));
+  }
 }
 
 TEST_F(AlertRulesTest, ABrokenRuleFileIsRejected) {
@@ -54,6 +117,32 @@ TEST_F(AlertRulesTest, ABrokenRuleFileIsRejected) {
   auto result = testing::RunPromtool({"check", "rules", path}, dir_.path());
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_FALSE(result->success) << result->output;
+}
+
+TEST(AlertRunbookTest, EveryRunbookUrlNamesARunbookHeading) {
+  auto rules = ReadFileToString(kRules);
+  ASSERT_TRUE(rules.ok()) << rules.status();
+  auto runbook = ReadFileToString(kRunbook);
+  ASSERT_TRUE(runbook.ok()) << runbook.status();
+  std::set<std::string> anchors = MarkdownAnchors(*runbook);
+  std::vector<std::string> urls = RunbookUrls(*rules);
+  ASSERT_GE(urls.size(), 5u) << "the Kubernetes rollout alerts all carry a runbook_url";
+  for (const std::string& url : urls) {
+    absl::string_view anchor = url;
+    EXPECT_TRUE(absl::ConsumePrefix(&anchor, kRunbookUrlPrefix)) << url;
+    EXPECT_TRUE(anchors.count(std::string(anchor)) == 1)
+        << url << " names no heading of docs/runbook.md";
+  }
+}
+
+TEST(AlertRunbookTest, AnchorsFollowGitHubsRule) {
+  // So the check above can fail: a made-up anchor is not among the runbook's.
+  EXPECT_EQ(HeadingAnchor("7. Restore etcd from the rollout's snapshot"),
+            "7-restore-etcd-from-the-rollouts-snapshot");
+  EXPECT_EQ(HeadingAnchor("TendedK8sVersionSkew"), "tendedk8sversionskew");
+  std::set<std::string> anchors =
+      MarkdownAnchors("# Top\n```sh\n# not a heading\n```\n## 2. Two\n");
+  EXPECT_THAT(anchors, ::testing::UnorderedElementsAre("top", "2-two"));
 }
 
 }  // namespace
