@@ -1,12 +1,19 @@
-// The shipped Prometheus alert rules: valid for promtool, and their unit tests pass
-// (tests/testdata/prometheus/tended-alerts_test.yaml).
+// The shipped Prometheus alert rules: valid for promtool, their unit tests pass
+// (tests/testdata/prometheus/*_test.yaml), and every runbook_url names a heading that
+// exists in docs/runbook.md.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <set>
 #include <string>
+#include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "common/file_util.h"
+#include "tests/fakes/markdown.h"
 #include "tests/fakes/promtool.h"
 #include "tests/fakes/temp_dir.h"
 
@@ -18,6 +25,26 @@ using ::testing::HasSubstr;
 constexpr char kRules[] = TENDED_SOURCE_DIR "/packaging/prometheus/tended-alerts.yaml";
 constexpr char kRuleTests[] =
     TENDED_SOURCE_DIR "/tests/testdata/prometheus/tended-alerts_test.yaml";
+constexpr char kK8sRuleTests[] =
+    TENDED_SOURCE_DIR "/tests/testdata/prometheus/tended-k8s-alerts_test.yaml";
+constexpr char kK8sDaysRuleTests[] =
+    TENDED_SOURCE_DIR "/tests/testdata/prometheus/tended-k8s-alerts-days_test.yaml";
+constexpr char kRunbook[] = TENDED_SOURCE_DIR "/docs/runbook.md";
+constexpr char kRunbookUrlPrefix[] = "docs/runbook.md#";
+
+// The values of every `runbook_url:` line, quotes removed.
+std::vector<std::string> RunbookUrls(absl::string_view rules) {
+  std::vector<std::string> urls;
+  for (absl::string_view line : absl::StrSplit(rules, '\n')) {
+    line = absl::StripLeadingAsciiWhitespace(line);
+    if (!absl::ConsumePrefix(&line, "runbook_url:")) continue;
+    line = absl::StripAsciiWhitespace(line);
+    absl::ConsumePrefix(&line, "\"");
+    absl::ConsumeSuffix(&line, "\"");
+    urls.emplace_back(line);
+  }
+  return urls;
+}
 
 class AlertRulesTest : public ::testing::Test {
  protected:
@@ -31,7 +58,7 @@ TEST_F(AlertRulesTest, PromtoolChecksTheRules) {
   auto result = testing::RunPromtool({"check", "rules", kRules}, dir_.path());
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_TRUE(result->success) << result->exit << "\n" << result->output;
-  EXPECT_THAT(result->output, HasSubstr("SUCCESS: 10 rules found"));
+  EXPECT_THAT(result->output, HasSubstr("SUCCESS: 15 rules found"));
 }
 
 TEST_F(AlertRulesTest, RuleUnitTestsPass) {
@@ -39,6 +66,15 @@ TEST_F(AlertRulesTest, RuleUnitTestsPass) {
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_TRUE(result->success) << result->exit << "\n" << result->output;
   EXPECT_THAT(result->output, HasSubstr("SUCCESS"));
+}
+
+TEST_F(AlertRulesTest, KubernetesRolloutRuleUnitTestsPass) {
+  for (const char* tests : {kK8sRuleTests, kK8sDaysRuleTests}) {
+    auto result = testing::RunPromtool({"test", "rules", tests}, dir_.path());
+    ASSERT_TRUE(result.ok()) << result.status();
+    EXPECT_TRUE(result->success) << tests << ": " << result->exit << "\n" << result->output;
+    EXPECT_THAT(result->output, HasSubstr("SUCCESS"));
+  }
 }
 
 TEST_F(AlertRulesTest, ABrokenRuleFileIsRejected) {
@@ -54,6 +90,22 @@ TEST_F(AlertRulesTest, ABrokenRuleFileIsRejected) {
   auto result = testing::RunPromtool({"check", "rules", path}, dir_.path());
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_FALSE(result->success) << result->output;
+}
+
+TEST(AlertRunbookTest, EveryRunbookUrlNamesARunbookHeading) {
+  auto rules = ReadFileToString(kRules);
+  ASSERT_TRUE(rules.ok()) << rules.status();
+  auto runbook = ReadFileToString(kRunbook);
+  ASSERT_TRUE(runbook.ok()) << runbook.status();
+  std::set<std::string> anchors = testing::MarkdownAnchors(*runbook);
+  std::vector<std::string> urls = RunbookUrls(*rules);
+  ASSERT_GE(urls.size(), 5u) << "the Kubernetes rollout alerts all carry a runbook_url";
+  for (const std::string& url : urls) {
+    absl::string_view anchor = url;
+    EXPECT_TRUE(absl::ConsumePrefix(&anchor, kRunbookUrlPrefix)) << url;
+    EXPECT_TRUE(anchors.count(std::string(anchor)) == 1)
+        << url << " names no heading of docs/runbook.md";
+  }
 }
 
 }  // namespace
