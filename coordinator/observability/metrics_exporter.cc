@@ -151,7 +151,7 @@ void CoordinatorMetrics::CollectK8s(const tended::v1::ListNodesResponse& nodes,
         kubelet.ok()) {
       kubelets[node.facts().node_name()] = *kubelet;
     }
-    if (k8s.control_plane() && k8s.has_checked_time()) {
+    if (k8s.control_plane() && k8s.has_checked_time() && k8s.check_error().empty()) {
       const absl::Time checked = FromProtoTimestamp(k8s.checked_time());
       if (checked > last_check) {
         last_check = checked;
@@ -197,7 +197,8 @@ void CoordinatorMetrics::CollectK8s(const tended::v1::ListNodesResponse& nodes,
   }
   out.Add("tended_k8s_upgrade_in_flight", {}, in_flight ? 1 : 0);
   if (last != nullptr) {
-    out.Add("tended_k8s_upgrade_snapshot_taken", {}, last->snapshot().path().empty() ? 0 : 1);
+    out.Add("tended_k8s_upgrade_snapshot_taken", {},
+            in_flight && !last->snapshot().path().empty() ? 1 : 0);
     out.Add("tended_k8s_upgrade_last_progress_timestamp_seconds", {},
             absl::ToDoubleSeconds(FromProtoTimestamp(last->update_time()) - absl::UnixEpoch()));
   }

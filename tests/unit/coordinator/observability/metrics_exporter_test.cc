@@ -221,5 +221,36 @@ TEST(EventTypeLabelTest, LowercaseWithoutPrefix) {
   EXPECT_EQ(EventTypeLabel(tended::v1::EVENT_TYPE_HALTED), "halted");
 }
 
+
+TEST_F(CoordinatorMetricsTest, KubernetesVersionsAndRolloutsAreExported) {
+  BringUp(false);
+  for (const auto& [node, kubelet] :
+       std::map<std::string, std::string>{{"node-a", "1.30.2-1.1"}, {"node-b", "1.29.9-1.1"}}) {
+    tended::v1::ReportFactsRequest request = testing::FactsReport(node, "boot-1", false);
+    tended::v1::K8sNodeFacts* k8s = request.mutable_facts()->mutable_k8s();
+    k8s->set_kubelet_version(kubelet);
+    if (node == "node-a") {
+      k8s->set_control_plane(true);
+      k8s->add_kubeadm_candidates("1.30.5-1.1");
+      k8s->add_kubeadm_candidates("1.30.2-1.1");
+      k8s->set_next_minor_available(true);
+      k8s->set_next_minor("1.31");
+      k8s->mutable_checked_time()->set_seconds(1767225600);
+    }
+    ASSERT_TRUE(coordinator_->ReportFacts(request).ok());
+  }
+  std::map<std::string, double> samples = Scrape();
+  EXPECT_EQ(samples["tended_k8s_upgrade_available{kind=\"patch\",running=\"1.30.2\","
+                    "target=\"1.30.5\"}"],
+            1);
+  EXPECT_EQ(samples["tended_k8s_upgrade_available{kind=\"minor\",running=\"1.30.2\","
+                    "target=\"1.31\"}"],
+            1);
+  EXPECT_EQ(samples["tended_k8s_version_check_last_run_timestamp_seconds"], 1767225600);
+  EXPECT_EQ(samples["tended_k8s_upgrade_version_skew"], 1);
+  EXPECT_EQ(samples["tended_k8s_upgrade_in_flight"], 0);
+  EXPECT_THAT(samples, Not(Contains(Key("tended_k8s_upgrade_snapshot_taken"))));
+}
+
 }  // namespace
 }  // namespace tended::coordinator
