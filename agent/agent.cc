@@ -47,7 +47,10 @@ Agent::Agent(const AgentConfig& config, std::string node_name, RootPath root,
       backoff_(config.reconnect_initial_backoff),
       report_interval_(config.report_interval) {}
 
-Agent::~Agent() { deps_.coordinator->CloseDirectiveStream(); }
+Agent::~Agent() {
+  deps_.coordinator->CloseDirectiveStream();
+  if (k8s_worker_.joinable()) k8s_worker_.join();
+}
 
 absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const AgentConfig& config,
                                                      std::string node_name, RootPath root,
@@ -152,6 +155,8 @@ void Agent::AdoptLease(const Lease& lease, absl::string_view how) {
     journal_.clear_step_report();
     journal_.clear_step_report_delivered();
     journal_.clear_step_packages();
+    journal_.clear_k8s_steps_done();
+    journal_.clear_k8s_step_in_flight();
     *journal_.mutable_lease() = lease;
     next_lease_act_ = absl::InfinitePast();
     Log()->info("holding lease {} (token {}), {}", lease.id(), lease.fencing_token(), how);
@@ -176,6 +181,8 @@ void Agent::ClearLease(absl::string_view why) {
   journal_.clear_step_report();
   journal_.clear_step_report_delivered();
   journal_.clear_step_packages();
+  journal_.clear_k8s_steps_done();
+  journal_.clear_k8s_step_in_flight();
   reboot_at_.reset();
   next_lease_act_ = absl::InfinitePast();
   if (absl::Status removed = RemoveFileIfExists(root_.Resolve(config_.reboot.gated_sentinel));
@@ -222,6 +229,7 @@ void Agent::Disconnected(const absl::Status& why) {
 absl::Status Agent::Report() {
   ASSIGN_OR_RETURN(tended::v1::NodeFacts facts, facts_reader_.Read());
   if (os_ != nullptr) FillOsUpgradeFacts(facts.mutable_os_upgrade());
+  if (deps_.k8s_installed != nullptr) FillK8sFacts(facts.mutable_k8s());
   tended::v1::ReportFactsRequest request;
   *request.mutable_facts() = std::move(facts);
   request.set_agent_instance_id(instance_id_);
@@ -298,6 +306,10 @@ absl::Time Agent::RunOnce() {
   if (os_ != nullptr) {
     os_next = os_->RefreshPlanIfDue(now);
     if (os_->TakePlanChanged()) next_report_ = absl::InfinitePast();  // Tell the coordinator.
+  }
+  if (deps_.k8s_version_check != nullptr) {
+    os_next = std::min(os_next, deps_.k8s_version_check->RunIfDue(now));
+    if (deps_.k8s_version_check->TakeChanged()) next_report_ = absl::InfinitePast();
   }
   if (now >= next_report_) {
     if (absl::Status reported = Report(); !reported.ok()) {
@@ -397,6 +409,13 @@ void Agent::SimulateRestartForTest() {
     os_->Reset();
     StartOsUpgrades();
   }
+  if (k8s_worker_.joinable()) k8s_worker_.join();
+  {
+    absl::MutexLock lock(&k8s_mutex_);
+    k8s_running_ = false;
+    k8s_outcome_.reset();
+  }
+  last_snapshot_.Clear();
 }
 
 void Agent::Run(const std::atomic<bool>& stop) {

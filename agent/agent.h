@@ -5,9 +5,12 @@
 // right before each disruptive act. The step in flight is journaled on disk first, so a
 // crash or the reboot itself resumes it. Every call carries the installation's instance id.
 //
+// K8S_UPGRADE leases are never asked for: the coordinator's rollout grants them, and the
+// agent runs their typed steps in order, each behind its own BeginDisruption.
+//
 // The files: agent.cc (events, reports, asking for leases), agent_lease.cc (acting under
-// any lease: fences, renewals, returns), agent_reboot.cc and agent_os_upgrade.cc (the
-// kinds' steps).
+// any lease: fences, renewals, returns), agent_reboot.cc, agent_os_upgrade.cc and
+// agent_k8s_upgrade.cc (the kinds' steps).
 //
 // Inputs arrive as events (Wake, directives, stream end) from other threads; RunOnce()
 // does the work due at the injected clock's now and says when it next wants to run. Run()
@@ -20,12 +23,15 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "agent/config.h"
 #include "agent/coordinator_client.h"
+#include "agent/k8s/step_runner.h"
+#include "agent/k8s/version_check.h"
 #include "agent/lease_requester.h"
 #include "agent/node_facts.h"
 #include "agent/os_upgrade_step.h"
@@ -53,6 +59,15 @@ class Agent {
     // Run list refreshes, plans and installs on a worker thread (the daemon); false runs
     // them inside RunOnce (tests, the simulation).
     bool apt_in_background = true;
+    // Optional, together: with them the agent reports its Kubernetes packages and runs the
+    // typed steps of K8S_UPGRADE leases (config.k8s.enabled).
+    k8s::K8sStepRunner* k8s_steps = nullptr;
+    k8s::InstalledK8sReader* k8s_installed = nullptr;
+    // Optional: the scheduled version check whose findings go into the reports.
+    k8s::ScheduledVersionCheck* k8s_version_check = nullptr;
+    // Run the Kubernetes steps on a worker thread (the daemon); false runs them inside
+    // RunOnce (tests, the simulation).
+    bool k8s_in_background = true;
   };
 
   // Loads the journal from <root>/<state_dir>/agent-state.json and the instance id from
@@ -141,6 +156,19 @@ class Agent {
   absl::Time StartOsUpgrade();
   absl::Time DeliverStepReport();
 
+  // Kubernetes upgrades (agent_k8s_upgrade.cc).
+  void FillK8sFacts(tended::v1::K8sNodeFacts* facts);
+  absl::Time HandleK8sUpgradeLease();
+  // Begins `step` behind the fence, journals it as in flight, and runs it.
+  absl::Time StartK8sStep(const tended::v1::K8sStep& step, bool resumed);
+  // Journals the finished step's report (done on success) and delivers it.
+  absl::Time FinishK8sStep(const tended::v1::K8sStep& step,
+                           const absl::StatusOr<k8s::StepOutcome>& outcome);
+  absl::Time DeliverK8sReport();
+  // The running step's outcome once it ended (once); nullopt while it runs or when none does.
+  std::optional<absl::StatusOr<k8s::StepOutcome>> TakeK8sOutcome();
+  bool K8sStepRunning();
+
   const AgentConfig& config_;
   const std::string node_name_;
   const RootPath root_;
@@ -171,6 +199,13 @@ class Agent {
   std::unique_ptr<OsUpgradeStep> os_;
   // The last delivered OS upgrade report (also in <state_dir>/last-os-upgrade.json).
   tended::v1::StepReport last_os_step_;
+
+  // The last etcd snapshot this node took (also in <state_dir>/last-etcd-snapshot.json).
+  tended::v1::EtcdSnapshotRecord last_snapshot_;
+  std::thread k8s_worker_;
+  absl::Mutex k8s_mutex_;
+  bool k8s_running_ ABSL_GUARDED_BY(k8s_mutex_) = false;
+  std::optional<absl::StatusOr<k8s::StepOutcome>> k8s_outcome_ ABSL_GUARDED_BY(k8s_mutex_);
 
   absl::Mutex events_mutex_;
   std::deque<tended::v1::Directive> directives_ ABSL_GUARDED_BY(events_mutex_);

@@ -35,6 +35,8 @@ absl::Time Agent::HandleLease(const std::string& boot_id, bool reboot_needed) {
     step_next = HandleOsUpgradeLease();
   } else if (held.kind() == tended::v1::LEASE_KIND_REBOOT) {
     step_next = HandleRebootLease(boot_id, reboot_needed);
+  } else if (held.kind() == tended::v1::LEASE_KIND_K8S_UPGRADE) {
+    step_next = HandleK8sUpgradeLease();
   } else {
     // Other kinds are acted on by their own steps; keep the lease alive meanwhile.
     SetStatus(absl::StrCat("holding ", held.id()));

@@ -9,6 +9,7 @@
 #include "common/host_port.h"
 #include "common/node_name.h"
 #include "common/root_path.h"
+#include "common/schedule.h"
 #include "common/status_macros.h"
 #include "common/yaml_util.h"
 
@@ -90,6 +91,35 @@ Problem Check(const AgentConfig& config) {
   if (config.apt.lock_timeout <= absl::ZeroDuration()) {
     return {"apt.lock_timeout", "must be longer than 0"};
   }
+  if (absl::StatusOr<Schedule> schedule =
+          Schedule::Parse(config.k8s.detect_schedule, config.k8s.detect_time_zone);
+      !schedule.ok()) {
+    return {"k8s.detect_schedule", std::string(schedule.status().message())};
+  }
+  if (!absl::StrContains(config.k8s.repo_url_pattern, "{minor}") ||
+      !(absl::StartsWith(config.k8s.repo_url_pattern, "https://") ||
+        absl::StartsWith(config.k8s.repo_url_pattern, "http://"))) {
+    return {"k8s.repo_url_pattern", "must be an http(s) URL with {minor} in it"};
+  }
+  for (const auto& [key, path] :
+       {std::pair<const char*, const std::string*>{"k8s.apt_source_file",
+                                                   &config.k8s.apt_source_file},
+        {"k8s.etcd.snapshot_dir", &config.k8s.etcd.snapshot_dir}}) {
+    if (!absl::StartsWith(*path, "/")) {
+      return {key, "must be an absolute path (it is resolved under root)"};
+    }
+    if (RootPath::HasDotDotComponent(*path)) return {key, kNoDotDotUnderRoot};
+  }
+  if (config.k8s.kubeadm_timeout <= absl::ZeroDuration()) {
+    return {"k8s.kubeadm_timeout", "must be longer than 0"};
+  }
+  if (!absl::StartsWith(config.k8s.etcd.endpoint, "https://") &&
+      !absl::StartsWith(config.k8s.etcd.endpoint, "http://")) {
+    return {"k8s.etcd.endpoint", "must be an http:// or https:// URL"};
+  }
+  if (config.k8s.etcd.timeout <= absl::ZeroDuration()) {
+    return {"k8s.etcd.timeout", "must be longer than 0"};
+  }
   return {};
 }
 
@@ -138,6 +168,31 @@ absl::Status ParseApt(const YamlCursor& cursor, absl::string_view source, AgentC
   return absl::OkStatus();
 }
 
+absl::Status ParseK8s(const YamlCursor& cursor, AgentConfig::K8s* k8s) {
+  RETURN_IF_ERROR(cursor.ExpectMapWithKeys({"enabled", "detect_schedule", "detect_time_zone",
+                                            "repo_url_pattern", "apt_source_file",
+                                            "kubeadm_timeout", "etcd"}));
+  if (cursor.IsNull()) return absl::OkStatus();
+  RETURN_IF_ERROR(cursor.Optional("enabled", &k8s->enabled));
+  RETURN_IF_ERROR(cursor.Optional("detect_schedule", &k8s->detect_schedule));
+  RETURN_IF_ERROR(cursor.Optional("detect_time_zone", &k8s->detect_time_zone));
+  RETURN_IF_ERROR(cursor.Optional("repo_url_pattern", &k8s->repo_url_pattern));
+  RETURN_IF_ERROR(cursor.Optional("apt_source_file", &k8s->apt_source_file));
+  RETURN_IF_ERROR(cursor.Optional("kubeadm_timeout", &k8s->kubeadm_timeout));
+  YamlCursor etcd = cursor.Child("etcd");
+  RETURN_IF_ERROR(etcd.ExpectMapWithKeys(
+      {"endpoint", "ca_file", "cert_file", "key_file", "snapshot_dir", "keep", "timeout"}));
+  if (etcd.IsNull()) return absl::OkStatus();
+  RETURN_IF_ERROR(etcd.Optional("endpoint", &k8s->etcd.endpoint));
+  RETURN_IF_ERROR(etcd.Optional("ca_file", &k8s->etcd.ca_file));
+  RETURN_IF_ERROR(etcd.Optional("cert_file", &k8s->etcd.cert_file));
+  RETURN_IF_ERROR(etcd.Optional("key_file", &k8s->etcd.key_file));
+  RETURN_IF_ERROR(etcd.Optional("snapshot_dir", &k8s->etcd.snapshot_dir));
+  RETURN_IF_ERROR(etcd.Optional("keep", &k8s->etcd.keep, 1, 1000));
+  RETURN_IF_ERROR(etcd.Optional("timeout", &k8s->etcd.timeout));
+  return absl::OkStatus();
+}
+
 // The cursor for a dotted key from Check(), for its line; the nearest present ancestor
 // when the key itself was left at its default. Recursive on purpose: assigning a YamlCursor
 // would assign its YAML::Node, which rewrites the document.
@@ -163,7 +218,8 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(absl::string_view yaml, absl::strin
   // Every key the agent knows.
   RETURN_IF_ERROR(cursor.ExpectMapWithKeys({"node_name", "coordinator", "insecure", "root",
                                             "state_dir", "report_interval", "check_period",
-                                            "reconnect", "reboot", "apt", "metrics_listen"}));
+                                            "reconnect", "reboot", "apt", "metrics_listen",
+                                            "k8s"}));
   AgentConfig config;
   RETURN_IF_ERROR(cursor.Optional("node_name", &config.node_name));
   RETURN_IF_ERROR(cursor.Optional("coordinator", &config.coordinator_address));
@@ -179,6 +235,7 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(absl::string_view yaml, absl::strin
   RETURN_IF_ERROR(reconnect.Optional("max_backoff", &config.reconnect_max_backoff));
   RETURN_IF_ERROR(ParseReboot(cursor.Child("reboot"), &config.reboot));
   RETURN_IF_ERROR(ParseApt(cursor.Child("apt"), source, &config.apt));
+  RETURN_IF_ERROR(ParseK8s(cursor.Child("k8s"), &config.k8s));
 
   Problem problem = Check(config);
   if (!problem.key.empty()) {

@@ -52,6 +52,31 @@ struct AgentConfig {
     // Origins, blacklist, whitelist and holds added to (or replacing) the apt configuration's.
     apt::AptPolicyOverrides policy;
   } apt;
+
+  // Kubernetes: the installed versions in every report, the scheduled version check, and
+  // the typed steps of K8S_UPGRADE leases (agent/k8s). Package steps go through the apt
+  // engine whether or not apt.enabled is set.
+  struct K8s {
+    bool enabled = false;
+    // When the version check runs (common/schedule.h), in detect_time_zone.
+    std::string detect_schedule = "0 12 * * sun";
+    std::string detect_time_zone = "UTC";
+    // One repository per minor; "{minor}" becomes e.g. 1.32.
+    std::string repo_url_pattern = "https://pkgs.k8s.io/core:/stable:/v{minor}/deb/";
+    // The file with the repository's source line, resolved under root.
+    std::string apt_source_file = "/etc/apt/sources.list.d/kubernetes.list";
+    absl::Duration kubeadm_timeout = absl::Minutes(20);
+    // The ETCD_SNAPSHOT step on a control plane (kubeadm's PKI paths, resolved under root).
+    struct Etcd {
+      std::string endpoint = "https://127.0.0.1:2379";
+      std::string ca_file = "/etc/kubernetes/pki/etcd/ca.crt";
+      std::string cert_file = "/etc/kubernetes/pki/etcd/healthcheck-client.crt";
+      std::string key_file = "/etc/kubernetes/pki/etcd/healthcheck-client.key";
+      std::string snapshot_dir = "/var/lib/tended/etcd-snapshots";
+      int64_t keep = 5;
+      absl::Duration timeout = absl::Minutes(2);
+    } etcd;
+  } k8s;
 };
 
 absl::StatusOr<AgentConfig> ParseAgentConfig(absl::string_view yaml, absl::string_view source);

@@ -5,9 +5,18 @@
 #include <atomic>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "agent/agent.h"
 #include "agent/apt/engine_client.h"
+#include "agent/apt/serialized_package_manager.h"
 #include "agent/coordinator_client.h"
+#include "agent/k8s/command_runner.h"
+#include "agent/k8s/etcd_snapshotter.h"
+#include "agent/k8s/step_runner.h"
+#include "agent/k8s/version_check.h"
+#include "agent/k8s/version_detector.h"
+#include "common/http_client.h"
+#include "common/schedule.h"
 #include "agent/logind_rebooter.h"
 #include "agent/metrics_exporter.h"
 #include "agent/rebooter.h"
@@ -68,7 +77,7 @@ int RunAgent(const AgentOptions& options) {
     return 2;
   }
   std::unique_ptr<apt::PackageManager> packages;
-  if (config->apt.enabled) {
+  if (config->apt.enabled || config->k8s.enabled) {
     apt::AptOptions apt_options;
     apt_options.root = config->root;
     apt_options.policy = config->apt.policy;
@@ -86,11 +95,66 @@ int RunAgent(const AgentOptions& options) {
     }
     packages = *std::move(created);
   }
+  // OS upgrades, Kubernetes steps and the version check share the one engine.
+  std::unique_ptr<apt::SerializedPackageManager> serialized;
+  if (packages != nullptr) {
+    serialized = std::make_unique<apt::SerializedPackageManager>(packages.get());
+  }
   // Observes the calls' outcomes for tended_agent_coordinator_connected.
   ConnectionTrackingClient tracked_client(client->get());
   Agent::Dependencies dependencies;
   dependencies.clock = &Clock::Real();
-  dependencies.packages = packages.get();
+  dependencies.packages = config->apt.enabled ? serialized.get() : nullptr;
+
+  k8s::ProcessCommandRunner commands;
+  k8s::DpkgInstalledK8sReader installed(root);
+  CurlHttpClient http;
+  std::unique_ptr<k8s::GrpcEtcdSnapshotter> snapshotter;
+  std::unique_ptr<k8s::K8sStepRunner> steps;
+  std::unique_ptr<k8s::VersionDetector> detector;
+  std::unique_ptr<k8s::ScheduledVersionCheck> version_check;
+  // Set once the agent exists; the version check's worker wakes it.
+  std::atomic<Agent*> wake_target{nullptr};
+  if (config->k8s.enabled) {
+    k8s::EtcdSnapshotterOptions etcd;
+    etcd.snapshot.endpoint = config->k8s.etcd.endpoint;
+    etcd.snapshot.ca_file = config->k8s.etcd.ca_file;
+    etcd.snapshot.cert_file = config->k8s.etcd.cert_file;
+    etcd.snapshot.key_file = config->k8s.etcd.key_file;
+    etcd.snapshot.timeout = config->k8s.etcd.timeout;
+    etcd.dir = config->k8s.etcd.snapshot_dir;
+    etcd.keep = static_cast<int>(config->k8s.etcd.keep);
+    snapshotter =
+        std::make_unique<k8s::GrpcEtcdSnapshotter>(etcd, root, node_name, Clock::Real());
+    k8s::StepRunnerOptions step_options;
+    step_options.apt_source_file = config->k8s.apt_source_file;
+    step_options.repo_url_pattern = config->k8s.repo_url_pattern;
+    step_options.kubeadm_timeout = config->k8s.kubeadm_timeout;
+    steps = std::make_unique<k8s::K8sStepRunner>(
+        k8s::K8sStepRunner::Dependencies{serialized.get(), &commands, &installed,
+                                         snapshotter.get()},
+        root, step_options);
+    k8s::VersionDetectorOptions detect_options;
+    detect_options.repo_url_pattern = config->k8s.repo_url_pattern;
+    detector = std::make_unique<k8s::VersionDetector>(*serialized, http, Clock::Real(), root,
+                                                      detect_options);
+    auto schedule = Schedule::Parse(config->k8s.detect_schedule, config->k8s.detect_time_zone);
+    if (!schedule.ok()) {
+      log->error("k8s.detect_schedule: {}", schedule.status().message());
+      return 2;
+    }
+    k8s::ScheduledVersionCheck::Options check_options;
+    check_options.state_path =
+        root.Resolve(absl::StrCat(config->state_dir, "/k8s-version-check.json"));
+    version_check = std::make_unique<k8s::ScheduledVersionCheck>(
+        [raw = detector.get()] { return raw->Detect(); }, *std::move(schedule), check_options,
+        Clock::Real(), [&wake_target] {
+          if (Agent* agent = wake_target.load(); agent != nullptr) agent->Wake();
+        });
+    dependencies.k8s_steps = steps.get();
+    dependencies.k8s_installed = &installed;
+    dependencies.k8s_version_check = version_check.get();
+  }
   dependencies.coordinator = &tracked_client;
   dependencies.rebooter = rebooter->get();
   dependencies.notifier = &notifier;
@@ -99,6 +163,7 @@ int RunAgent(const AgentOptions& options) {
     log->error("{}", agent.status().message());
     return 1;
   }
+  wake_target.store(agent->get());
   auto watcher = SentinelWatcher::Create(root.Resolve(config->reboot.sentinel),
                                          [raw = agent->get()](bool) { raw->Wake(); });
   if (!watcher.ok()) {
@@ -121,6 +186,10 @@ int RunAgent(const AgentOptions& options) {
   log->info("tended-agent {} for node {} (root {}, coordinator {}, reboots {})", TENDED_VERSION,
             node_name, config->root, config->coordinator_address,
             (*rebooter)->simulated() ? "simulated" : "through logind");
+  if (config->k8s.enabled) {
+    log->info("Kubernetes: version check \"{}\" ({}), steps of k8s_upgrade leases run here",
+              config->k8s.detect_schedule, config->k8s.detect_time_zone);
+  }
 
   std::atomic<bool> stop{false};
   std::thread signal_waiter([&] {
@@ -133,6 +202,9 @@ int RunAgent(const AgentOptions& options) {
   (*agent)->Run(stop);
   signal_waiter.join();
   (*watcher)->Stop();
+  agent->reset();
+  version_check.reset();  // Waits for a check in progress.
+  wake_target.store(nullptr);
   return 0;
 }
 

@@ -23,9 +23,11 @@ struct ProcessResult {
 // `env` entries ("NAME=value") are added to (or replace in) the current environment.
 // Both functions return once the child exited and its output is read; output still coming
 // a second after the exit (from a process the child left behind) is not waited for.
+// Past `timeout` the child is killed and the answer is DEADLINE_EXCEEDED.
 absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv,
                                          const std::vector<std::string>& env = {},
-                                         const std::string& stdin_data = "");
+                                         const std::string& stdin_data = "",
+                                         absl::Duration timeout = absl::InfiniteDuration());
 
 // The child's descriptor for reply lines in RunProcessWithReplies.
 inline constexpr int kReplyFd = 3;

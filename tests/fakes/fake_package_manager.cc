@@ -1,5 +1,7 @@
 #include "tests/fakes/fake_package_manager.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 
 namespace tended::testing {
@@ -33,8 +35,30 @@ absl::StatusOr<agent::apt::ApplyResult> FakePackageManager::Apply(
 }
 
 absl::StatusOr<agent::apt::ApplyResult> FakePackageManager::InstallPinned(
-    const std::vector<agent::apt::PinnedVersion>&, const agent::apt::ProgressCallback&) {
-  return absl::UnimplementedError("the fake package manager installs no pinned versions");
+    const std::vector<agent::apt::PinnedVersion>& packages, const agent::apt::ProgressCallback&) {
+  pinned.push_back(packages);
+  if (!install_pinned_error.ok()) {
+    absl::Status error = install_pinned_error;
+    install_pinned_error = absl::OkStatus();
+    return error;
+  }
+  for (const agent::apt::PinnedVersion& pin : packages) {
+    auto offered = available_versions.find(pin.package);
+    if (offered != available_versions.end() &&
+        std::find(offered->second.begin(), offered->second.end(), pin.version) ==
+            offered->second.end()) {
+      return absl::NotFoundError(
+          absl::StrCat("the lists offer no ", pin.package, " ", pin.version));
+    }
+  }
+  agent::apt::ApplyResult result;
+  for (const agent::apt::PinnedVersion& pin : packages) {
+    std::string& now = installed[pin.package];
+    if (now == pin.version) continue;
+    result.installed.push_back({pin.package, now, pin.version, "fake"});
+    now = pin.version;
+  }
+  return result;
 }
 
 absl::StatusOr<bool> FakePackageManager::RepairInterruptedDpkg(
@@ -45,14 +69,18 @@ absl::StatusOr<bool> FakePackageManager::RepairInterruptedDpkg(
   return was;
 }
 
-absl::Status FakePackageManager::Hold(const std::vector<std::string>&) { return absl::OkStatus(); }
+absl::Status FakePackageManager::Hold(const std::vector<std::string>& packages) {
+  holds.insert(packages.begin(), packages.end());
+  return absl::OkStatus();
+}
 
-absl::Status FakePackageManager::Unhold(const std::vector<std::string>&) {
+absl::Status FakePackageManager::Unhold(const std::vector<std::string>& packages) {
+  for (const std::string& package : packages) holds.erase(package);
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<std::string>> FakePackageManager::Holds() {
-  return std::vector<std::string>();
+  return std::vector<std::string>(holds.begin(), holds.end());
 }
 
 absl::StatusOr<agent::apt::RebootRequirement> FakePackageManager::RebootRequired() {

@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,15 @@ class FakePackageManager final : public agent::apt::PackageManager {
   absl::Status available_versions_error;
   // Every package AvailableVersions() was asked about, in order.
   std::vector<std::string> available_versions_asked;
+
+  // What InstallPinned() works on: package -> installed version (absent: not installed),
+  // and the held packages. InstallPinned() refuses a version AvailableVersions() does not
+  // list (when it lists the package), installs the rest, and records each call.
+  std::map<std::string, std::string> installed;
+  std::set<std::string> holds;
+  std::vector<std::vector<agent::apt::PinnedVersion>> pinned;
+  // InstallPinned() answers this error (once, then it is cleared) instead of installing.
+  absl::Status install_pinned_error;
 
   // "name=from->to" for each upgrade, for readable expectations.
   static std::vector<std::string> Describe(const agent::apt::UpgradePlan& plan);
