@@ -16,6 +16,7 @@ std::vector<std::string> FakePackageManager::Describe(const agent::apt::UpgradeP
 
 absl::Status FakePackageManager::Update() {
   ++updates;
+  if (update_error.ok() && on_update) on_update(*this);
   return update_error;
 }
 

@@ -31,6 +31,8 @@ class FakePackageManager final : public agent::apt::PackageManager {
   int updates = 0;
   // What Update() answers (after counting).
   absl::Status update_error;
+  // Runs inside a successful Update(), e.g. to offer what a switched source offers.
+  std::function<void(FakePackageManager&)> on_update;
   int plans = 0;
   // What AvailableVersions() answers per package (an unknown one: empty), or this error.
   std::map<std::string, std::vector<std::string>> available_versions;
