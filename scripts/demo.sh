@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # `scripts/demo.sh --os-upgrade`: the canary-first OS upgrade rollout instead.
 if [ "${1:-}" = "--os-upgrade" ]; then exec scripts/demo-os-upgrade.sh; fi
+# `scripts/demo.sh --k8s-upgrade`: a patch then a minor Kubernetes rollout.
+if [ "${1:-}" = "--k8s-upgrade" ]; then exec scripts/demo-k8s-upgrade.sh; fi
 # `scripts/demo.sh --kubernetes`: the same rollout with a fake Kubernetes API server; the
 # coordinator cordons and drains each node before its reboot and uncordons it after.
 KUBE=0

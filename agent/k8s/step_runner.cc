@@ -209,14 +209,22 @@ absl::StatusOr<StepOutcome> K8sStepRunner::InstallAtTarget(const std::vector<std
   };
   std::vector<apt::PinnedVersion> pins;
   std::vector<std::string> already;
+  bool refreshed = false;
   for (const std::string& package : packages) {
     const std::string now = installed_version(package);
     if (PackageVersionIs(now, target)) {
       already.push_back(absl::StrCat(package, " ", now));
       continue;
     }
-    ASSIGN_OR_RETURN(std::string version, DebianVersionFor(*deps_.packages, package, target));
-    pins.push_back({package, version});
+    absl::StatusOr<std::string> version = DebianVersionFor(*deps_.packages, package, target);
+    if (absl::IsNotFound(version.status()) && !refreshed) {
+      // The lists may be older than the release: refresh them once and look again.
+      RETURN_IF_ERROR(deps_.packages->Update());
+      refreshed = true;
+      version = DebianVersionFor(*deps_.packages, package, target);
+    }
+    if (!version.ok()) return version.status();
+    pins.push_back({package, *version});
   }
   StepOutcome outcome;
   if (!pins.empty()) {

@@ -52,6 +52,17 @@ std::string ReadBootId(const std::string& roots, const std::string& node) {
   return text.ok() ? std::string(absl::StripAsciiWhitespace(*text)) : "";
 }
 
+// The kubelet's version as the node reports it: <root>/var/lib/kubelet/version ("1.31.1"),
+// written when the (demo's) kubelet restarts; empty when absent.
+std::string ReadKubeletVersion(const std::string& roots, const std::string& node) {
+  if (roots.empty()) return "";
+  auto text = tended::ReadFileToString(absl::StrCat(roots, "/", node, "/var/lib/kubelet/version"));
+  if (!text.ok()) return "";
+  std::string version(absl::StripAsciiWhitespace(*text));
+  if (version.empty()) return "";
+  return version[0] == 'v' ? version : "v" + version;
+}
+
 void Say(const std::string& line) {
   std::printf("fake-kube-apiserver: %s\n", line.c_str());
   std::fflush(stdout);
@@ -102,12 +113,16 @@ int main(int argc, char** argv) {
   std::map<std::string, bool> cordoned;
   std::map<std::string, std::set<std::string>> pods;  // node -> "ns/name"
   std::map<std::string, absl::Time> ready_at;         // NotReady until then.
+  std::map<std::string, std::string> kubelet_versions;
   for (const std::string& node : nodes) {
     std::string boot_id = ReadBootId(roots, node);
     boot_ids[node] = boot_id;
     if (boot_id.empty()) boot_id = absl::StrCat("boot-", node);
-    server.AddNode(tended::testing::MakeNodeJson(
-        FakeNodeSpec(node).BootId(boot_id).TransitionAt(absl::Now() - absl::Hours(24))));
+    FakeNodeSpec spec = FakeNodeSpec(node).BootId(boot_id).TransitionAt(absl::Now() -
+                                                                          absl::Hours(24));
+    kubelet_versions[node] = ReadKubeletVersion(roots, node);
+    if (!kubelet_versions[node].empty()) spec.Kubelet(kubelet_versions[node]);
+    server.AddNode(tended::testing::MakeNodeJson(spec));
     cordoned[node] = false;
     for (int i = 0; i < absl::GetFlag(FLAGS_pods_per_node); ++i) {
       std::string name = absl::StrCat("web-", node, "-", i);
@@ -178,6 +193,14 @@ int main(int argc, char** argv) {
         SetReady(server, node, false, boot_id);
         ready_at[node] = now + absl::GetFlag(FLAGS_not_ready_for);
         Say(absl::StrCat(node, " rebooted (bootID ", boot_id, "), NotReady"));
+      }
+      if (std::string version = ReadKubeletVersion(roots, node);
+          !version.empty() && version != kubelet_versions[node]) {
+        kubelet_versions[node] = version;
+        server.UpdateNode(node, [&](nlohmann::json& json) {
+          json["status"]["nodeInfo"]["kubeletVersion"] = version;
+        });
+        Say(absl::StrCat(node, " kubelet now reports ", version));
       }
       auto due = ready_at.find(node);
       if (due != ready_at.end() && now >= due->second) {

@@ -230,3 +230,56 @@ TEST(AgentConfigTest, MetricsListen) {
 
 }  // namespace
 }  // namespace tended::agent
+
+namespace tended::agent {
+namespace {
+
+TEST(AgentConfigTest, K8sSection) {
+  absl::StatusOr<AgentConfig> config = ParseAgentConfig(
+      "k8s:\n"
+      "  enabled: true\n"
+      "  detect_schedule: '30 6 * * mon-fri'\n"
+      "  detect_time_zone: Europe/London\n"
+      "  repo_url_pattern: http://mirror.example/k8s/v{minor}/deb/\n"
+      "  apt_source_file: /etc/apt/sources.list.d/k8s.sources\n"
+      "  kubeadm_timeout: 30m\n"
+      "  etcd:\n"
+      "    endpoint: http://127.0.0.1:2379\n"
+      "    ca_file: ''\n"
+      "    snapshot_dir: /srv/etcd-snapshots\n"
+      "    keep: 9\n",
+      "a.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->k8s.enabled);
+  EXPECT_EQ(config->k8s.detect_schedule, "30 6 * * mon-fri");
+  EXPECT_EQ(config->k8s.detect_time_zone, "Europe/London");
+  EXPECT_EQ(config->k8s.kubeadm_timeout, absl::Minutes(30));
+  EXPECT_EQ(config->k8s.etcd.ca_file, "");
+  EXPECT_EQ(config->k8s.etcd.cert_file, "/etc/kubernetes/pki/etcd/healthcheck-client.crt");
+  EXPECT_EQ(config->k8s.etcd.keep, 9);
+  // The defaults: off, weekly on Sunday noon UTC, kubeadm's PKI.
+  absl::StatusOr<AgentConfig> defaults = ParseAgentConfig("", "a.yaml");
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_FALSE(defaults->k8s.enabled);
+  EXPECT_EQ(defaults->k8s.detect_schedule, "0 12 * * sun");
+  EXPECT_EQ(defaults->k8s.etcd.endpoint, "https://127.0.0.1:2379");
+}
+
+TEST(AgentConfigErrorTest, K8sSection) {
+  EXPECT_THAT(ErrorOf("k8s:\n  detect_schedule: '61 * * * *'\n"),
+              HasSubstr("k8s.detect_schedule"));
+  EXPECT_THAT(ErrorOf("k8s:\n  detect_time_zone: Mars/Olympus\n"),
+              HasSubstr("k8s.detect_schedule"));
+  EXPECT_THAT(ErrorOf("k8s:\n  repo_url_pattern: https://pkgs.k8s.io/v1.31/deb/\n"),
+              HasSubstr("{minor}"));
+  EXPECT_THAT(ErrorOf("k8s:\n  apt_source_file: ../etc/apt/x.list\n"),
+              HasSubstr("k8s.apt_source_file"));
+  EXPECT_THAT(ErrorOf("k8s:\n  etcd:\n    endpoint: 127.0.0.1:2379\n"),
+              HasSubstr("k8s.etcd.endpoint"));
+  EXPECT_THAT(ErrorOf("k8s:\n  etcd:\n    keep: 0\n"), HasSubstr("keep"));
+  EXPECT_THAT(ErrorOf("k8s:\n  etcd:\n    snapshots: 3\n"), HasSubstr("snapshots"));
+  EXPECT_THAT(ErrorOf("k8s:\n  kubeadm_timeout: 0s\n"), HasSubstr("k8s.kubeadm_timeout"));
+}
+
+}  // namespace
+}  // namespace tended::agent

@@ -125,6 +125,22 @@ TEST_F(StepRunnerTest, ATargetTheListsDoNotOfferIsNotInstalled) {
   EXPECT_EQ(outcome.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(outcome.status().message(), HasSubstr("offer no kubeadm 1.31.9"));
   EXPECT_TRUE(packages_.pinned.empty());
+  // The lists were refreshed once before giving up.
+  EXPECT_EQ(packages_.updates, 1);
+}
+
+TEST_F(StepRunnerTest, ListsOlderThanTheReleaseAreRefreshedOnce) {
+  packages_.on_update = [](testing::FakePackageManager& packages) {
+    packages.available_versions["kubeadm"].insert(packages.available_versions["kubeadm"].begin(),
+                                                  "1.31.5-1.1");
+  };
+  K8sStepRunner runner = Runner();
+  K8sUpgradeWork work = Work(tended::v1::K8S_NODE_ROLE_WORKER, "1.31.5",
+                             {tended::v1::K8S_STEP_KIND_KUBEADM_PACKAGE});
+  auto outcome = runner.Run(work, work.steps(0));
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  EXPECT_EQ(packages_.updates, 1);
+  EXPECT_EQ(packages_.installed["kubeadm"], "1.31.5-1.1");
 }
 
 TEST_F(StepRunnerTest, TheAptSourceSwitchRewritesTheLineAndRefreshesTheLists) {
