@@ -468,9 +468,13 @@ bool DrainFlow::Drain(Snapshot& snapshot) {
     return SaveStep(snapshot, NodeDisruption::STEP_UNDOING, why, why);
   }
   // Drained: clear the lease's preparing flag in the same change, then tell the holder.
+  std::string what = "the node may reboot";
+  if (snapshot.lease.has_value() && snapshot.lease->kind() == tended::v1::LEASE_KIND_K8S_UPGRADE) {
+    what = "the node's Kubernetes steps may run";
+  }
   const std::string message =
       absl::StrCat("drained (", report->evicted.size(), " evicted, ", report->already_gone.size(),
-                   " already gone, ", report->skipped.size(), " skipped); the node may reboot");
+                   " already gone, ", report->skipped.size(), " skipped); ", what);
   NodeDisruption drained = record;
   drained.set_step(NodeDisruption::STEP_DRAINED);
   *drained.mutable_step_time() = ToProtoTimestamp(clock_.Now());
@@ -484,7 +488,9 @@ bool DrainFlow::Drain(Snapshot& snapshot) {
     context.txn().PutDisruption(drained);
     Lease lease = *active;
     lease.set_preparing(false);
-    lease.set_status_message("drained; waiting for the reboot");
+    lease.set_status_message(lease.kind() == tended::v1::LEASE_KIND_K8S_UPGRADE
+                                 ? "drained; waiting for the Kubernetes steps"
+                                 : "drained; waiting for the reboot");
     context.txn().PutLease(lease);
     context.txn().AddEvent(tended::v1::EVENT_TYPE_KUBERNETES_STEP, &lease, node, message);
     context.Send(lease, /*granted=*/true);
@@ -496,8 +502,8 @@ bool DrainFlow::Drain(Snapshot& snapshot) {
     return false;
   }
   snapshot.record = drained;
-  Log()->info("node {} drained; {} may reboot it", node, record.lease_id());
-  NodeEvent(node, "TendedDrained", "Drained; the node may reboot");
+  Log()->info("node {} drained for {}; {}", node, record.lease_id(), what);
+  NodeEvent(node, "TendedDrained", absl::StrCat("Drained; ", what));
   return true;
 }
 
