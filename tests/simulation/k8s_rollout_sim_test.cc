@@ -13,7 +13,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
 #include <memory>
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -72,6 +76,8 @@ struct Node {
   std::unique_ptr<agent::k8s::K8sStepRunner> steps;
   std::unique_ptr<agent::k8s::ScheduledVersionCheck> check;
   std::unique_ptr<agent::SimulatedRebooter> rebooter;
+  // Checks the promise at the moment of the reboot, then reboots (the chaos test).
+  std::unique_ptr<agent::Rebooter> checked;
   std::unique_ptr<testing::InProcessCoordinatorClient> client;
   std::unique_ptr<agent::Agent> agent;
 };
@@ -123,6 +129,7 @@ class K8sRolloutSimTest : public ::testing::Test {
     agent_config_.check_period = absl::Minutes(5);
     agent_config_.reboot.method = agent::RebootMethod::kSimulate;
     agent_config_.k8s.enabled = true;
+    ++runs_;
     for (const std::string& name : kFleet) AddNode(name);
     // Every agent reported; the first start's report deadline passed.
     StepFor(config_.fleet.report_deadline + absl::Seconds(10));
@@ -147,7 +154,7 @@ class K8sRolloutSimTest : public ::testing::Test {
     auto node = std::make_unique<Node>();
     Node& n = *node;
     n.name = name;
-    n.root = dir_.Path(name);
+    n.root = dir_.Path(absl::StrCat("run-", runs_, "/", name));
     ASSERT_TRUE(testing::PrepareNodeRoot(n.root, agent::SimulatedRebooter::NewBootId()).ok());
     ASSERT_TRUE(MakeDirectories(n.root + "/etc/apt/sources.list.d").ok());
     ASSERT_TRUE(WriteFileAtomically(
@@ -223,7 +230,11 @@ class K8sRolloutSimTest : public ::testing::Test {
     agent::Agent::Dependencies deps;
     deps.clock = &clock_;
     deps.coordinator = node.client.get();
-    deps.rebooter = node.rebooter.get();
+    deps.rebooter = node.checked != nullptr ? node.checked.get() : node.rebooter.get();
+    if (os_upgrades_) {
+      deps.packages = &node.packages;
+      deps.apt_in_background = false;
+    }
     deps.k8s_steps = node.steps.get();
     deps.k8s_installed = node.installed.get();
     deps.k8s_version_check = node.check.get();
@@ -355,6 +366,8 @@ class K8sRolloutSimTest : public ::testing::Test {
   std::string crash_after_run_;
   std::string crashed_journal_;
   bool restart_coordinator_ = false;
+  bool os_upgrades_ = false;
+  int runs_ = 0;  // SetUp() again (another seed) starts on fresh node roots.
   int coordinator_restarts_ = 0;
   int agent_crashes_ = 0;
 };
@@ -600,6 +613,184 @@ TEST_F(K8sRolloutSimTest, AHaltAfterTheGrantStopsTheNextStepUntilResumed) {
   ASSERT_TRUE(StepUntil([&] { return Ended(); }, absl::Hours(6))) << Get().ShortDebugString();
   EXPECT_TRUE(halted);
   EXPECT_EQ(Get().state(), tended::v1::K8S_ROLLOUT_STATE_SUCCEEDED) << Get().ShortDebugString();
+}
+
+
+// Calls `before` at the moment of the reboot, then reboots.
+class CheckingRebooter final : public agent::Rebooter {
+ public:
+  CheckingRebooter(agent::Rebooter* inner, std::function<void()> before)
+      : inner_(inner), before_(std::move(before)) {}
+  absl::Status Reboot(absl::string_view reason) override {
+    before_();
+    return inner_->Reboot(reason);
+  }
+  bool simulated() const override { return true; }
+
+ private:
+  agent::Rebooter* inner_;
+  std::function<void()> before_;
+};
+
+// Rollouts beside reboots and OS upgrades, under chaos: on a seeded schedule nodes come to
+// need a reboot or get OS upgrades, agents crash and restart on their journals, and the
+// coordinator restarts on its state. A patch and then a minor rollout run through it. The
+// one promise is checked after every step (at most one node disrupted, whatever the kind:
+// concurrency 1 and no overlap of kinds) and at the moment of every act (a kubeadm or
+// systemctl call, a dpkg run, a reboot): the acting node holds a current lease of that kind
+// in DISRUPTING. Three seeds by default; TENDED_K8S_CHAOS_SEEDS=N runs N.
+class K8sRolloutChaosTest : public K8sRolloutSimTest {
+ protected:
+  void SetUp() override {
+    os_upgrades_ = true;
+    coordinator::LeasePolicy os;
+    os.soak = absl::ZeroDuration();
+    os.expected_duration = absl::Minutes(30);
+    os.renew_deadline = absl::Minutes(5);
+    os.return_deadline = absl::Minutes(30);
+    config_.leases[tended::v1::LEASE_KIND_OS_UPGRADE] = os;
+    agent_config_.apt.enabled = true;
+    agent_config_.apt.plan_interval = absl::Minutes(2);
+    agent_config_.apt.update_interval = absl::ZeroDuration();
+    K8sRolloutSimTest::SetUp();
+    if (IsSkipped()) return;
+    for (auto& n : nodes_) {
+      Node* raw = n.get();
+      raw->commands.OnRun([this, raw](const std::vector<std::string>& argv) {
+        commands_.push_back(absl::StrCat(raw->name, ": ", agent::k8s::DescribeCommand(argv)));
+        CheckActing(raw->name, tended::v1::LEASE_KIND_K8S_UPGRADE, "a Kubernetes step");
+      });
+      raw->packages.on_apply = [this, raw](const agent::apt::UpgradePlan& plan) {
+        CheckActing(raw->name, tended::v1::LEASE_KIND_OS_UPGRADE, "dpkg");
+        ++os_upgrades_done_;
+        agent::apt::ApplyResult result;
+        result.installed = plan.upgrades;
+        raw->packages.plan.upgrades.clear();
+        return absl::StatusOr<agent::apt::ApplyResult>(result);
+      };
+      raw->checked = std::make_unique<CheckingRebooter>(raw->rebooter.get(), [this, raw] {
+        CheckActing(raw->name, tended::v1::LEASE_KIND_REBOOT, "a reboot");
+        ++reboots_;
+      });
+      raw->agent.reset();
+      raw->client = std::make_unique<testing::InProcessCoordinatorClient>(&endpoint_);
+      StartAgent(*raw);
+    }
+  }
+
+  void CheckActing(const std::string& node, tended::v1::LeaseKind kind, const std::string& act) {
+    if (coordinator_ == nullptr) return;
+    int held = 0;
+    for (const Lease& lease : Leases(false)) {
+      if (lease.node_name() != node) {
+        ADD_FAILURE() << act << " on " << node << " while " << lease.node_name() << " holds "
+                      << lease.id() << " (seed " << seed_ << ")";
+        ++violations_;
+        continue;
+      }
+      if (lease.kind() == kind && lease.phase() == tended::v1::LEASE_PHASE_DISRUPTING) ++held;
+    }
+    if (held != 1) {
+      ADD_FAILURE() << act << " on " << node << " without a DISRUPTING "
+                    << tended::v1::LeaseKind_Name(kind) << " lease (seed " << seed_ << ")";
+      ++violations_;
+    }
+  }
+
+  void Chaos(std::mt19937_64& rng) {
+    auto chance = [&](double p) { return std::bernoulli_distribution(p)(rng); };
+    Node& n = *nodes_[std::uniform_int_distribution<size_t>(0, nodes_.size() - 1)(rng)];
+    if (chance(0.004)) {
+      ASSERT_TRUE(testing::MarkRebootRequired(n.root, "linux-image-6.1.0-29-amd64").ok());
+      ++reboot_needs_;
+    } else if (chance(0.004) && n.packages.plan.upgrades.empty()) {
+      n.packages.plan.upgrades = {{"libssl3", "3.0.11-1", absl::StrCat("3.0.", ++ssl_, "-1"),
+                                   "o=Debian,n=bookworm-security"}};
+    } else if (chance(0.002)) {
+      n.agent.reset();
+      n.client = std::make_unique<testing::InProcessCoordinatorClient>(&endpoint_);
+      StartAgent(n);
+      ++agent_crashes_;
+    } else if (chance(0.001)) {
+      restart_coordinator_ = true;
+    }
+  }
+
+  // Starts the rollout, again and again while preflight says not now (a reboot soaking).
+  bool StartWhenPreflightPasses(const std::string& target, tended::v1::K8sUpgradeKind kind,
+                                std::mt19937_64& rng) {
+    for (int attempt = 0; attempt < 200; ++attempt) {
+      auto started = Start(target, kind);
+      if (started.ok() && started->state() == tended::v1::K8S_ROLLOUT_STATE_RUNNING) return true;
+      for (int i = 0; i < 12; ++i) {
+        Chaos(rng);
+        Step();
+      }
+    }
+    return false;
+  }
+
+  uint64_t seed_ = 0;
+  int violations_ = 0;
+  int reboots_ = 0;
+  int reboot_needs_ = 0;
+  int os_upgrades_done_ = 0;
+  int ssl_ = 11;
+};
+
+TEST_F(K8sRolloutChaosTest, RolloutsBesideRebootsAndOsUpgradesKeepThePromise) {
+  const int64_t seeds = std::getenv("TENDED_K8S_CHAOS_SEEDS") != nullptr
+                            ? std::atoi(std::getenv("TENDED_K8S_CHAOS_SEEDS"))
+                            : 3;
+  for (int64_t s = 0; s < seeds; ++s) {
+    if (s > 0) {
+      TearDown();
+      SetUp();
+    }
+    seed_ = 20261206 + static_cast<uint64_t>(s);
+    reboots_ = os_upgrades_done_ = agent_crashes_ = coordinator_restarts_ = 0;
+    std::mt19937_64 rng(seed_);
+    ASSERT_TRUE(StartWhenPreflightPasses("1.30.5", tended::v1::K8S_UPGRADE_KIND_PATCH, rng))
+        << Get().ShortDebugString();
+    const absl::Time patch_deadline = clock_.Now() + absl::Hours(12);
+    while (!Ended() && clock_.Now() < patch_deadline) {
+      Chaos(rng);
+      Step();
+      if (HasFatalFailure()) return;
+    }
+    ASSERT_EQ(Get().state(), tended::v1::K8S_ROLLOUT_STATE_SUCCEEDED)
+        << "seed " << seed_ << ": " << Get().ShortDebugString();
+    ASSERT_TRUE(StartWhenPreflightPasses("1.31.1", tended::v1::K8S_UPGRADE_KIND_MINOR, rng));
+    const absl::Time minor_deadline = clock_.Now() + absl::Hours(12);
+    while (!Ended() && clock_.Now() < minor_deadline) {
+      Chaos(rng);
+      Step();
+      if (HasFatalFailure()) return;
+    }
+    ASSERT_EQ(Get().state(), tended::v1::K8S_ROLLOUT_STATE_SUCCEEDED)
+        << "seed " << seed_ << ": " << Get().ShortDebugString();
+    // The chaos stops; every reboot need and OS upgrade is served.
+    ASSERT_TRUE(StepUntil(
+        [&] {
+          if (!Leases(false).empty()) return false;
+          for (auto& n : nodes_) {
+            if (!n->packages.plan.upgrades.empty()) return false;
+            if (PathExists(n->root + "/var/run/reboot-required")) return false;
+          }
+          return true;
+        },
+        absl::Hours(6)))
+        << "seed " << seed_;
+    ExpectAllAt("1.31.1-1.1");
+    EXPECT_EQ(violations_, 0);
+    // A run that exercised nothing proves nothing.
+    EXPECT_GT(reboots_, 0) << "seed " << seed_;
+    EXPECT_GT(os_upgrades_done_, 0) << "seed " << seed_;
+    std::printf("seed %llu: %d reboots, %d OS upgrades, %d agent crashes, %d coordinator "
+                "restarts, 0 promise violations\n",
+                static_cast<unsigned long long>(seed_), reboots_, os_upgrades_done_,
+                agent_crashes_, coordinator_restarts_);
+  }
 }
 
 }  // namespace
