@@ -6,6 +6,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
+
+#include "absl/synchronization/notification.h"
 #include "common/k8s_steps.h"
 #include "tests/fakes/fake_k8s_node.h"
 #include "tests/unit/agent/agent_fixture.h"
@@ -179,6 +182,65 @@ TEST_F(AgentK8sUpgradeTest, AnAgentWithoutKubernetesStepsGivesTheLeaseBack) {
   EXPECT_THAT(client_.release_lease.last().reason(), HasSubstr("k8s.enabled"));
   EXPECT_EQ(client_.begin_disruption.calls(), 0);
   EXPECT_FALSE(agent->journal().has_lease());
+}
+
+}  // namespace
+}  // namespace tended::agent
+
+namespace tended::agent {
+namespace {
+
+// A lease that ends while its step still runs (an operator force-released it mid-kubeadm)
+// must not let the node start anything else, a reboot least of all, until the step ended.
+TEST_F(AgentK8sUpgradeTest, NothingElseStartsWhileAStepOfAnEndedLeaseStillRuns) {
+  tended::v1::Lease lease = WorkerLease("1.31.4");
+  CoordinatorHolds(lease);
+  RecordReportedSteps();
+  absl::Notification step_may_end;
+  std::atomic<bool> step_started{false};
+  commands_.OnRun([&](const std::vector<std::string>&) {
+    step_started = true;
+    step_may_end.WaitForNotificationWithTimeout(absl::Seconds(60));
+  });
+  Agent::Dependencies deps;
+  deps.clock = &clock_;
+  deps.coordinator = &client_;
+  deps.rebooter = &rebooter_;
+  deps.k8s_steps = &steps_;
+  deps.k8s_installed = &installed_;
+  deps.k8s_in_background = true;
+  auto created = Agent::Create(config_, kNode, root_, deps);
+  ASSERT_TRUE(created.ok()) << created.status();
+  std::unique_ptr<Agent> agent = *std::move(created);
+  Grant(*agent, lease);
+  for (int i = 0; i < 6000 && !step_started; ++i) {
+    RunFor(*agent, absl::Seconds(1));
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  ASSERT_TRUE(step_started) << "kubeadm upgrade node never started";
+
+  // The lease ends (force-released) while kubeadm runs; then the node needs a reboot.
+  tended::v1::Lease revoked = lease;
+  revoked.set_phase(tended::v1::LEASE_PHASE_RELEASED);
+  ASSERT_TRUE(client_.SendDirective(Revoked(revoked)));
+  NeedReboot();
+  client_.acquire_lease.otherwise = [&](const tended::v1::AcquireLeaseRequest&) {
+    tended::v1::AcquireLeaseResponse response;
+    response.set_queue_position(1);
+    return absl::StatusOr<tended::v1::AcquireLeaseResponse>(response);
+  };
+  RunFor(*agent, absl::Minutes(5));
+  EXPECT_EQ(client_.acquire_lease.calls(), 0) << "asked for a lease while kubeadm runs";
+  EXPECT_EQ(rebooter_.reboots(), 0);
+  EXPECT_THAT(agent->status(), HasSubstr("still runs"));
+
+  // Once the step ended, the reboot is asked for as usual.
+  step_may_end.Notify();
+  for (int i = 0; i < 6000 && client_.acquire_lease.calls() == 0; ++i) {
+    RunFor(*agent, absl::Seconds(1));
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_GE(client_.acquire_lease.calls(), 1);
 }
 
 }  // namespace
