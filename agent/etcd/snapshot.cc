@@ -18,6 +18,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "common/file_util.h"
@@ -349,6 +350,41 @@ absl::Status PruneSnapshots(const std::string& dir, int keep) {
     std::string path = absl::StrCat(dir, "/", snapshots[i]);
     if (::unlink(path.c_str()) != 0 && errno != ENOENT && first_error.ok()) {
       first_error = PosixErrorToStatus(absl::StrCat("delete old etcd snapshot ", path), errno);
+    }
+  }
+  return first_error;
+}
+
+absl::Status RemoveStalePartialSnapshots(const std::string& dir, absl::Time now,
+                                         absl::Duration max_age) {
+  DIR* listing = ::opendir(dir.c_str());
+  if (listing == nullptr) return PosixErrorToStatus(absl::StrCat("open folder ", dir), errno);
+  std::vector<std::string> stale;
+  while (struct dirent* entry = ::readdir(listing)) {
+    const std::string name = entry->d_name;
+    const size_t part = name.find(".part-");
+    if (part == std::string::npos || !IsSnapshotFileName(name.substr(0, part))) continue;
+    // etcd-snapshot-20261206T120000Z.db
+    absl::string_view stamp = absl::string_view(name).substr(std::strlen(kFilePrefix), 16);
+    int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
+    if (!absl::SimpleAtoi(stamp.substr(0, 4), &year) ||
+        !absl::SimpleAtoi(stamp.substr(4, 2), &month) ||
+        !absl::SimpleAtoi(stamp.substr(6, 2), &day) ||
+        !absl::SimpleAtoi(stamp.substr(9, 2), &hour) ||
+        !absl::SimpleAtoi(stamp.substr(11, 2), &minute) ||
+        !absl::SimpleAtoi(stamp.substr(13, 2), &second)) {
+      continue;
+    }
+    const absl::Time taken = absl::FromCivil(
+        absl::CivilSecond(year, month, day, hour, minute, second), absl::UTCTimeZone());
+    if (now - taken > max_age) stale.push_back(name);
+  }
+  ::closedir(listing);
+  absl::Status first_error;
+  for (const std::string& name : stale) {
+    const std::string path = absl::StrCat(dir, "/", name);
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT && first_error.ok()) {
+      first_error = PosixErrorToStatus(absl::StrCat("delete unfinished snapshot ", path), errno);
     }
   }
   return first_error;

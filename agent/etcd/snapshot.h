@@ -54,6 +54,12 @@ bool IsSnapshotFileName(const std::string& name);
 // makes) so that the `keep` newest remain. Other files are never touched. keep >= 1.
 absl::Status PruneSnapshots(const std::string& dir, int keep);
 
+// Deletes the temporary files of snapshots that were never finished (the process was
+// killed while streaming): "<SnapshotFileName>.part-*" whose name's time is more than
+// `max_age` before `now`. A snapshot still being taken (younger) is left alone.
+absl::Status RemoveStalePartialSnapshots(const std::string& dir, absl::Time now,
+                                         absl::Duration max_age);
+
 }  // namespace tended::agent::etcd
 
 #endif  // TENDED_AGENT_ETCD_SNAPSHOT_H_

@@ -25,6 +25,11 @@ absl::StatusOr<tended::v1::EtcdSnapshotRecord> GrpcEtcdSnapshotter::Take() {
   ASSIGN_OR_RETURN(tended::v1::EtcdSnapshotRecord record,
                    etcd::TakeSnapshot(snapshot, path, clock_));
   record.set_node_name(node_name_);
+  // A snapshot never takes an hour; a temporary file that old was left by a killed one.
+  if (absl::Status cleaned = etcd::RemoveStalePartialSnapshots(dir, clock_.Now(), absl::Hours(1));
+      !cleaned.ok()) {
+    Logger("agent")->warn("removing unfinished etcd snapshots: {}", cleaned.ToString());
+  }
   if (absl::Status pruned = etcd::PruneSnapshots(dir, options_.keep); !pruned.ok()) {
     // The snapshot is whole; an old one left behind is not a reason to stop the rollout.
     Logger("agent")->warn("etcd snapshot {} taken, but pruning old ones failed: {}", path,

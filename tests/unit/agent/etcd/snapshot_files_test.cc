@@ -80,6 +80,21 @@ TEST_F(PruneSnapshotsTest, KeepsTheNewestAndNeverTouchesOtherFiles) {
   EXPECT_EQ(Remaining(foreign), foreign);
 }
 
+TEST_F(PruneSnapshotsTest, UnfinishedSnapshotsAreRemovedOnlyWhenStale) {
+  const std::string stale = SnapshotFileName(start_ - absl::Hours(3)) + ".part-a1B2c3";
+  const std::string running = SnapshotFileName(start_ - absl::Minutes(1)) + ".part-d4E5f6";
+  const std::vector<std::string> others = {SnapshotFileName(start_ - absl::Hours(5)),
+                                           "kubeadm-backup.db.part-x", "notes.part-y"};
+  Touch(stale);
+  Touch(running);
+  for (const std::string& name : others) Touch(name);
+  ASSERT_TRUE(RemoveStalePartialSnapshots(dir_.path(), start_, absl::Hours(1)).ok());
+  EXPECT_FALSE(PathExists(dir_.Path(stale)));
+  EXPECT_TRUE(PathExists(dir_.Path(running)));
+  EXPECT_EQ(Remaining(others), others);
+  EXPECT_FALSE(RemoveStalePartialSnapshots(dir_.Path("absent"), start_, absl::Hours(1)).ok());
+}
+
 TEST_F(PruneSnapshotsTest, RefusesToKeepNothingAndSaysWhenTheFolderIsMissing) {
   Touch(SnapshotFileName(start_));
   absl::Status none = PruneSnapshots(dir_.path(), 0);
