@@ -455,6 +455,21 @@ TEST_P(K8sRolloutFailureTest, AFailedStepStopsTheRolloutWithTheNodeHeld) {
                                                               .repo_url_pattern = kPattern});
     failing.agent.reset();
     StartAgent(failing);
+  } else if (failure.failing_package_step == "source") {
+    // Someone edited the node's source by hand: no line names the repository any more.
+    ASSERT_TRUE(WriteFileAtomically(failing.root + kSourceFile,
+                                    "deb http://deb.debian.org/debian bookworm main\n")
+                    .ok());
+  } else if (failure.failing_package_step == "containerd") {
+    // The control plane's containerd is older than the workers': its first lease starts
+    // with the pinned containerd install, which fails.
+    for (auto& n : nodes_) {
+      if (n->name != failure.node) n->packages.installed["containerd"] = "1.6.24~ds1-1";
+    }
+    failing.packages.available_versions["containerd"] = {"1.6.24~ds1-1", "1.6.20~ds1-1"};
+    failing.packages.install_pinned_error =
+        absl::FailedPreconditionError("dpkg: error processing package containerd (injected)");
+    StepFor(absl::Minutes(1));  // Every node reports its containerd.
   } else {
     failing.packages.install_pinned_error =
         absl::FailedPreconditionError("dpkg: error processing package (injected)");
@@ -477,6 +492,13 @@ TEST_P(K8sRolloutFailureTest, AFailedStepStopsTheRolloutWithTheNodeHeld) {
   K8sRollout failed = Get();
   ASSERT_EQ(failed.state(), tended::v1::K8S_ROLLOUT_STATE_FAILED) << failed.ShortDebugString();
   EXPECT_THAT(failed.message(), HasSubstr(failure.node));
+  if (failure.failing_package_step == "containerd") {
+    EXPECT_THAT(failed.message(), HasSubstr("containerd_fix failed"));
+    EXPECT_EQ(failing.packages.installed["kubeadm"], "1.30.2-1.1");
+  }
+  if (failure.failing_package_step == "source") {
+    EXPECT_THAT(failed.message(), HasSubstr("apt_source_switch failed"));
+  }
   // The failing node's lease stays held for an operator, and says why.
   std::vector<Lease> held = Leases(false);
   ASSERT_EQ(held.size(), 1u);
@@ -509,8 +531,12 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         FailureCase{"EtcdSnapshot", "k8s-master", tended::v1::K8S_UPGRADE_KIND_PATCH, "",
                     "snapshot"},
+        FailureCase{"ContainerdFix", "k8s-master", tended::v1::K8S_UPGRADE_KIND_PATCH, "",
+                    "containerd"},
         FailureCase{"KubeadmPackage", "k8s-master", tended::v1::K8S_UPGRADE_KIND_PATCH, "",
                     "kubeadm_package"},
+        FailureCase{"WorkerAptSourceSwitch", "k8s-node3", tended::v1::K8S_UPGRADE_KIND_MINOR, "",
+                    "source"},
         FailureCase{"KubeadmPlan", "k8s-master", tended::v1::K8S_UPGRADE_KIND_PATCH,
                     "upgrade plan", ""},
         FailureCase{"KubeadmApply", "k8s-master", tended::v1::K8S_UPGRADE_KIND_PATCH,
