@@ -116,6 +116,15 @@ void Coordinator::DetectK8sUpgrades() {
       Logger("k8s-detection")->info("{} {}: {}", K8sUpgradeKindName(target.kind),
                                     target.target.ToString(), started_what);
     }
+    // A start of a target announced before (a minor that waited for a patch) is announced
+    // with what became of it.
+    if (!started_what.empty() &&
+        std::none_of(plan.announce.begin(), plan.announce.end(), [&](const K8sUpgradeTarget& t) {
+          return t.kind == plan.start->kind && t.target == plan.start->target;
+        })) {
+      context.txn().AddEvent(tended::v1::EVENT_TYPE_K8S_UPGRADE_AVAILABLE, nullptr, "",
+                             absl::StrCat(Announcement(*plan.start), ": ", started_what));
+    }
     for (const K8sUpgradeTarget& target : plan.announce) {
       entry_for(target);
       std::string what;
