@@ -139,9 +139,9 @@ void Coordinator::DetectK8sUpgrades() {
       } else {
         what = absl::StrCat("not started",
                             plan.not_started.empty() ? "" : absl::StrCat(" (", plan.not_started, ")"),
-                            "; to roll it out: tendedctl k8s-rollout start --target ",
-                            target.target.ToString(), " --kind ", K8sUpgradeKindName(target.kind),
-                            " \"REASON\"");
+                            "; to roll it out: tendedctl k8s-rollout start --kind ",
+                            K8sUpgradeKindName(target.kind), " ", target.target.ToString(),
+                            " REASON");
       }
       context.txn().AddEvent(tended::v1::EVENT_TYPE_K8S_UPGRADE_AVAILABLE, nullptr, "",
                              absl::StrCat(Announcement(target), ": ", what));

@@ -502,7 +502,7 @@ TEST_F(K8sRolloutTest, DetectionAnnouncesEachNewTargetOnceAndStartsNothingByDefa
   EXPECT_THAT(announced[0], HasSubstr("Kubernetes 1.30.5 is available (patch; the cluster runs "
                                       "1.30.2; kubeadm 1.30.5 is in k8s-master's apt lists)"));
   EXPECT_THAT(announced[0], HasSubstr("leases.k8s_upgrade.auto_start is off"));
-  EXPECT_THAT(announced[0], HasSubstr("tendedctl k8s-rollout start --target 1.30.5 --kind patch"));
+  EXPECT_THAT(announced[0], HasSubstr("tendedctl k8s-rollout start --kind patch 1.30.5 REASON"));
   EXPECT_THAT(announced[1], HasSubstr("Kubernetes 1.31.0 is available (minor"));
   EXPECT_THAT(announced[1], HasSubstr("the pending patch goes first"));
   EXPECT_TRUE(Rollouts().empty());
