@@ -133,6 +133,13 @@ K8sDetectionPlan PlanK8sDetection(const state::FleetState& state,
     plan.not_started = "leases.k8s_upgrade.auto_start is off";
   } else if (!policy->second.enabled) {
     plan.not_started = "leases.k8s_upgrade is disabled";
+  } else if (state.recovery().active()) {
+    plan.not_started = "the coordinator is recovering its state";
+  } else if (std::any_of(state.nodes().begin(), state.nodes().end(), [](const auto& node) {
+               return !node.second->reported_since_start();
+             })) {
+    // Start would refuse for want of facts, and a refused target is never tried again.
+    plan.not_started = "not every node has reported since the coordinator started";
   } else if (const tended::v1::K8sRollout* active = state.ActiveK8sRollout(); active != nullptr) {
     plan.not_started = absl::StrCat("rollout ", active->id(), " is running");
   } else if (seen != nullptr && (!seen->rollout_id().empty() || !seen->start_error().empty())) {
