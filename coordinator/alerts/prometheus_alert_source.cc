@@ -107,7 +107,8 @@ AlertSnapshot PrometheusAlertSource::Fetch() {
 void PrometheusAlertSource::CancelFetches() { cancelled_ = true; }
 
 absl::StatusOr<std::vector<Alert>> PrometheusAlertSource::FetchAlerts() const {
-  ASSIGN_OR_RETURN(std::string body, PrometheusGet(*http_, url_, display_url_, timeout_, &cancelled_));
+  ASSIGN_OR_RETURN(std::string body,
+                   PrometheusGet(*http_, url_, display_url_, timeout_, &cancelled_));
   const std::string prefix = absl::StrCat("GET ", display_url_, ": ");
   absl::StatusOr<std::vector<Alert>> alerts = ParsePrometheusAlertsResponse(body);
   if (!alerts.ok()) {

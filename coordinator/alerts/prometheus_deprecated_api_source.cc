@@ -35,9 +35,8 @@ absl::StatusOr<DeprecatedApiSeries> ParseOneSeries(const Json& item, size_t inde
   }
   if (auto name = labels.find("__name__");
       name != labels.end() && name->second != kDeprecatedApisMetric) {
-    return PrometheusGarbage(absl::StrCat(where, " is a series of ",
-                                          PrometheusQuoted(name->second), ", not ",
-                                          kDeprecatedApisMetric));
+    return PrometheusGarbage(absl::StrCat(where, " is a series of ", PrometheusQuoted(name->second),
+                                          ", not ", kDeprecatedApisMetric));
   }
   DeprecatedApiSeries series;
   series.group = labels["group"];
@@ -49,8 +48,8 @@ absl::StatusOr<DeprecatedApiSeries> ParseOneSeries(const Json& item, size_t inde
     return PrometheusGarbage(absl::StrCat(where, " has no version or resource label"));
   }
   auto value = item.find("value");
-  if (value == item.end() || !value->is_array() || value->size() != 2 ||
-      !(*value)[0].is_number() || !(*value)[1].is_string()) {
+  if (value == item.end() || !value->is_array() || value->size() != 2 || !(*value)[0].is_number() ||
+      !(*value)[1].is_string()) {
     return PrometheusGarbage(
         absl::StrCat(where, " has no \"value\" of the form [time, \"number\"]"));
   }
@@ -74,17 +73,17 @@ absl::StatusOr<std::vector<DeprecatedApiSeries>> ParseDeprecatedApisResponse(
     return PrometheusGarbage("no data.resultType string");
   }
   if (*type != "vector") {
-    return PrometheusGarbage(
-        absl::StrCat("data.resultType is ", PrometheusQuoted(type->get_ref<const std::string&>()),
-                     ", not \"vector\" (an instant query's answer)"));
+    return PrometheusGarbage(absl::StrCat("data.resultType is ",
+                                          PrometheusQuoted(type->get_ref<const std::string&>()),
+                                          ", not \"vector\" (an instant query's answer)"));
   }
   auto result = data->find("result");
   if (result == data->end() || !result->is_array()) {
     return PrometheusGarbage("no data.result array");
   }
   if (result->size() > kMaxDeprecatedApiSeries) {
-    return PrometheusGarbage(absl::StrCat("data.result has ", result->size(),
-                                          " series, more than ", kMaxDeprecatedApiSeries));
+    return PrometheusGarbage(absl::StrCat("data.result has ", result->size(), " series, more than ",
+                                          kMaxDeprecatedApiSeries));
   }
   std::vector<DeprecatedApiSeries> series;
   series.reserve(result->size());

@@ -68,8 +68,8 @@ std::optional<std::string> PrometheusErrorMessage(const Json& doc) {
   std::string message;
   auto type = doc.find("errorType");
   if (type != doc.end() && type->is_string() && !type->get_ref<const std::string&>().empty()) {
-    absl::StrAppend(&message, PrometheusPrintable(type->get_ref<const std::string&>(), kSnippetBytes),
-                    ": ");
+    absl::StrAppend(&message,
+                    PrometheusPrintable(type->get_ref<const std::string&>(), kSnippetBytes), ": ");
   }
   absl::StrAppend(&message,
                   PrometheusPrintable(error->get_ref<const std::string&>(), kSnippetBytes));

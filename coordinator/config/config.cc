@@ -444,9 +444,8 @@ absl::Status ParseLeases(const YamlCursor& cursor, std::map<LeaseKind, LeasePoli
       return cursor.Child(name).Child("canary").Error("only os_upgrade rollouts have a canary");
     }
     if (kind != tended::v1::LEASE_KIND_K8S_UPGRADE) {
-      for (const char* key :
-           {"control_plane_order", "worker_order", "min_pod_ready_ratio", "postflight_wait",
-            "auto_start"}) {
+      for (const char* key : {"control_plane_order", "worker_order", "min_pod_ready_ratio",
+                              "postflight_wait", "auto_start"}) {
         if (cursor.Child(name).Has(key)) {
           return cursor.Child(name).Child(key).Error(
               "only k8s_upgrade (Kubernetes rollouts) has this setting");

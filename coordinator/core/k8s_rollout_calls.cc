@@ -100,21 +100,22 @@ void Coordinator::DetectK8sUpgrades() {
       request.set_reason(absl::StrCat("detection: ", target.evidence));
       const std::vector<GateOutcome> gates = EvaluateFleetGates(
           tended::v1::LEASE_KIND_K8S_UPGRADE, CollectGateFacts(now), config_, now);
-      absl::StatusOr<tended::v1::K8sRollout> started =
-          k8s_lifecycle()->Start(context, request, "detection", gates,
-                                 deprecated.has_value() ? &*deprecated : nullptr);
+      absl::StatusOr<tended::v1::K8sRollout> started = k8s_lifecycle()->Start(
+          context, request, "detection", gates, deprecated.has_value() ? &*deprecated : nullptr);
       tended::state::v1::K8sDetectedTarget* entry = entry_for(target);
       if (started.ok()) {
         entry->set_rollout_id(started->id());
-        started_what = absl::StrCat("rollout ", started->id(), " started by detection: ",
-                                    K8sRolloutStateName(started->state()), ", ",
-                                    started->message());
+        started_what =
+            absl::StrCat("rollout ", started->id(),
+                         " started by detection: ", K8sRolloutStateName(started->state()), ", ",
+                         started->message());
       } else {
         entry->set_start_error(std::string(started.status().message()));
         started_what = absl::StrCat("detection could not start it: ", started.status().message());
       }
-      Logger("k8s-detection")->info("{} {}: {}", K8sUpgradeKindName(target.kind),
-                                    target.target.ToString(), started_what);
+      Logger("k8s-detection")
+          ->info("{} {}: {}", K8sUpgradeKindName(target.kind), target.target.ToString(),
+                 started_what);
     }
     // A start of a target announced before (a minor that waited for a patch) is announced
     // with what became of it.
@@ -137,11 +138,11 @@ void Coordinator::DetectK8sUpgrades() {
                              })) {
         what = "not started: the pending patch goes first";
       } else {
-        what = absl::StrCat("not started",
-                            plan.not_started.empty() ? "" : absl::StrCat(" (", plan.not_started, ")"),
-                            "; to roll it out: tendedctl k8s-rollout start --kind ",
-                            K8sUpgradeKindName(target.kind), " ", target.target.ToString(),
-                            " REASON");
+        what =
+            absl::StrCat("not started",
+                         plan.not_started.empty() ? "" : absl::StrCat(" (", plan.not_started, ")"),
+                         "; to roll it out: tendedctl k8s-rollout start --kind ",
+                         K8sUpgradeKindName(target.kind), " ", target.target.ToString(), " REASON");
       }
       context.txn().AddEvent(tended::v1::EVENT_TYPE_K8S_UPGRADE_AVAILABLE, nullptr, "",
                              absl::StrCat(Announcement(target), ": ", what));

@@ -81,8 +81,7 @@ K8sAvailableUpgrades FindK8sUpgrades(
   }
   if (checked->next_minor_available()) {
     std::optional<KubeVersion> minor = ParseMinor(checked->next_minor());
-    if (minor.has_value() && minor->major == running->major &&
-        minor->minor == running->minor + 1) {
+    if (minor.has_value() && minor->major == running->major && minor->minor == running->minor + 1) {
       const KubeVersion target = newest_next.has_value() ? *newest_next : *minor;
       available.minor = K8sUpgradeTarget{
           tended::v1::K8S_UPGRADE_KIND_MINOR, *running, target,
@@ -111,8 +110,7 @@ const tended::state::v1::K8sDetectedTarget* FindDetectedTarget(
   return nullptr;
 }
 
-K8sDetectionPlan PlanK8sDetection(const state::FleetState& state,
-                                  const CoordinatorConfig& config) {
+K8sDetectionPlan PlanK8sDetection(const state::FleetState& state, const CoordinatorConfig& config) {
   K8sDetectionPlan plan;
   const K8sAvailableUpgrades available = FindK8sUpgrades(state);
   for (const auto* target : {&available.patch, &available.minor}) {
@@ -135,18 +133,17 @@ K8sDetectionPlan PlanK8sDetection(const state::FleetState& state,
     plan.not_started = "leases.k8s_upgrade is disabled";
   } else if (state.recovery().active()) {
     plan.not_started = "the coordinator is recovering its state";
-  } else if (std::any_of(state.nodes().begin(), state.nodes().end(), [](const auto& node) {
-               return !node.second->reported_since_start();
-             })) {
+  } else if (std::any_of(state.nodes().begin(), state.nodes().end(),
+                         [](const auto& node) { return !node.second->reported_since_start(); })) {
     // Start would refuse for want of facts, and a refused target is never tried again.
     plan.not_started = "not every node has reported since the coordinator started";
   } else if (const tended::v1::K8sRollout* active = state.ActiveK8sRollout(); active != nullptr) {
     plan.not_started = absl::StrCat("rollout ", active->id(), " is running");
   } else if (seen != nullptr && (!seen->rollout_id().empty() || !seen->start_error().empty())) {
-    plan.not_started = absl::StrCat("detection started ", target, " before (",
-                                    seen->rollout_id().empty() ? seen->start_error()
-                                                               : seen->rollout_id(),
-                                    "); it does not start a target twice");
+    plan.not_started =
+        absl::StrCat("detection started ", target, " before (",
+                     seen->rollout_id().empty() ? seen->start_error() : seen->rollout_id(),
+                     "); it does not start a target twice");
   } else if (RolledOutBefore(state, target)) {
     plan.not_started = absl::StrCat("a rollout to ", target, " ran before");
   } else {

@@ -75,7 +75,8 @@ std::optional<std::pair<int, int>> ParseMinorRelease(absl::string_view text) {
   int numbers[3] = {0, 0, 0};
   for (size_t i = 0; i < parts.size(); ++i) {
     if (parts[i].empty() || parts[i].size() > 4 ||
-        !std::all_of(parts[i].begin(), parts[i].end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        !std::all_of(parts[i].begin(), parts[i].end(),
+                     [](char c) { return c >= '0' && c <= '9'; })) {
       return std::nullopt;
     }
     if (!absl::SimpleAtoi(parts[i], &numbers[i])) return std::nullopt;
@@ -334,10 +335,10 @@ PreflightCheck DeprecatedApiCheck(const DeprecatedApiReading* reading, const Kub
                               target_minor, " removes"));
   }
   if (!reading->status.ok()) {
-    return Check("deprecated_apis", false,
-                 absl::StrCat("cannot read ", kDeprecatedApisMetricName, ", so the APIs that ",
-                              target_minor, " removes cannot be ruled out: ",
-                              reading->status.message()));
+    return Check(
+        "deprecated_apis", false,
+        absl::StrCat("cannot read ", kDeprecatedApisMetricName, ", so the APIs that ", target_minor,
+                     " removes cannot be ruled out: ", reading->status.message()));
   }
   std::set<std::string> removed;
   std::set<std::string> unreadable;
@@ -350,8 +351,8 @@ PreflightCheck DeprecatedApiCheck(const DeprecatedApiReading* reading, const Kub
         160);
     std::optional<std::pair<int, int>> release = ParseMinorRelease(series.removed_release);
     if (!release.has_value()) {
-      unreadable.insert(absl::StrCat(api, " (removed_release \"",
-                                     Printable(series.removed_release), "\")"));
+      unreadable.insert(
+          absl::StrCat(api, " (removed_release \"", Printable(series.removed_release), "\")"));
       continue;
     }
     if (*release <= std::make_pair(target.major, target.minor)) {

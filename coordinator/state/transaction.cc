@@ -244,9 +244,9 @@ Transaction::Outcome Transaction::Finish() {
   outcome.after_durable = std::move(after_);
   outcome.events = events_;
   const bool changed = !leases_.empty() || !nodes_.empty() || !requests_.empty() ||
-                       !disruptions_.empty() || halt_ || os_rollout_ || k8s_detection_ || recovery_ ||
-                       !k8s_rollouts_.empty() ||
-                       identity_ || token_ || !events_.empty();
+                       !disruptions_.empty() || halt_ || os_rollout_ || k8s_detection_ ||
+                       recovery_ || !k8s_rollouts_.empty() || identity_ || token_ ||
+                       !events_.empty();
   if (!changed) return outcome;
   LedgerRecord& record = outcome.record.emplace();
   for (const std::string& id : leases_) {

@@ -53,9 +53,9 @@ class DeprecatedApisPrometheusTest : public ::testing::Test {
 TEST_F(DeprecatedApisPrometheusTest, SeriesScrapedFromTheApiServerDecideTheCheck) {
   testing::CannedHttpServer apiserver(testing::CannedHttpServer::Response(
       200, kApiServerMetrics, "text/plain; version=0.0.4; charset=utf-8"));
-  testing::RealPrometheus prometheus(absl::StrCat(
-      "  - job_name: apiserver\n    static_configs:\n      - targets: ['127.0.0.1:",
-      apiserver.port(), "']\n"));
+  testing::RealPrometheus prometheus(
+      absl::StrCat("  - job_name: apiserver\n    static_configs:\n      - targets: ['127.0.0.1:",
+                   apiserver.port(), "']\n"));
   ASSERT_TRUE(prometheus.start_status().ok()) << prometheus.start_status();
   PrometheusDeprecatedApiSource source(prometheus.base_url(), absl::Seconds(5), clock_);
 

@@ -96,8 +96,7 @@ std::string Nested(int depth) {
 std::string ManySeries(size_t count) {
   std::string body = R"({"status":"success","data":{"resultType":"vector","result":[)";
   for (size_t i = 0; i < count; ++i) {
-    absl::StrAppend(&body, i == 0 ? "" : ",",
-                    R"({"metric":{"version":"v1","resource":"r)", i,
+    absl::StrAppend(&body, i == 0 ? "" : ",", R"({"metric":{"version":"v1","resource":"r)", i,
                     R"(","removed_release":"1.40"},"value":[1,"1"]})");
   }
   return absl::StrCat(body, "]}}");
@@ -118,7 +117,8 @@ INSTANTIATE_TEST_SUITE_P(
         GarbageCase{"NoData", R"({"status":"success"})", "no \"data\""},
         GarbageCase{"Matrix", R"({"status":"success","data":{"resultType":"matrix","result":[]}})",
                     "not \"vector\""},
-        GarbageCase{"Scalar", R"({"status":"success","data":{"resultType":"scalar","result":[1,"1"]}})",
+        GarbageCase{"Scalar",
+                    R"({"status":"success","data":{"resultType":"scalar","result":[1,"1"]}})",
                     "not \"vector\""},
         GarbageCase{"ResultNotArray",
                     R"({"status":"success","data":{"resultType":"vector","result":{}}})",
@@ -126,27 +126,31 @@ INSTANTIATE_TEST_SUITE_P(
         GarbageCase{"SeriesNotObject",
                     R"({"status":"success","data":{"resultType":"vector","result":[7]}})",
                     "data.result[0] is a JSON number"},
-        GarbageCase{"LabelNotString",
-                    R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{"version":"v1","resource":"r","group":5},"value":[1,"1"]}]}})",
-                    "data.result[0].metric.group is a JSON number"},
-        GarbageCase{"NoResource",
-                    R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{"version":"v1"},"value":[1,"1"]}]}})",
-                    "no version or resource label"},
-        GarbageCase{"OtherMetric",
-                    R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{"__name__":"up","version":"v1","resource":"r"},"value":[1,"1"]}]}})",
-                    "not apiserver_requested_deprecated_apis"},
-        GarbageCase{"ValueNotPair",
-                    R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{"version":"v1","resource":"r"},"value":"1"}]}})",
-                    "no \"value\" of the form"},
-        GarbageCase{"ValueNotNumber",
-                    R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{"version":"v1","resource":"r"},"value":[1,"yes"]}]}})",
-                    "not a number"},
+        GarbageCase{
+            "LabelNotString",
+            R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{"version":"v1","resource":"r","group":5},"value":[1,"1"]}]}})",
+            "data.result[0].metric.group is a JSON number"},
+        GarbageCase{
+            "NoResource",
+            R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{"version":"v1"},"value":[1,"1"]}]}})",
+            "no version or resource label"},
+        GarbageCase{
+            "OtherMetric",
+            R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{"__name__":"up","version":"v1","resource":"r"},"value":[1,"1"]}]}})",
+            "not apiserver_requested_deprecated_apis"},
+        GarbageCase{
+            "ValueNotPair",
+            R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{"version":"v1","resource":"r"},"value":"1"}]}})",
+            "no \"value\" of the form"},
+        GarbageCase{
+            "ValueNotNumber",
+            R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{"version":"v1","resource":"r"},"value":[1,"yes"]}]}})",
+            "not a number"},
         GarbageCase{"TooDeep", absl::StrCat(R"({"status":"success","data":)", Nested(100000), "}"),
                     "nested deeper than"},
         GarbageCase{"TooLarge", std::string(kMaxPrometheusResponseBytes + 1, ' '),
                     "exceeds the limit"},
-        GarbageCase{"TooManySeries", ManySeries(kMaxDeprecatedApiSeries + 1),
-                    "more than 10000"}),
+        GarbageCase{"TooManySeries", ManySeries(kMaxDeprecatedApiSeries + 1), "more than 10000"}),
     [](const ::testing::TestParamInfo<GarbageCase>& info) { return info.param.name; });
 
 TEST(ParseDeprecatedApisResponseTest, AHugeValidAnswerWithinTheLimitsIsRead) {

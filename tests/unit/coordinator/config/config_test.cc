@@ -75,7 +75,8 @@ TEST(CoordinatorConfigTest, PresentKindWithoutSettingsGetsPolicyDefaults) {
 }
 
 TEST(CoordinatorConfigTest, AutoStartIsAKubernetesRolloutSetting) {
-  absl::StatusOr<CoordinatorConfig> config = Parse("leases:\n  k8s_upgrade:\n    auto_start: true\n");
+  absl::StatusOr<CoordinatorConfig> config =
+      Parse("leases:\n  k8s_upgrade:\n    auto_start: true\n");
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_TRUE(config->leases.at(LEASE_KIND_K8S_UPGRADE).auto_start);
   absl::StatusOr<CoordinatorConfig> reboot = Parse("leases:\n  reboot:\n    auto_start: true\n");
