@@ -131,11 +131,7 @@ void Coordinator::DetectK8sUpgrades() {
       std::string what;
       if (plan.start.has_value() && plan.start->kind == target.kind && !started_what.empty()) {
         what = started_what;
-      } else if (target.kind == tended::v1::K8S_UPGRADE_KIND_MINOR &&
-                 std::any_of(plan.announce.begin(), plan.announce.end(),
-                             [](const K8sUpgradeTarget& other) {
-                               return other.kind == tended::v1::K8S_UPGRADE_KIND_PATCH;
-                             })) {
+      } else if (target.kind == tended::v1::K8S_UPGRADE_KIND_MINOR && plan.patch_pending) {
         what = "not started: the pending patch goes first";
       } else {
         what =

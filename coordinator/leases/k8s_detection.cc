@@ -11,9 +11,12 @@ namespace {
 
 using tended::v1::K8sNodeFacts;
 
-// "1.31" as a version with patch 0; nullopt for anything else.
+// "1.31" (exactly as the agent reports next_minor, which preflight compares) as a version
+// with patch 0; nullopt for anything else.
 std::optional<KubeVersion> ParseMinor(const std::string& text) {
-  if (std::count(text.begin(), text.end(), '.') != 1) return std::nullopt;
+  if (std::count(text.begin(), text.end(), '.') != 1 || text.empty() || text[0] == 'v') {
+    return std::nullopt;
+  }
   absl::StatusOr<KubeVersion> version = ParseTargetVersion(absl::StrCat(text, ".0"));
   if (!version.ok()) return std::nullopt;
   return *version;
@@ -113,6 +116,7 @@ const tended::state::v1::K8sDetectedTarget* FindDetectedTarget(
 K8sDetectionPlan PlanK8sDetection(const state::FleetState& state, const CoordinatorConfig& config) {
   K8sDetectionPlan plan;
   const K8sAvailableUpgrades available = FindK8sUpgrades(state);
+  plan.patch_pending = available.patch.has_value();
   for (const auto* target : {&available.patch, &available.minor}) {
     if (target->has_value() && FindDetectedTarget(state.k8s_detection(), (*target)->kind,
                                                   (*target)->target.ToString()) == nullptr) {

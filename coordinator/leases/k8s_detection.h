@@ -53,6 +53,8 @@ struct K8sDetectionPlan {
   std::optional<K8sUpgradeTarget> start;
   // Why an available target is not started, for the announcement: "auto_start is off".
   std::string not_started;
+  // A newer patch of the running minor is available (so no minor starts).
+  bool patch_pending = false;
 };
 
 K8sDetectionPlan PlanK8sDetection(const state::FleetState& state, const CoordinatorConfig& config);
