@@ -60,7 +60,8 @@ TEST(FindK8sUpgradesTest, TheNewestSuccessfulCheckDecides) {
   tended::v1::K8sNodeFacts failed =
       ControlPlane("1.31.2-1.1", kMonday + absl::Hours(1), {"1.31.9-1.1"});
   failed.set_check_error("the apt lists cannot be read");
-  tended::v1::K8sNodeFacts worker = ControlPlane("1.31.2-1.1", kMonday + absl::Hours(2), {"1.31.8"});
+  tended::v1::K8sNodeFacts worker =
+      ControlPlane("1.31.2-1.1", kMonday + absl::Hours(2), {"1.31.8"});
   worker.set_control_plane(false);
   K8sAvailableUpgrades available = FindK8sUpgrades(
       {{"cp1", &old_check}, {"cp2", &new_check}, {"cp3", &failed}, {"node1", &worker}});
