@@ -17,11 +17,9 @@
 #include "common/clock.h"
 #include "common/http_client.h"
 #include "coordinator/alerts/alert_source.h"
+#include "coordinator/alerts/prometheus_http.h"
 
 namespace tended::coordinator {
-
-// Larger answers are refused rather than read.
-inline constexpr size_t kMaxPrometheusResponseBytes = kDefaultMaxHttpResponseBytes;
 
 // Reads the body of a /api/v1/alerts answer. Requires status "success", data.alerts an
 // array, and each alert an object with string labels including a non-empty alertname and a

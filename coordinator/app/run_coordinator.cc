@@ -13,6 +13,7 @@
 #include "common/logging.h"
 #include "coordinator/alerts/alert_poller.h"
 #include "coordinator/alerts/prometheus_alert_source.h"
+#include "coordinator/alerts/prometheus_deprecated_api_source.h"
 #include "coordinator/api/server.h"
 #include "coordinator/config/config.h"
 #include "coordinator/core/coordinator.h"
@@ -92,6 +93,10 @@ int RunCoordinator(const CoordinatorOptions& options) {
   Coordinator::Options coordinator_options;
   if (alerts != nullptr) {
     coordinator_options.alerts = [poller = alerts.get()] { return poller->Current(); };
+  }
+  if (!config->alerts.prometheus_url.empty()) {
+    coordinator_options.deprecated_apis = std::make_shared<PrometheusDeprecatedApiSource>(
+        config->alerts.prometheus_url, config->alerts.timeout, Clock::Real());
   }
   coordinator_options.recover_state = options.recover_state;
   auto coordinator =

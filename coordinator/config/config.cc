@@ -396,7 +396,7 @@ absl::StatusOr<LeasePolicy> ParseLeasePolicy(const YamlCursor& cursor) {
   RETURN_IF_ERROR(cursor.ExpectMapWithKeys(
       {"enabled", "concurrency", "soak", "expected_duration", "renew_deadline", "return_deadline",
        "begin_wait", "windows", "canary", "canary_soak", "control_plane_order", "worker_order",
-       "min_pod_ready_ratio", "postflight_wait"}));
+       "min_pod_ready_ratio", "postflight_wait", "auto_start"}));
   LeasePolicy policy;
   RETURN_IF_ERROR(cursor.Optional("enabled", &policy.enabled));
   int64_t concurrency = policy.concurrency;
@@ -413,6 +413,7 @@ absl::StatusOr<LeasePolicy> ParseLeasePolicy(const YamlCursor& cursor) {
   RETURN_IF_ERROR(cursor.Optional("worker_order", &policy.worker_order));
   RETURN_IF_ERROR(cursor.Optional("min_pod_ready_ratio", &policy.min_pod_ready_ratio));
   RETURN_IF_ERROR(cursor.Optional("postflight_wait", &policy.postflight_wait));
+  RETURN_IF_ERROR(cursor.Optional("auto_start", &policy.auto_start));
   YamlCursor windows = cursor.Child("windows");
   if (!windows.IsNull()) {
     if (!windows.IsSequence()) {
@@ -443,8 +444,8 @@ absl::Status ParseLeases(const YamlCursor& cursor, std::map<LeaseKind, LeasePoli
       return cursor.Child(name).Child("canary").Error("only os_upgrade rollouts have a canary");
     }
     if (kind != tended::v1::LEASE_KIND_K8S_UPGRADE) {
-      for (const char* key :
-           {"control_plane_order", "worker_order", "min_pod_ready_ratio", "postflight_wait"}) {
+      for (const char* key : {"control_plane_order", "worker_order", "min_pod_ready_ratio",
+                              "postflight_wait", "auto_start"}) {
         if (cursor.Child(name).Has(key)) {
           return cursor.Child(name).Child(key).Error(
               "only k8s_upgrade (Kubernetes rollouts) has this setting");

@@ -66,6 +66,9 @@ struct LeasePolicy {
   // facts count is Ready, and waits up to postflight_wait for it (and for every version).
   double min_pod_ready_ratio = 0.9;
   absl::Duration postflight_wait = absl::Minutes(10);
+  // k8s_upgrade only: when a version check finds a new target, detection starts a rollout
+  // to it (a patch before a minor; each target once) instead of only announcing it.
+  bool auto_start = false;
 };
 
 struct AlertsConfig {

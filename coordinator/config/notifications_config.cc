@@ -139,6 +139,8 @@ absl::string_view TransitionName(Transition transition) {
       return "rollout_stopped";
     case Transition::kRolloutResumed:
       return "rollout_resumed";
+    case Transition::kK8sUpgradeAvailable:
+      return "k8s_upgrade_available";
   }
   return "unknown";
 }
@@ -176,6 +178,8 @@ absl::string_view DefaultTemplate(Transition transition) {
       return "OS upgrades stopped at node {node}: {message}";
     case Transition::kRolloutResumed:
       return "OS upgrades resumed: {message}";
+    case Transition::kK8sUpgradeAvailable:
+      return "{message}";
   }
   return "";
 }

@@ -52,16 +52,19 @@ enum class Transition {
                     // drain failed, uncordoned after verification.
   kRolloutStopped,  // The OS upgrade rollout stopped (its canary failed).
   kRolloutResumed,
+  kK8sUpgradeAvailable,  // A version check found a new Kubernetes target (once per target).
 };
 
 inline constexpr Transition kAllTransitions[] = {
     Transition::kDisrupting,    Transition::kRebooted,       Transition::kVerified,
     Transition::kBlocked,       Transition::kOverdue,        Transition::kVerificationFailed,
     Transition::kForceReleased, Transition::kHalted,         Transition::kResumed,
-    Transition::kKubernetes,    Transition::kRolloutStopped, Transition::kRolloutResumed};
+    Transition::kKubernetes,    Transition::kRolloutStopped, Transition::kRolloutResumed,
+    Transition::kK8sUpgradeAvailable};
 
 // "disrupting", "rebooted", "verified", "blocked", "overdue", "verification_failed",
-// "force_released", "halted", "resumed", "kubernetes", "rollout_stopped", "rollout_resumed".
+// "force_released", "halted", "resumed", "kubernetes", "rollout_stopped", "rollout_resumed",
+// "k8s_upgrade_available".
 absl::string_view TransitionName(Transition transition);
 std::optional<Transition> TransitionFromName(absl::string_view name);
 absl::string_view DefaultTemplate(Transition transition);

@@ -269,6 +269,7 @@ absl::Time Coordinator::Tick() {
     return absl::OkStatus();
   });
   if (!ticked.ok()) Log()->error("tick: {}", ticked.ToString());
+  DetectK8sUpgrades();
   absl::ReaderMutexLock lock(&mutex_);
   for (const Lease* lease : state_->ActiveLeases()) {
     if (!lease->overdue()) next = std::min(next, FromProtoTimestamp(lease->expire_time()));

@@ -27,6 +27,7 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "coordinator/alerts/alert_source.h"
+#include "coordinator/alerts/deprecated_api_source.h"
 #include "coordinator/config/config.h"
 #include "coordinator/core/directive_hub.h"
 #include "coordinator/core/fencing_rejections.h"
@@ -51,6 +52,10 @@ class Coordinator {
     // The alert source's last answer (AlertPoller::Current); null when none is configured.
     // Never fetches: it is called under the coordinator's lock.
     std::function<std::optional<AlertSnapshot>()> alerts;
+    // Where a minor rollout's preflight reads the deprecated APIs in use; null when no
+    // Prometheus is configured (the check then says it was skipped). Asked before the lock
+    // is taken, never under it.
+    std::shared_ptr<DeprecatedApiSource> deprecated_apis;
     // Started with --recover-state: after a start on an empty state, the coordinator may
     // rebuild a lost state from what the agents report (and grant again once it has).
     bool recover_state = false;
@@ -121,10 +126,18 @@ class Coordinator {
   void SetEventListener(EventListener listener);
 
   // Flags overdue leases, returns leases whose act a gate blocked too long, summarises
-  // refused fencing tokens, moves recovery on and grants what the gates allow. Returns when
+  // refused fencing tokens, moves recovery on, grants what the gates allow, then runs
+  // detection (DetectK8sUpgrades). Returns when
   // it next wants to run: the earliest time a blocking gate could pass or a lease falls
   // due, capped.
   absl::Time Tick();
+
+  // Announces each Kubernetes target the version checks newly found (an
+  // EVENT_TYPE_K8S_UPGRADE_AVAILABLE event, which the notifier sends) and, with
+  // leases.k8s_upgrade.auto_start, starts the rollout leases/k8s_detection.h chooses through
+  // the same Start as an operator's (started_by "detection"), reading the deprecated APIs
+  // first, outside the lock. Does nothing when nothing is new. Tick calls it.
+  void DetectK8sUpgrades();
 
   // Ends every directive stream (server shutdown).
   void Shutdown();
@@ -247,6 +260,10 @@ class Coordinator {
   std::optional<std::string> RecoveryWait(absl::Time now) const
       ABSL_SHARED_LOCKS_REQUIRED(mutex_);
   void AdvanceRecovery(LeaseContext& context) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+
+  // The deprecated-API source's answer for a rollout of `kind` (read now, outside the lock);
+  // nullopt for a patch or when no source is configured.
+  std::optional<DeprecatedApiReading> ReadDeprecatedApis(tended::v1::K8sUpgradeKind kind);
 
   LeaseLifecycle* LifecycleFor(tended::v1::LeaseKind kind) const;
   // The K8S_UPGRADE lifecycle (owned by lifecycles_), which also runs the rollouts.

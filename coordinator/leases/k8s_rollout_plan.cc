@@ -4,8 +4,11 @@
 #include <map>
 #include <set>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "common/debian_version.h"
 #include "common/k8s_steps.h"
 #include "common/proto_time.h"
@@ -60,6 +63,33 @@ std::vector<std::string> Ordered(std::vector<std::string> names,
     return a < b;
   });
   return names;
+}
+
+constexpr char kDeprecatedApisMetricName[] = "apiserver_requested_deprecated_apis";
+
+// "1.32" (also "v1.32" or "1.32.0") as (major, minor); nullopt for anything else.
+std::optional<std::pair<int, int>> ParseMinorRelease(absl::string_view text) {
+  absl::ConsumePrefix(&text, "v");
+  std::vector<absl::string_view> parts = absl::StrSplit(text, '.');
+  if (parts.size() != 2 && parts.size() != 3) return std::nullopt;
+  int numbers[3] = {0, 0, 0};
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (parts[i].empty() || parts[i].size() > 4 ||
+        !std::all_of(parts[i].begin(), parts[i].end(),
+                     [](char c) { return c >= '0' && c <= '9'; })) {
+      return std::nullopt;
+    }
+    if (!absl::SimpleAtoi(parts[i], &numbers[i])) return std::nullopt;
+  }
+  return std::make_pair(numbers[0], numbers[1]);
+}
+
+// Server text made safe for a message: printable ASCII, at most `max_bytes`.
+std::string Printable(absl::string_view text, size_t max_bytes = 64) {
+  std::string out;
+  for (char c : text.substr(0, max_bytes)) out.push_back(c >= 0x20 && c < 0x7f ? c : '?');
+  if (text.size() > max_bytes) out += "...";
+  return out;
 }
 
 }  // namespace
@@ -296,9 +326,65 @@ bool K8sNodeAtTarget(const state::FleetState& state, const std::string& node,
          PackageVersionIs(facts->kubectl_version(), target);
 }
 
+PreflightCheck DeprecatedApiCheck(const DeprecatedApiReading* reading, const KubeVersion& target) {
+  const std::string target_minor = absl::StrCat(target.major, ".", target.minor);
+  if (reading == nullptr) {
+    return Check("deprecated_apis", true,
+                 absl::StrCat("skipped: no Prometheus is configured (alerts.prometheus_url), so "
+                              "nobody can tell whether a client still uses an API that ",
+                              target_minor, " removes"));
+  }
+  if (!reading->status.ok()) {
+    return Check(
+        "deprecated_apis", false,
+        absl::StrCat("cannot read ", kDeprecatedApisMetricName, ", so the APIs that ", target_minor,
+                     " removes cannot be ruled out: ", reading->status.message()));
+  }
+  std::set<std::string> removed;
+  std::set<std::string> unreadable;
+  for (const DeprecatedApiSeries& series : reading->series) {
+    if (series.value != 1 || series.removed_release.empty()) continue;
+    const std::string api = Printable(
+        absl::StrCat(series.group.empty() ? "" : absl::StrCat(series.group, "/"), series.version,
+                     "/", series.resource,
+                     series.subresource.empty() ? "" : absl::StrCat("/", series.subresource)),
+        160);
+    std::optional<std::pair<int, int>> release = ParseMinorRelease(series.removed_release);
+    if (!release.has_value()) {
+      unreadable.insert(
+          absl::StrCat(api, " (removed_release \"", Printable(series.removed_release), "\")"));
+      continue;
+    }
+    if (*release <= std::make_pair(target.major, target.minor)) {
+      removed.insert(absl::StrCat(api, " (removed in ", release->first, ".", release->second, ")"));
+    }
+  }
+  if (removed.empty() && unreadable.empty()) {
+    return Check("deprecated_apis", true,
+                 absl::StrCat("no API that ", target_minor, " removes was requested (",
+                              reading->series.size(), " deprecated-API series read from ",
+                              reading->source, " at ", FormatUtcTime(reading->fetched_at), ")"));
+  }
+  std::string reason;
+  if (!removed.empty()) {
+    reason = absl::StrCat(removed.size(), removed.size() == 1 ? " API" : " APIs",
+                          " still in use would be gone after the upgrade to ", target_minor, ": ",
+                          JoinCapped({removed.begin(), removed.end()}),
+                          "; move their clients to the replacement APIs first");
+  }
+  if (!unreadable.empty()) {
+    absl::StrAppend(&reason, reason.empty() ? "" : "; ", "unreadable removal releases: ",
+                    JoinCapped({unreadable.begin(), unreadable.end()}));
+  }
+  absl::StrAppend(&reason, " (", kDeprecatedApisMetricName, " from ", reading->source, " at ",
+                  FormatUtcTime(reading->fetched_at), ")");
+  return Check("deprecated_apis", false, reason);
+}
+
 std::vector<PreflightCheck> K8sPreflight(const K8sRollout& rollout, const state::FleetState& state,
                                          const std::vector<GateOutcome>& fleet_gates,
-                                         const KubeVersion& target) {
+                                         const KubeVersion& target,
+                                         const DeprecatedApiReading* deprecated_apis) {
   std::vector<PreflightCheck> checks;
   for (const GateOutcome& gate : fleet_gates) {
     if (gate.gate == "window" || gate.gate == "concurrency" || gate.gate == "waiting_node" ||
@@ -370,6 +456,9 @@ std::vector<PreflightCheck> K8sPreflight(const K8sRollout& rollout, const state:
                     : absl::StrCat("kubeadm ", target.ToString(), " is not among the ",
                                    cp->kubeadm_candidates_size(), " versions in ", first,
                                    "'s apt lists at its last check")));
+  }
+  if (rollout.kind() == tended::v1::K8S_UPGRADE_KIND_MINOR) {
+    checks.push_back(DeprecatedApiCheck(deprecated_apis, target));
   }
   return checks;
 }

@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/kube_version.h"
+#include "coordinator/alerts/deprecated_api_source.h"
 #include "coordinator/config/config.h"
 #include "coordinator/gates/gate.h"
 #include "coordinator/gates/gate_facts.h"
@@ -57,12 +58,21 @@ bool K8sNodeAtTarget(const state::FleetState& state, const std::string& node,
                      const KubeVersion& target);
 
 // Preflight: fleet gates (halt, health, alerts, soak, Kubernetes readiness; the window and
-// concurrency are left to each lease), every node's Kubernetes facts, the skew policy, and
-// the target in the first control plane's repository.
+// concurrency are left to each lease), every node's Kubernetes facts, the skew policy, the
+// target in the first control plane's repository, and for a minor rollout the deprecated
+// APIs still in use (`deprecated_apis`, null when no source is configured).
 std::vector<tended::v1::PreflightCheck> K8sPreflight(const tended::v1::K8sRollout& rollout,
                                                      const state::FleetState& state,
                                                      const std::vector<GateOutcome>& fleet_gates,
-                                                     const KubeVersion& target);
+                                                     const KubeVersion& target,
+                                                     const DeprecatedApiReading* deprecated_apis);
+
+// The "deprecated_apis" check of a minor rollout to `target`: fails naming every API still
+// requested (value 1) whose removed_release is at or below the target's minor, and fails
+// when the reading failed or a removed_release is unreadable (fail closed). `reading` null
+// (no Prometheus configured): passes, saying the check was skipped.
+tended::v1::PreflightCheck DeprecatedApiCheck(const DeprecatedApiReading* reading,
+                                              const KubeVersion& target);
 
 // Postflight: every node in the rollout at the target (agent and Kubernetes), alerts clean,
 // the pod-ready ratio at least the policy's.

@@ -385,7 +385,8 @@ void K8sUpgradeLifecycle::OnAdopted(LeaseContext& context, Lease& lease) {
 
 absl::StatusOr<K8sRollout> K8sUpgradeLifecycle::Start(
     LeaseContext& context, const tended::v1::StartK8sRolloutRequest& request,
-    const std::string& started_by, const std::vector<GateOutcome>& fleet_gates) {
+    const std::string& started_by, const std::vector<GateOutcome>& fleet_gates,
+    const DeprecatedApiReading* deprecated_apis) {
   const state::FleetState& state = context.state();
   ASSIGN_OR_RETURN(KubeVersion target, ParseTargetVersion(request.target_version()));
   auto policy = config_.leases.find(tended::v1::LEASE_KIND_K8S_UPGRADE);
@@ -441,7 +442,7 @@ absl::StatusOr<K8sRollout> K8sUpgradeLifecycle::Start(
     }
     *rollout.add_nodes() = std::move(node);
   }
-  for (const auto& check : K8sPreflight(rollout, state, fleet_gates, target)) {
+  for (const auto& check : K8sPreflight(rollout, state, fleet_gates, target, deprecated_apis)) {
     *rollout.add_preflight() = check;
   }
   std::vector<tended::v1::PreflightCheck> checks(rollout.preflight().begin(),

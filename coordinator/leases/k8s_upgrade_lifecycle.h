@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "coordinator/alerts/deprecated_api_source.h"
 #include "coordinator/gates/gate_facts.h"
 #include "coordinator/leases/drain_flow.h"
 #include "coordinator/leases/lifecycle.h"
@@ -55,11 +56,14 @@ class K8sUpgradeLifecycle final : public LeaseLifecycle {
   void OnAdopted(LeaseContext& context, tended::v1::Lease& lease) override;
 
   // Operator calls, inside a change. `fleet_gates` is the fleet's gate evaluation for this
-  // kind now (preflight reads it), `facts` what the gates read.
+  // kind now (preflight reads it), `facts` what the gates read. `deprecated_apis` is what
+  // the deprecated-API source answered before the change began (a minor rollout's
+  // preflight reads it); null when no source is configured.
   absl::StatusOr<tended::v1::K8sRollout> Start(LeaseContext& context,
                                                const tended::v1::StartK8sRolloutRequest& request,
                                                const std::string& started_by,
-                                               const std::vector<GateOutcome>& fleet_gates);
+                                               const std::vector<GateOutcome>& fleet_gates,
+                                               const DeprecatedApiReading* deprecated_apis);
   absl::StatusOr<tended::v1::K8sRollout> Cancel(LeaseContext& context,
                                                 const std::string& rollout_id,
                                                 const std::string& reason);

@@ -247,6 +247,9 @@ void Notifier::OnEvent(const Event& event) {
     case tended::v1::EVENT_TYPE_ROLLOUT_RESUMED:
       transition = Transition::kRolloutResumed;
       break;
+    case tended::v1::EVENT_TYPE_K8S_UPGRADE_AVAILABLE:
+      transition = Transition::kK8sUpgradeAvailable;
+      break;
     default:
       break;
   }

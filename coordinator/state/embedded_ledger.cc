@@ -33,6 +33,7 @@ LedgerRecord WholeState(const CoordinatorState& state, uint64_t sequence) {
   for (const auto& disruption : state.disruptions()) *record.add_disruptions() = disruption;
   *record.mutable_halt() = state.halt();
   *record.mutable_os_rollout() = state.os_rollout();
+  *record.mutable_k8s_detection() = state.k8s_detection();
   for (const auto& rollout : state.k8s_rollouts()) *record.add_k8s_rollouts() = rollout;
   record.set_last_fencing_token(state.last_fencing_token());
   for (const auto& event : state.events()) *record.add_events() = event;

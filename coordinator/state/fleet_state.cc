@@ -79,6 +79,7 @@ absl::StatusOr<std::unique_ptr<FleetState>> FleetState::Load(const CoordinatorSt
   }
   state->halt_ = persisted.halt();
   state->os_rollout_ = persisted.os_rollout();
+  state->k8s_detection_ = persisted.k8s_detection();
   state->recovery_ = persisted.recovery();
   for (const auto& rollout : persisted.k8s_rollouts()) {
     UpsertK8sRollout(state->k8s_rollouts_, rollout);
@@ -223,6 +224,7 @@ CoordinatorState FleetState::ToProto() const {
   for (const auto& event : events_) *proto.add_events() = event;
   for (const auto& [id, record] : disruptions_) *proto.add_disruptions() = record;
   *proto.mutable_os_rollout() = os_rollout_;
+  *proto.mutable_k8s_detection() = k8s_detection_;
   proto.set_state_id(state_id_);
   if (created_time_ != absl::InfinitePast()) {
     *proto.mutable_created_time() = ToProtoTimestamp(created_time_);

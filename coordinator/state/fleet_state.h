@@ -113,6 +113,8 @@ class FleetState {
   const tended::v1::K8sRollout* FindK8sRollout(absl::string_view id) const;
   // The rollout that is running or cancelling, if any (at most one).
   const tended::v1::K8sRollout* ActiveK8sRollout() const;
+  // The Kubernetes targets detection found and what it did with them.
+  const tended::state::v1::K8sDetectionState& k8s_detection() const { return k8s_detection_; }
   const std::string& state_id() const { return state_id_; }
   absl::Time created_time() const { return created_time_; }
 
@@ -154,6 +156,7 @@ class FleetState {
   tended::state::v1::OsRolloutState os_rollout_;
   tended::state::v1::RecoveryState recovery_;
   std::vector<tended::v1::K8sRollout> k8s_rollouts_;
+  tended::state::v1::K8sDetectionState k8s_detection_;
   std::string state_id_;
   absl::Time created_time_ = absl::InfinitePast();
 

@@ -20,6 +20,7 @@ absl::StatusOr<StateImage> StateImage::FromProto(const CoordinatorState& proto,
   image.last_event_sequence_ = proto.last_event_sequence();
   image.halt_ = proto.halt();
   image.os_rollout_ = proto.os_rollout();
+  image.k8s_detection_ = proto.k8s_detection();
   image.recovery_ = proto.recovery();
   for (const auto& rollout : proto.k8s_rollouts()) UpsertK8sRollout(image.k8s_rollouts_, rollout);
   for (const auto& lease : proto.leases()) {
@@ -58,6 +59,7 @@ absl::Status StateImage::Apply(const LedgerRecord& record) {
   }
   if (record.has_halt()) halt_ = record.halt();
   if (record.has_os_rollout()) os_rollout_ = record.os_rollout();
+  if (record.has_k8s_detection()) k8s_detection_ = record.k8s_detection();
   if (record.has_recovery()) recovery_ = record.recovery();
   for (const auto& rollout : record.k8s_rollouts()) UpsertK8sRollout(k8s_rollouts_, rollout);
   for (const auto& id : record.removed_lease_ids()) leases_.erase(id);
@@ -90,6 +92,7 @@ CoordinatorState StateImage::ToProto() const {
   proto.set_last_event_sequence(last_event_sequence_);
   *proto.mutable_halt() = halt_;
   *proto.mutable_os_rollout() = os_rollout_;
+  *proto.mutable_k8s_detection() = k8s_detection_;
   *proto.mutable_recovery() = recovery_;
   for (const auto& rollout : k8s_rollouts_) *proto.add_k8s_rollouts() = rollout;
   for (const auto& [id, lease] : leases_) *proto.add_leases() = lease;

@@ -46,6 +46,7 @@ class StateImage {
   uint64_t last_event_sequence_ = 0;
   tended::v1::HaltState halt_;
   tended::state::v1::OsRolloutState os_rollout_;
+  tended::state::v1::K8sDetectionState k8s_detection_;
   tended::state::v1::RecoveryState recovery_;
   std::vector<tended::v1::K8sRollout> k8s_rollouts_;
   std::map<std::string, tended::v1::Lease> leases_;

@@ -157,6 +157,12 @@ void Transaction::SetOsRollout(const tended::state::v1::OsRolloutState& rollout)
   os_rollout_ = true;
 }
 
+void Transaction::SetK8sDetection(const tended::state::v1::K8sDetectionState& detection) {
+  undo_.push_back([this, before = state_.k8s_detection_] { state_.k8s_detection_ = before; });
+  state_.k8s_detection_ = detection;
+  k8s_detection_ = true;
+}
+
 void Transaction::PutK8sRollout(const tended::v1::K8sRollout& rollout) {
   undo_.push_back([this, before = state_.k8s_rollouts_] { state_.k8s_rollouts_ = before; });
   UpsertK8sRollout(state_.k8s_rollouts_, rollout);
@@ -238,9 +244,9 @@ Transaction::Outcome Transaction::Finish() {
   outcome.after_durable = std::move(after_);
   outcome.events = events_;
   const bool changed = !leases_.empty() || !nodes_.empty() || !requests_.empty() ||
-                       !disruptions_.empty() || halt_ || os_rollout_ || recovery_ ||
-                       !k8s_rollouts_.empty() ||
-                       identity_ || token_ || !events_.empty();
+                       !disruptions_.empty() || halt_ || os_rollout_ || k8s_detection_ ||
+                       recovery_ || !k8s_rollouts_.empty() || identity_ || token_ ||
+                       !events_.empty();
   if (!changed) return outcome;
   LedgerRecord& record = outcome.record.emplace();
   for (const std::string& id : leases_) {
@@ -276,6 +282,7 @@ Transaction::Outcome Transaction::Finish() {
   }
   if (halt_) *record.mutable_halt() = state_.halt_;
   if (os_rollout_) *record.mutable_os_rollout() = state_.os_rollout_;
+  if (k8s_detection_) *record.mutable_k8s_detection() = state_.k8s_detection_;
   for (const std::string& id : k8s_rollouts_) {
     if (const auto* rollout = state_.FindK8sRollout(id); rollout != nullptr) {
       *record.add_k8s_rollouts() = *rollout;

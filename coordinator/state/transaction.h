@@ -53,6 +53,7 @@ class Transaction {
 
   void SetHalt(const tended::v1::HaltState& halt);
   void SetOsRollout(const tended::state::v1::OsRolloutState& rollout);
+  void SetK8sDetection(const tended::state::v1::K8sDetectionState& detection);
   // Puts a Kubernetes rollout, whole, by id.
   void PutK8sRollout(const tended::v1::K8sRollout& rollout);
   void SetRecovery(const tended::state::v1::RecoveryState& recovery);
@@ -88,6 +89,7 @@ class Transaction {
   std::set<std::string> disruptions_;
   bool halt_ = false;
   bool os_rollout_ = false;
+  bool k8s_detection_ = false;
   std::set<std::string> k8s_rollouts_;
   bool recovery_ = false;
   bool identity_ = false;

@@ -49,6 +49,7 @@ absl::Status CoordinatorHarness::Start(bool recover_state) {
         "the state is empty but the folder was used before: start with --recover-state");
   }
   coordinator::Coordinator::Options options_for_coordinator;
+  options_for_coordinator.deprecated_apis = deprecated_apis_;
   if (alert_source_) {
     options_for_coordinator.alerts = alert_source_;
   } else {

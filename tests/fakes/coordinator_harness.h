@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "coordinator/alerts/alert_source.h"
+#include "coordinator/alerts/deprecated_api_source.h"
 #include "coordinator/config/config.h"
 #include "coordinator/core/coordinator.h"
 #include "coordinator/state/embedded_ledger.h"
@@ -59,6 +60,12 @@ class CoordinatorHarness {
   // the next Start; `source` must be quick and outlive the coordinator.
   void SetAlertSource(std::function<std::optional<coordinator::AlertSnapshot>()> source);
 
+  // The coordinator's deprecated-API source (null: none configured). Takes effect at the
+  // next Start; `source` must outlive the coordinator's use of it.
+  void SetDeprecatedApiSource(std::shared_ptr<coordinator::DeprecatedApiSource> source) {
+    deprecated_apis_ = std::move(source);
+  }
+
   // Each write or fsync of the ledger fails with this probability (a full or failing disk).
   void SetWriteFailureRate(double rate, uint64_t seed);
   // The ledger failed since the last Start.
@@ -76,6 +83,7 @@ class CoordinatorHarness {
   mutable absl::Mutex mutex_;
   std::optional<coordinator::AlertSnapshot> alerts_ ABSL_GUARDED_BY(mutex_);
   std::function<std::optional<coordinator::AlertSnapshot>()> alert_source_;
+  std::shared_ptr<coordinator::DeprecatedApiSource> deprecated_apis_;
   double failure_rate_ ABSL_GUARDED_BY(mutex_) = 0;
   uint64_t failure_state_ ABSL_GUARDED_BY(mutex_) = 1;
 };

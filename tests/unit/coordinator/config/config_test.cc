@@ -35,6 +35,7 @@ using tended::v1::LEASE_KIND_K8S_UPGRADE;
 using tended::v1::LEASE_KIND_OS_UPGRADE;
 using tended::v1::LEASE_KIND_REBOOT;
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
 TEST(CoordinatorConfigTest, EmptyDocumentGivesDefaults) {
@@ -70,6 +71,19 @@ TEST(CoordinatorConfigTest, PresentKindWithoutSettingsGetsPolicyDefaults) {
   EXPECT_EQ(policy.return_deadline, absl::Minutes(30));
   EXPECT_EQ(policy.begin_wait, absl::Minutes(30));
   EXPECT_TRUE(policy.windows.empty());
+  EXPECT_FALSE(policy.auto_start);
+}
+
+TEST(CoordinatorConfigTest, AutoStartIsAKubernetesRolloutSetting) {
+  absl::StatusOr<CoordinatorConfig> config =
+      Parse("leases:\n  k8s_upgrade:\n    auto_start: true\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->leases.at(LEASE_KIND_K8S_UPGRADE).auto_start);
+  absl::StatusOr<CoordinatorConfig> reboot = Parse("leases:\n  reboot:\n    auto_start: true\n");
+  ASSERT_FALSE(reboot.ok());
+  EXPECT_THAT(std::string(reboot.status().message()),
+              HasSubstr("only k8s_upgrade (Kubernetes rollouts) has this setting"));
+  EXPECT_FALSE(Parse("leases:\n  k8s_upgrade:\n    auto_start: sometimes\n").ok());
 }
 
 TEST(CoordinatorConfigTest, FullValidParse) {
@@ -221,6 +235,8 @@ TEST(CoordinatorConfigTest, ShippedExampleEncodesReferencePolicy) {
   EXPECT_FALSE(config->leases.at(LEASE_KIND_K8S_UPGRADE).enabled);
   EXPECT_EQ(config->leases.at(LEASE_KIND_K8S_UPGRADE).concurrency, 1);
   EXPECT_EQ(config->leases.at(LEASE_KIND_K8S_UPGRADE).soak, absl::Minutes(10));
+  // Detection announces; it starts no rollout by itself in the reference.
+  EXPECT_FALSE(config->leases.at(LEASE_KIND_K8S_UPGRADE).auto_start);
   EXPECT_TRUE(ValidateCoordinatorConfig(*config).ok());
 }
 

@@ -10,6 +10,7 @@
 #include "common/k8s_steps.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/fakes/fake_deprecated_api_source.h"
 #include "tests/unit/coordinator/core/coordinator_test_util.h"
 
 namespace tended::testing {
@@ -19,6 +20,7 @@ using tended::v1::K8sRollout;
 using tended::v1::Lease;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 const std::vector<std::string> kFleet = {"k8s-master", "k8s-node1", "k8s-node2", "k8s-node3",
                                          "k8s-node4"};
@@ -40,7 +42,10 @@ coordinator::CoordinatorConfig RolloutConfig() {
 
 class K8sRolloutTest : public FleetFixture {
  protected:
-  K8sRolloutTest() : FleetFixture(RolloutConfig()) {}
+  explicit K8sRolloutTest(coordinator::CoordinatorConfig config = RolloutConfig())
+      : FleetFixture(std::move(config)) {
+    harness_.SetDeprecatedApiSource(apis_);
+  }
 
   void SetUp() override {
     FleetFixture::SetUp();
@@ -162,6 +167,32 @@ class K8sRolloutTest : public FleetFixture {
     }
   }
 
+  const tended::v1::PreflightCheck* FindCheck(const K8sRollout& rollout, const std::string& name) {
+    for (const auto& check : rollout.preflight()) {
+      if (check.name() == name) return &check;
+    }
+    return nullptr;
+  }
+
+  std::vector<std::string> Announcements() {
+    std::vector<std::string> messages;
+    for (const auto& event : Events()) {
+      if (event.type() == tended::v1::EVENT_TYPE_K8S_UPGRADE_AVAILABLE) {
+        messages.push_back(event.message());
+      }
+    }
+    return messages;
+  }
+
+  std::vector<K8sRollout> Rollouts() {
+    auto listed = coordinator().ListK8sRollouts({});
+    EXPECT_TRUE(listed.ok()) << listed.status();
+    if (!listed.ok()) return {};
+    return {listed->rollouts().begin(), listed->rollouts().end()};
+  }
+
+  std::shared_ptr<FakeDeprecatedApiSource> apis_ =
+      std::make_shared<FakeDeprecatedApiSource>(harness_.clock());
   std::map<std::string, tended::v1::K8sNodeFacts> k8s_;
   std::vector<std::string> ran_;
   std::vector<std::string> steps_;
@@ -377,6 +408,225 @@ TEST_F(K8sRolloutTest, NoK8sLeaseGoesToANodeWhoseTurnItIsNot) {
   ReportAll();
   ASSERT_EQ(Active().size(), 1u);
   EXPECT_EQ(Active()[0].node_name(), "k8s-master");
+}
+
+TEST_F(K8sRolloutTest, AMinorPreflightRefusesDeprecatedApisTheTargetRemoves) {
+  // Requested and removed by 1.31 or earlier: refused. Removed later, or not requested:
+  // fine. "1.9" is below "1.31" as numbers, though not as text.
+  apis_->Add("flowcontrol.apiserver.k8s.io", "v1beta2", "flowschemas", "1.29");
+  apis_->Add("", "v1beta1", "podsecuritypolicies", "1.9");
+  apis_->Add("flowcontrol.apiserver.k8s.io", "v1beta3", "prioritylevelconfigurations", "1.32");
+  apis_->Add("autoscaling", "v2beta2", "horizontalpodautoscalers", "1.26", /*value=*/0);
+  apis_->Add("batch", "v1beta1", "cronjobs", "1.25", 1, "status");
+  auto refused = Start("1.31.0", tended::v1::K8S_UPGRADE_KIND_MINOR);
+  ASSERT_TRUE(refused.ok()) << refused.status();
+  EXPECT_EQ(refused->state(), tended::v1::K8S_ROLLOUT_STATE_FAILED);
+  const tended::v1::PreflightCheck* check = FindCheck(*refused, "deprecated_apis");
+  ASSERT_NE(check, nullptr) << refused->ShortDebugString();
+  EXPECT_FALSE(check->pass());
+  EXPECT_THAT(check->reason(),
+              HasSubstr("flowcontrol.apiserver.k8s.io/v1beta2/flowschemas (removed in 1.29)"));
+  EXPECT_THAT(check->reason(), HasSubstr("v1beta1/podsecuritypolicies (removed in 1.9)"));
+  EXPECT_THAT(check->reason(), HasSubstr("batch/v1beta1/cronjobs/status (removed in 1.25)"));
+  EXPECT_THAT(check->reason(), HasSubstr("3 APIs still in use"));
+  EXPECT_THAT(check->reason(), Not(HasSubstr("prioritylevelconfigurations")));
+  EXPECT_THAT(check->reason(), Not(HasSubstr("horizontalpodautoscalers")));
+  EXPECT_THAT(refused->message(), HasSubstr("deprecated_apis"));
+  EXPECT_TRUE(Active().empty());
+  // A dry run reads them too and fails the same way.
+  auto dry = Start("1.31.0", tended::v1::K8S_UPGRADE_KIND_MINOR, /*dry_run=*/true);
+  ASSERT_TRUE(dry.ok());
+  EXPECT_EQ(dry->state(), tended::v1::K8S_ROLLOUT_STATE_FAILED);
+  EXPECT_THAT(dry->message(), HasSubstr("flowschemas"));
+  EXPECT_EQ(apis_->fetches(), 2);
+  // A patch removes no API: not asked, no check.
+  auto patch = Start("1.30.5", tended::v1::K8S_UPGRADE_KIND_PATCH, /*dry_run=*/true);
+  ASSERT_TRUE(patch.ok());
+  EXPECT_EQ(FindCheck(*patch, "deprecated_apis"), nullptr);
+  EXPECT_EQ(apis_->fetches(), 2);
+  // The clients moved: the same rollout starts.
+  apis_->Clear();
+  apis_->Add("flowcontrol.apiserver.k8s.io", "v1beta3", "prioritylevelconfigurations", "1.32");
+  auto started = Start("1.31.0", tended::v1::K8S_UPGRADE_KIND_MINOR);
+  ASSERT_TRUE(started.ok());
+  EXPECT_EQ(started->state(), tended::v1::K8S_ROLLOUT_STATE_RUNNING) << started->message();
+  check = FindCheck(*started, "deprecated_apis");
+  ASSERT_NE(check, nullptr);
+  EXPECT_TRUE(check->pass());
+  EXPECT_THAT(check->reason(), HasSubstr("no API that 1.31 removes was requested"));
+}
+
+TEST_F(K8sRolloutTest, AMinorPreflightFailsClosedWhenPrometheusCannotBeRead) {
+  apis_->Fail(absl::UnavailableError(
+      "GET http://prometheus:9090/api/v1/query?query=apiserver_requested_deprecated_apis: "
+      "Connection refused"));
+  auto refused = Start("1.31.0", tended::v1::K8S_UPGRADE_KIND_MINOR);
+  ASSERT_TRUE(refused.ok()) << refused.status();
+  EXPECT_EQ(refused->state(), tended::v1::K8S_ROLLOUT_STATE_FAILED);
+  const tended::v1::PreflightCheck* check = FindCheck(*refused, "deprecated_apis");
+  ASSERT_NE(check, nullptr);
+  EXPECT_FALSE(check->pass());
+  EXPECT_THAT(check->reason(), HasSubstr("cannot read apiserver_requested_deprecated_apis"));
+  EXPECT_THAT(check->reason(), HasSubstr("Connection refused"));
+  EXPECT_TRUE(Active().empty());
+}
+
+TEST_F(K8sRolloutTest, WithoutPrometheusTheCheckSaysItWasSkipped) {
+  harness_.SetDeprecatedApiSource(nullptr);
+  ASSERT_TRUE(harness_.Restart().ok());
+  ReportAll();
+  auto dry = Start("1.31.0", tended::v1::K8S_UPGRADE_KIND_MINOR, /*dry_run=*/true);
+  ASSERT_TRUE(dry.ok()) << dry.status();
+  EXPECT_EQ(dry->state(), tended::v1::K8S_ROLLOUT_STATE_SUCCEEDED) << dry->message();
+  const tended::v1::PreflightCheck* check = FindCheck(*dry, "deprecated_apis");
+  ASSERT_NE(check, nullptr) << dry->ShortDebugString();
+  EXPECT_TRUE(check->pass());
+  EXPECT_THAT(check->reason(), HasSubstr("skipped: no Prometheus is configured"));
+}
+
+TEST_F(K8sRolloutTest, TheDeprecatedApisAreReadWithoutTheCoordinatorsLock) {
+  tended::v1::ReportFactsRequest heartbeat = FactsReport("k8s-node1", BootOf("k8s-node1"), false);
+  *heartbeat.mutable_facts()->mutable_k8s() = k8s_["k8s-node1"];
+  // Outside any call the report is a heartbeat that reads the state without waiting.
+  ASSERT_TRUE(coordinator().TryHeartbeat(heartbeat).has_value());
+  std::vector<bool> answered;
+  apis_->OnFetch([&] { answered.push_back(coordinator().TryHeartbeat(heartbeat).has_value()); });
+  ASSERT_TRUE(Start("1.31.0", tended::v1::K8S_UPGRADE_KIND_MINOR, /*dry_run=*/true).ok());
+  EXPECT_THAT(answered, ElementsAre(true));
+}
+
+TEST_F(K8sRolloutTest, DetectionAnnouncesEachNewTargetOnceAndStartsNothingByDefault) {
+  // SetUp's check found 1.30.5 in the apt lists and the v1.31 repository.
+  std::vector<std::string> announced = Announcements();
+  ASSERT_EQ(announced.size(), 2u) << ::testing::PrintToString(announced);
+  EXPECT_THAT(announced[0], HasSubstr("Kubernetes 1.30.5 is available (patch; the cluster runs "
+                                      "1.30.2; kubeadm 1.30.5 is in k8s-master's apt lists)"));
+  EXPECT_THAT(announced[0], HasSubstr("leases.k8s_upgrade.auto_start is off"));
+  EXPECT_THAT(announced[0], HasSubstr("tendedctl k8s-rollout start --kind patch 1.30.5 REASON"));
+  EXPECT_THAT(announced[1], HasSubstr("Kubernetes 1.31.0 is available (minor"));
+  EXPECT_THAT(announced[1], HasSubstr("the pending patch goes first"));
+  EXPECT_TRUE(Rollouts().empty());
+  // More checks with the same result, and a restart: nothing new.
+  for (int i = 0; i < 3; ++i) {
+    clock().Advance(absl::Minutes(1));
+    ReportAll();
+  }
+  ASSERT_TRUE(harness_.Restart().ok());
+  ReportAll();
+  EXPECT_EQ(Announcements().size(), 2u);
+  // A newer patch is a new target.
+  k8s_["k8s-master"].mutable_kubeadm_candidates()->Add("1.30.6-1.1");
+  *k8s_["k8s-master"].mutable_checked_time() = ToProtoTimestamp(clock().Now());
+  ReportAll();
+  announced = Announcements();
+  ASSERT_EQ(announced.size(), 3u);
+  EXPECT_THAT(announced[2], HasSubstr("Kubernetes 1.30.6 is available (patch"));
+  // A failed check announces nothing.
+  k8s_["k8s-master"].mutable_kubeadm_candidates()->Add("1.30.7-1.1");
+  k8s_["k8s-master"].set_check_error("apt lists unreadable");
+  ReportAll();
+  EXPECT_EQ(Announcements().size(), 3u);
+  EXPECT_TRUE(Rollouts().empty());
+}
+
+coordinator::CoordinatorConfig AutoStartConfig() {
+  coordinator::CoordinatorConfig config = RolloutConfig();
+  config.leases[tended::v1::LEASE_KIND_K8S_UPGRADE].auto_start = true;
+  return config;
+}
+
+class K8sAutoStartTest : public K8sRolloutTest {
+ protected:
+  K8sAutoStartTest() : K8sRolloutTest(AutoStartConfig()) {}
+};
+
+TEST_F(K8sAutoStartTest, DetectionStartsThePatchThenTheMinorEachOnce) {
+  std::vector<K8sRollout> rollouts = Rollouts();
+  ASSERT_EQ(rollouts.size(), 1u);
+  EXPECT_EQ(rollouts[0].target_version(), "1.30.5");
+  EXPECT_EQ(rollouts[0].kind(), tended::v1::K8S_UPGRADE_KIND_PATCH);
+  EXPECT_EQ(rollouts[0].started_by(), "detection");
+  EXPECT_EQ(rollouts[0].state(), tended::v1::K8S_ROLLOUT_STATE_RUNNING) << rollouts[0].message();
+  std::vector<std::string> announced = Announcements();
+  ASSERT_EQ(announced.size(), 2u);
+  EXPECT_THAT(announced[0], HasSubstr(absl::StrCat("rollout ", rollouts[0].id(),
+                                                   " started by detection: RUNNING")));
+  EXPECT_THAT(announced[1], HasSubstr("the pending patch goes first"));
+  EXPECT_EQ(apis_->fetches(), 0);  // A patch reads no deprecated APIs.
+
+  // (Without the repository while the patch runs, so the minor cannot follow at once.)
+  k8s_["k8s-master"].set_next_minor_available(false);
+  Drive("1.30.5-1.1");
+  ASSERT_EQ(Get(rollouts[0].id()).state(), tended::v1::K8S_ROLLOUT_STATE_SUCCEEDED);
+  EXPECT_EQ(Rollouts().size(), 1u);
+  // The control plane's next check: 1.30.5 runs, the v1.31 repository is there.
+  k8s_["k8s-master"].set_next_minor_available(true);
+  k8s_["k8s-master"].clear_kubeadm_candidates();
+  k8s_["k8s-master"].add_kubeadm_candidates("1.30.5-1.1");
+  *k8s_["k8s-master"].mutable_checked_time() = ToProtoTimestamp(clock().Now());
+  clock().Advance(absl::Minutes(11));
+  ReportAll();
+  rollouts = Rollouts();
+  ASSERT_EQ(rollouts.size(), 2u);
+  EXPECT_EQ(rollouts[1].target_version(), "1.31.0");
+  EXPECT_EQ(rollouts[1].kind(), tended::v1::K8S_UPGRADE_KIND_MINOR);
+  EXPECT_EQ(rollouts[1].started_by(), "detection");
+  EXPECT_EQ(rollouts[1].running_version(), "1.30.5");
+  EXPECT_EQ(apis_->fetches(), 1);
+  ASSERT_NE(FindCheck(rollouts[1], "deprecated_apis"), nullptr);
+  // Its start is announced too (the target itself was announced with the patch).
+  announced = Announcements();
+  ASSERT_EQ(announced.size(), 3u);
+  EXPECT_THAT(announced[2], HasSubstr("Kubernetes 1.31.0 is available (minor"));
+  EXPECT_THAT(announced[2], HasSubstr("started by detection"));
+}
+
+TEST_F(K8sAutoStartTest, ACancelledOrRefusedTargetIsNeverStartedAgain) {
+  std::vector<K8sRollout> rollouts = Rollouts();
+  ASSERT_EQ(rollouts.size(), 1u);
+  tended::v1::CancelK8sRolloutRequest cancel;
+  cancel.set_rollout_id(rollouts[0].id());
+  cancel.set_reason("not this week");
+  ASSERT_TRUE(coordinator().CancelK8sRollout(cancel).ok());
+  ReportAll();
+  ASSERT_EQ(Get(rollouts[0].id()).state(), tended::v1::K8S_ROLLOUT_STATE_CANCELLED);
+  for (int i = 0; i < 3; ++i) {
+    clock().Advance(absl::Minutes(5));
+    ReportAll();
+  }
+  ASSERT_TRUE(harness_.Restart().ok());
+  ReportAll();
+  // Neither the patch again nor the minor while the patch is pending.
+  EXPECT_EQ(Rollouts().size(), 1u);
+  EXPECT_TRUE(Active().empty());
+
+  // Once an operator has rolled the patch out, the minor is next; its preflight refuses a
+  // removed API, and the refused target is not tried again either.
+  apis_->Add("flowcontrol.apiserver.k8s.io", "v1beta2", "flowschemas", "1.29");
+  k8s_["k8s-master"].set_next_minor_available(false);
+  auto patch = Start("1.30.5");
+  ASSERT_TRUE(patch.ok());
+  Drive("1.30.5-1.1");
+  ASSERT_EQ(Get(patch->id()).state(), tended::v1::K8S_ROLLOUT_STATE_SUCCEEDED);
+  k8s_["k8s-master"].set_next_minor_available(true);
+  k8s_["k8s-master"].clear_kubeadm_candidates();
+  *k8s_["k8s-master"].mutable_checked_time() = ToProtoTimestamp(clock().Now());
+  clock().Advance(absl::Minutes(11));
+  ReportAll();
+  rollouts = Rollouts();
+  ASSERT_EQ(rollouts.size(), 3u);
+  EXPECT_EQ(rollouts[2].target_version(), "1.31.0");
+  EXPECT_EQ(rollouts[2].state(), tended::v1::K8S_ROLLOUT_STATE_FAILED);
+  EXPECT_THAT(rollouts[2].message(), HasSubstr("flowschemas (removed in 1.29)"));
+  apis_->Clear();
+  for (int i = 0; i < 3; ++i) {
+    clock().Advance(absl::Minutes(5));
+    ReportAll();
+  }
+  ASSERT_TRUE(harness_.Restart().ok());
+  ReportAll();
+  EXPECT_EQ(Rollouts().size(), 3u);
+  EXPECT_EQ(apis_->fetches(), 1);
 }
 
 }  // namespace

@@ -461,6 +461,23 @@ TEST_F(NotifierTest, KubernetesStepsAndRolloutStops) {
                           "dpkg failed"));
 }
 
+TEST_F(NotifierTest, AKubernetesUpgradeFoundByDetectionIsAnnounced) {
+  auto http = std::make_shared<testing::FakeHttpClient>();
+  NotificationsConfig notifications;
+  notifications.urls = {"slack://T1/B2/X3"};
+  Notifier::Options options;
+  options.http = http;
+  StartNotifier(notifications, options);
+  tended::v1::Event available;
+  available.set_sequence(1);
+  available.set_type(tended::v1::EVENT_TYPE_K8S_UPGRADE_AVAILABLE);
+  available.set_message("Kubernetes 1.30.5 is available (patch; the cluster runs 1.30.2)");
+  notifier_->OnEvent(available);
+  ASSERT_TRUE(notifier_->WaitIdleForTest(absl::Seconds(20)));
+  EXPECT_THAT(Texts(*http),
+              ElementsAre("Kubernetes 1.30.5 is available (patch; the cluster runs 1.30.2)"));
+}
+
 TEST_F(NotifierTest, NoUrlsMeansNothingQueued) {
   NotificationsConfig notifications;
   StartNotifier(notifications);
