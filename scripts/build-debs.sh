@@ -49,7 +49,7 @@ export SOURCE_DATE_EPOCH
 
 declare -A program_path=(
   [tended-agent]="$build_dir/agent/tended-agent"
-  [tended-apt-engine]="$build_dir/agent/apt/engine/tended-apt-engine"
+  [tended-apt-engine]="$build_dir/agent/tended-apt-engine"
   [tended-coordinator]="$build_dir/coordinator/tended-coordinator"
   [tendedctl]="$build_dir/coordinator/ctl/tendedctl"
 )

@@ -30,7 +30,8 @@ pids=()
 work="$(mktemp -d)"
 cleanup() {
   local pid
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
+  # unshare --fork ignores SIGTERM while it waits: stop the coordinator under it first.
+  for pid in "${pids[@]}"; do kill $(pgrep -P "$pid") "$pid" 2>/dev/null; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
   rm -rf "$work"
 }
@@ -104,8 +105,12 @@ wait_for_file() {  # bounded, generous
   return 1
 }
 
+# The reference cluster's five nodes, and its CNI DaemonSet as the configuration names it.
+cni="$(/usr/bin/python3 -c 'import sys, yaml
+ds = yaml.safe_load(open(sys.argv[1]))["kubernetes"]["cni_daemonset"]
+print(ds["namespace"] + "/" + ds["name"])' "$source_dir/packaging/kubernetes/coordinator.yaml")"
 "$build_dir/tests/fake-kube-apiserver" \
-  --nodes=k8s-master,k8s-node1,k8s-node2,k8s-node3,k8s-node4 \
+  --nodes=k8s-master,k8s-node1,k8s-node2,k8s-node3,k8s-node4 --daemonsets="$cni" \
   --kubeconfig_out="$work/fake.kubeconfig" >"$work/fake.log" 2>&1 &
 pids+=($!)
 wait_for_file "$work/fake.kubeconfig" || die "the fake API server did not start: $(cat "$work/fake.log")"
@@ -164,7 +169,7 @@ pids+=("$coordinator_pid")
 tendedctl="$root/usr/bin/tendedctl"
 gates=""
 for i in $(seq 1 120); do
-  gates="$("$tendedctl" --insecure --address "127.0.0.1:$grpc_port" gates reboot 2>&1)"
+  gates="$(timeout 10 "$tendedctl" --insecure --address "127.0.0.1:$grpc_port" gates reboot 2>&1)"
   grep -q 'the API (in-cluster) answers; 5 nodes' <<<"$gates" && break
   kill -0 "$coordinator_pid" 2>/dev/null || break
   sleep 0.5
@@ -178,7 +183,7 @@ check "no TLS handshake failed (the CA from ca.crt verified the server)" \
 check "it logged the in-cluster API address" \
   grep -q "Kubernetes API at https://127.0.0.1:$api_port (in-cluster)" "$work/coordinator.log"
 check "its gRPC service answers as the image's user on a read-only root" \
-  "$tendedctl" --insecure --address "127.0.0.1:$grpc_port" nodes
+  timeout 10 "$tendedctl" --insecure --address "127.0.0.1:$grpc_port" nodes
 check "it wrote nothing outside its state (no read-only file system error)" \
   bash -c '! grep -qi "read-only file system" "$1"' _ "$work/coordinator.log"
 check "the coordinator is still running" kill -0 "$coordinator_pid"
