@@ -13,6 +13,7 @@
 #
 #   tests/packaging/container_rootfs_test.sh SOURCE_DIR BUILD_DIR
 set -uo pipefail
+if [ "$(id -u)" -ne 0 ]; then echo "SKIP: mount namespaces and setpriv need root"; exit 77; fi
 source_dir="$(realpath "$1")"
 build_dir="$(realpath "$2")"
 containerfile="$source_dir/packaging/container/Containerfile"
