@@ -12,6 +12,8 @@ packages=(
   tzdata ca-certificates
   # Real components the tests start on loopback, and the tools that build test packages.
   prometheus dpkg-dev apt-utils gnupg lz4 unattended-upgrades etcd-server etcd-client
+  # The packaging tests: lintian on the .deb files, PyYAML for the Kubernetes manifests.
+  lintian python3 python3-yaml openssl
 )
 
 missing=()

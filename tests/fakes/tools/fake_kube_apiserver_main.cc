@@ -1,7 +1,8 @@
 // fake-kube-apiserver: the tests' FakeKubeApiServer as a program, for scripts/demo.sh
-// --kubernetes. It serves the given nodes (Ready, each with a few ReplicaSet pods and a
-// kube-proxy DaemonSet pod) on 127.0.0.1, writes a kubeconfig pointing at itself, and acts
-// as the kubelets of the demo's simulated nodes: when a node root's boot id file changes
+// --kubernetes. It serves the given nodes (Ready, each with a few ReplicaSet pods and a pod
+// of the kube-proxy DaemonSet and of each --daemonsets) on 127.0.0.1, writes a kubeconfig
+// pointing at itself, and acts as the kubelets of the demo's simulated nodes: when a node
+// root's boot id file changes
 // (the simulated reboot), that node reports the new bootID and NotReady, then Ready again a
 // little later. Every cordon, eviction, reboot and uncordon is printed, one line each, so
 // the demo can check their order. --labeled_pods adds pods carrying a label (a pod that
@@ -12,6 +13,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -32,6 +34,9 @@ ABSL_FLAG(int, pods_per_node, 2, "ReplicaSet pods per node.");
 ABSL_FLAG(std::vector<std::string>, labeled_pods, {},
           "Extra ReplicaSet pods, each NODE/NAME/KEY=VALUE (in namespace default, labelled "
           "KEY=VALUE), comma-separated.");
+ABSL_FLAG(std::vector<std::string>, daemonsets, {},
+          "More DaemonSets besides kube-proxy, each NAMESPACE/NAME (a CNI's, e.g. "
+          "calico-system/calico-node), with a ready pod on every node, comma-separated.");
 ABSL_FLAG(absl::Duration, not_ready_for, absl::Seconds(1),
           "How long a rebooted node stays NotReady.");
 
@@ -106,9 +111,20 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", started.ToString().c_str());
     return 1;
   }
-  server.AddDaemonSet(tended::testing::MakeDaemonSetJson("kube-system", "kube-proxy",
-                                                         static_cast<int64_t>(nodes.size()),
-                                                         static_cast<int64_t>(nodes.size())));
+  std::vector<std::pair<std::string, std::string>> daemonsets = {{"kube-system", "kube-proxy"}};
+  for (const std::string& spec : absl::GetFlag(FLAGS_daemonsets)) {
+    std::vector<std::string> parts = absl::StrSplit(spec, absl::MaxSplits('/', 1));
+    if (parts.size() != 2 || parts[0].empty() || parts[1].empty()) {
+      std::fprintf(stderr, "--daemonsets: want NAMESPACE/NAME, got %s\n", spec.c_str());
+      return 2;
+    }
+    daemonsets.emplace_back(parts[0], parts[1]);
+  }
+  for (const auto& [ds_namespace, ds_name] : daemonsets) {
+    server.AddDaemonSet(tended::testing::MakeDaemonSetJson(ds_namespace, ds_name,
+                                                           static_cast<int64_t>(nodes.size()),
+                                                           static_cast<int64_t>(nodes.size())));
+  }
   std::map<std::string, std::string> boot_ids;
   std::map<std::string, bool> cordoned;
   std::map<std::string, std::set<std::string>> pods;  // node -> "ns/name"
@@ -129,9 +145,11 @@ int main(int argc, char** argv) {
       server.AddPod(tended::testing::MakePodJson(FakePodSpec(name, node)));
       pods[node].insert("default/" + name);
     }
-    server.AddPod(tended::testing::MakePodJson(FakePodSpec(absl::StrCat("kube-proxy-", node), node)
-                                                   .Namespace("kube-system")
-                                                   .OwnedBy("DaemonSet", "kube-proxy")));
+    for (const auto& [ds_namespace, ds_name] : daemonsets) {
+      server.AddPod(tended::testing::MakePodJson(FakePodSpec(absl::StrCat(ds_name, "-", node), node)
+                                                     .Namespace(ds_namespace)
+                                                     .OwnedBy("DaemonSet", ds_name)));
+    }
   }
   for (const std::string& spec : absl::GetFlag(FLAGS_labeled_pods)) {
     std::vector<std::string> parts = absl::StrSplit(spec, absl::MaxSplits('/', 2));

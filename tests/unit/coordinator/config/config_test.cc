@@ -346,5 +346,17 @@ TEST(CoordinatorConfigTest, ShippedExampleServesMetrics) {
   EXPECT_EQ(config->notifications.blocked_threshold, absl::Hours(6));
 }
 
+// The ConfigMap in packaging/kubernetes (kustomize's configMapGenerator reads this file).
+TEST(CoordinatorConfigTest, KubernetesConfigMapIsAcceptedAndUsesTheServiceAccount) {
+  absl::StatusOr<CoordinatorConfig> config =
+      LoadCoordinatorConfig(TENDED_SOURCE_DIR "/packaging/kubernetes/coordinator.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->kubernetes.enabled);
+  EXPECT_TRUE(config->kubernetes.kubeconfig.empty());
+  EXPECT_EQ(config->state_dir, "/var/lib/tended-coordinator");
+  EXPECT_EQ(config->listen_address, "0.0.0.0:7443");
+  EXPECT_EQ(config->metrics_listen, "0.0.0.0:9477");
+}
+
 }  // namespace
 }  // namespace tended::coordinator
