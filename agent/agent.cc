@@ -322,8 +322,9 @@ absl::Time Agent::RunOnce() {
       !(journal_.has_lease() && journal_.lease().kind() == tended::v1::LEASE_KIND_K8S_UPGRADE)) {
     // Its lease ended (force-released) while kubeadm or apt still runs: nothing else may
     // start on this node, a reboot least of all, until the step is over.
-    SetStatus("a Kubernetes step still runs after its lease ended; nothing else starts until "
-              "it ends");
+    SetStatus(
+        "a Kubernetes step still runs after its lease ended; nothing else starts until "
+        "it ends");
     return std::min({now + absl::Seconds(2), next_report_, os_next});
   }
   const bool reboot_needed = facts_reader_.RebootRequired();

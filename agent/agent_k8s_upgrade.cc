@@ -49,9 +49,9 @@ void Agent::FillK8sFacts(tended::v1::K8sNodeFacts* facts) {
   }
   if (deps_.k8s_version_check != nullptr) deps_.k8s_version_check->Fill(facts);
   if (!installed.ok()) {
-    facts->set_check_error(
-        absl::StrCat("cannot read the installed Kubernetes packages: ", installed.status().message(),
-                     facts->check_error().empty() ? "" : "; ", facts->check_error()));
+    facts->set_check_error(absl::StrCat(
+        "cannot read the installed Kubernetes packages: ", installed.status().message(),
+        facts->check_error().empty() ? "" : "; ", facts->check_error()));
   }
   if (last_snapshot_.size_bytes() == 0) {
     (void)ReadProtoJsonFile(LastSnapshotPath(root_, config_), &last_snapshot_);
@@ -148,8 +148,8 @@ absl::Time Agent::StartK8sStep(const K8sStep& step, bool resumed) {
   // must not run here stops the rollout with the reason.
   if (absl::Status valid = deps_.k8s_steps->ValidateWork(lease.k8s_work()); !valid.ok()) {
     Log()->error("refusing {} under {}: {}", name, lease.id(), valid.message());
-    return FinishK8sStep(step, absl::Status(valid.code(), absl::StrCat("refused by the agent: ",
-                                                                       valid.message())));
+    return FinishK8sStep(
+        step, absl::Status(valid.code(), absl::StrCat("refused by the agent: ", valid.message())));
   }
   journal_.set_k8s_step_in_flight(step.kind());
   journal_.set_step(name);
@@ -240,8 +240,8 @@ absl::Time Agent::DeliverK8sReport() {
     if (absl::IsFailedPrecondition(delivered.status()) ||
         absl::IsInvalidArgument(delivered.status())) {
       // Not sent again; the renewal shows whether the lease is still held.
-      Log()->error("the coordinator refused the report of {}: {}",
-                   journal_.step_report().step(), delivered.status().ToString());
+      Log()->error("the coordinator refused the report of {}: {}", journal_.step_report().step(),
+                   delivered.status().ToString());
       journal_.set_step_report_delivered(true);
       (void)SaveJournal();
       next_renew_ = now;

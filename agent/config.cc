@@ -101,10 +101,9 @@ Problem Check(const AgentConfig& config) {
         absl::StartsWith(config.k8s.repo_url_pattern, "http://"))) {
     return {"k8s.repo_url_pattern", "must be an http(s) URL with {minor} in it"};
   }
-  for (const auto& [key, path] :
-       {std::pair<const char*, const std::string*>{"k8s.apt_source_file",
-                                                   &config.k8s.apt_source_file},
-        {"k8s.etcd.snapshot_dir", &config.k8s.etcd.snapshot_dir}}) {
+  for (const auto& [key, path] : {std::pair<const char*, const std::string*>{
+                                      "k8s.apt_source_file", &config.k8s.apt_source_file},
+                                  {"k8s.etcd.snapshot_dir", &config.k8s.etcd.snapshot_dir}}) {
     if (!absl::StartsWith(*path, "/")) {
       return {key, "must be an absolute path (it is resolved under root)"};
     }
@@ -169,9 +168,9 @@ absl::Status ParseApt(const YamlCursor& cursor, absl::string_view source, AgentC
 }
 
 absl::Status ParseK8s(const YamlCursor& cursor, AgentConfig::K8s* k8s) {
-  RETURN_IF_ERROR(cursor.ExpectMapWithKeys({"enabled", "detect_schedule", "detect_time_zone",
-                                            "repo_url_pattern", "apt_source_file",
-                                            "kubeadm_timeout", "etcd"}));
+  RETURN_IF_ERROR(
+      cursor.ExpectMapWithKeys({"enabled", "detect_schedule", "detect_time_zone",
+                                "repo_url_pattern", "apt_source_file", "kubeadm_timeout", "etcd"}));
   if (cursor.IsNull()) return absl::OkStatus();
   RETURN_IF_ERROR(cursor.Optional("enabled", &k8s->enabled));
   RETURN_IF_ERROR(cursor.Optional("detect_schedule", &k8s->detect_schedule));
@@ -216,10 +215,9 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(absl::string_view yaml, absl::strin
   ASSIGN_OR_RETURN(YAML::Node root, ParseYamlDocument(yaml, source));
   YamlCursor cursor(root, std::string(source));
   // Every key the agent knows.
-  RETURN_IF_ERROR(cursor.ExpectMapWithKeys({"node_name", "coordinator", "insecure", "root",
-                                            "state_dir", "report_interval", "check_period",
-                                            "reconnect", "reboot", "apt", "metrics_listen",
-                                            "k8s"}));
+  RETURN_IF_ERROR(cursor.ExpectMapWithKeys(
+      {"node_name", "coordinator", "insecure", "root", "state_dir", "report_interval",
+       "check_period", "reconnect", "reboot", "apt", "metrics_listen", "k8s"}));
   AgentConfig config;
   RETURN_IF_ERROR(cursor.Optional("node_name", &config.node_name));
   RETURN_IF_ERROR(cursor.Optional("coordinator", &config.coordinator_address));

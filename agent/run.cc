@@ -15,15 +15,15 @@
 #include "agent/k8s/step_runner.h"
 #include "agent/k8s/version_check.h"
 #include "agent/k8s/version_detector.h"
-#include "common/http_client.h"
-#include "common/schedule.h"
 #include "agent/logind_rebooter.h"
 #include "agent/metrics_exporter.h"
 #include "agent/rebooter.h"
 #include "agent/sentinel_watcher.h"
 #include "agent/service_notifier.h"
 #include "agent/simulated_rebooter.h"
+#include "common/http_client.h"
 #include "common/logging.h"
+#include "common/schedule.h"
 
 namespace tended::agent {
 
@@ -124,8 +124,7 @@ int RunAgent(const AgentOptions& options) {
     etcd.snapshot.timeout = config->k8s.etcd.timeout;
     etcd.dir = config->k8s.etcd.snapshot_dir;
     etcd.keep = static_cast<int>(config->k8s.etcd.keep);
-    snapshotter =
-        std::make_unique<k8s::GrpcEtcdSnapshotter>(etcd, root, node_name, Clock::Real());
+    snapshotter = std::make_unique<k8s::GrpcEtcdSnapshotter>(etcd, root, node_name, Clock::Real());
     k8s::StepRunnerOptions step_options;
     step_options.apt_source_file = config->k8s.apt_source_file;
     step_options.repo_url_pattern = config->k8s.repo_url_pattern;
@@ -148,7 +147,8 @@ int RunAgent(const AgentOptions& options) {
         root.Resolve(absl::StrCat(config->state_dir, "/k8s-version-check.json"));
     version_check = std::make_unique<k8s::ScheduledVersionCheck>(
         [raw = detector.get()] { return raw->Detect(); }, *std::move(schedule), check_options,
-        Clock::Real(), [&wake_target] {
+        Clock::Real(),
+        [&wake_target] {
           if (Agent* agent = wake_target.load(); agent != nullptr) agent->Wake();
         });
     dependencies.k8s_steps = steps.get();

@@ -196,16 +196,14 @@ absl::StatusOr<int> SpawnAndPump(const std::vector<std::string>& argv,
 
 absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv,
                                          const std::vector<std::string>& env,
-                                         const std::string& stdin_data,
-                                         absl::Duration timeout) {
+                                         const std::string& stdin_data, absl::Duration timeout) {
   ProcessResult result;
-  ASSIGN_OR_RETURN(result.exit_code,
-                   SpawnAndPump(
-                       argv, env, stdin_data, {STDOUT_FILENO, STDERR_FILENO},
-                       [&](absl::string_view chunk) {
-                         result.output.append(chunk.data(), chunk.size());
-                       },
-                       timeout));
+  ASSIGN_OR_RETURN(result.exit_code, SpawnAndPump(
+                                         argv, env, stdin_data, {STDOUT_FILENO, STDERR_FILENO},
+                                         [&](absl::string_view chunk) {
+                                           result.output.append(chunk.data(), chunk.size());
+                                         },
+                                         timeout));
   return result;
 }
 

@@ -62,9 +62,9 @@ absl::StatusOr<SourceSwitch> SwitchSourceMinor(absl::string_view text,
                                                absl::string_view repo_url_pattern,
                                                const KubeVersion& target) {
   if (text.size() > kMaxSourcesFileBytes) {
-    return absl::OutOfRangeError(
-        absl::StrCat("the sources file has ", text.size(), " bytes, more than the ",
-                     kMaxSourcesFileBytes, " a sources file can sensibly have"));
+    return absl::OutOfRangeError(absl::StrCat("the sources file has ", text.size(),
+                                              " bytes, more than the ", kMaxSourcesFileBytes,
+                                              " a sources file can sensibly have"));
   }
   const size_t placeholder = repo_url_pattern.find("{minor}");
   if (placeholder == absl::string_view::npos) {
@@ -105,9 +105,9 @@ absl::StatusOr<SourceSwitch> SwitchSourceMinor(absl::string_view text,
         absl::StrCat("no source line names the Kubernetes repository ", repo_url_pattern));
   }
   if (seen.size() > 1) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the Kubernetes source lines disagree (", absl::StrJoin(seen, ", "),
-        "); fix them by hand first"));
+    return absl::FailedPreconditionError(absl::StrCat("the Kubernetes source lines disagree (",
+                                                      absl::StrJoin(seen, ", "),
+                                                      "); fix them by hand first"));
   }
   result.from_minor = seen.front();
   result.text = absl::StrJoin(lines, "\n");

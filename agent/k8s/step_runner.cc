@@ -77,8 +77,8 @@ bool IsPlainDebianVersion(const std::string& version) {
   if (version.empty() || version.size() > 64) return false;
   if (!absl::ascii_isdigit(static_cast<unsigned char>(version[0]))) return false;
   return std::all_of(version.begin(), version.end(), [](char c) {
-    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '+' ||
-           c == '~' || c == ':' || c == '-';
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '+' || c == '~' ||
+           c == ':' || c == '-';
   });
 }
 
@@ -112,19 +112,18 @@ absl::Status K8sStepRunner::ValidateWork(const K8sUpgradeWork& work) {
     }
     const std::string name = K8sStepName(step.kind());
     if (step.target_version() != work.target_version()) {
-      return absl::InvalidArgumentError(absl::StrCat(name, ": its target \"",
-                                                     step.target_version(),
+      return absl::InvalidArgumentError(absl::StrCat(name, ": its target \"", step.target_version(),
                                                      "\" is not the lease's ", target->ToString()));
     }
     if (step.kind() == tended::v1::K8S_STEP_KIND_CONTAINERD_FIX &&
         !IsPlainDebianVersion(step.containerd_version())) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          name, ": \"", step.containerd_version(), "\" is not a Debian package version"));
+      return absl::InvalidArgumentError(absl::StrCat(name, ": \"", step.containerd_version(),
+                                                     "\" is not a Debian package version"));
     }
     if (IsControlPlaneStep(step.kind()) && !installed.control_plane()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          name, " runs on a control plane only, and this node runs none (no ",
-          kApiServerManifestPath, ")"));
+      return absl::FailedPreconditionError(
+          absl::StrCat(name, " runs on a control plane only, and this node runs none (no ",
+                       kApiServerManifestPath, ")"));
     }
     if (OnlyFirstControlPlane(step.kind()) &&
         work.role() != tended::v1::K8S_NODE_ROLE_FIRST_CONTROL_PLANE) {
@@ -145,9 +144,9 @@ absl::Status K8sStepRunner::ValidateWork(const K8sUpgradeWork& work) {
                        target->ToString(), " would be a downgrade"));
     }
     if (target->major != version.major || target->minor > version.minor + 1) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "the installed ", name, " is ", version.ToString(), "; ", target->ToString(),
-          " is more than one minor above it (kubeadm upgrades one minor at a time)"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("the installed ", name, " is ", version.ToString(), "; ", target->ToString(),
+                       " is more than one minor above it (kubeadm upgrades one minor at a time)"));
     }
   }
   return absl::OkStatus();
@@ -231,9 +230,8 @@ absl::StatusOr<StepOutcome> K8sStepRunner::InstallAtTarget(const std::vector<std
     ASSIGN_OR_RETURN(apt::ApplyResult result, deps_.packages->InstallPinned(pins, nullptr));
     std::vector<std::string> changes;
     for (const apt::PackageUpgrade& upgrade : result.installed) {
-      changes.push_back(absl::StrCat(upgrade.package, " ",
-                                     upgrade.from.empty() ? "(new)" : upgrade.from, " -> ",
-                                     upgrade.to));
+      changes.push_back(absl::StrCat(
+          upgrade.package, " ", upgrade.from.empty() ? "(new)" : upgrade.from, " -> ", upgrade.to));
     }
     if (!result.skipped.empty()) {
       std::vector<std::string> skipped;
@@ -246,8 +244,8 @@ absl::StatusOr<StepOutcome> K8sStepRunner::InstallAtTarget(const std::vector<std
     outcome.message = absl::StrJoin(changes, ", ");
   }
   if (!already.empty()) {
-    absl::StrAppend(&outcome.message, outcome.message.empty() ? "" : "; ", "already at target: ",
-                    absl::StrJoin(already, ", "));
+    absl::StrAppend(&outcome.message, outcome.message.empty() ? "" : "; ",
+                    "already at target: ", absl::StrJoin(already, ", "));
   }
   // What dpkg says now is what counts.
   ASSIGN_OR_RETURN(installed, deps_.installed->Read());
@@ -270,7 +268,8 @@ absl::StatusOr<StepOutcome> K8sStepRunner::FixContainerd(const K8sStep& step) {
     return outcome;
   }
   // Docker's repository names it containerd.io, Debian's containerd.
-  ASSIGN_OR_RETURN(std::vector<std::string> dot_io, deps_.packages->AvailableVersions("containerd.io"));
+  ASSIGN_OR_RETURN(std::vector<std::string> dot_io,
+                   deps_.packages->AvailableVersions("containerd.io"));
   const std::string package =
       std::find(dot_io.begin(), dot_io.end(), step.containerd_version()) != dot_io.end()
           ? "containerd.io"
@@ -278,15 +277,13 @@ absl::StatusOr<StepOutcome> K8sStepRunner::FixContainerd(const K8sStep& step) {
   ASSIGN_OR_RETURN(apt::ApplyResult result,
                    deps_.packages->InstallPinned({{package, step.containerd_version()}}, nullptr));
   if (!result.skipped.empty()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("not installed: ", result.skipped.front().package, ": ",
-                     result.skipped.front().reason));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "not installed: ", result.skipped.front().package, ": ", result.skipped.front().reason));
   }
   ASSIGN_OR_RETURN(installed, deps_.installed->Read());
   if (installed.containerd_version() != step.containerd_version()) {
     return absl::InternalError(absl::StrCat("containerd is ", installed.containerd_version(),
-                                            " after the install, not ",
-                                            step.containerd_version()));
+                                            " after the install, not ", step.containerd_version()));
   }
   outcome.message = absl::StrCat(package, " ", installed.containerd_version());
   return outcome;
@@ -303,10 +300,10 @@ absl::StatusOr<StepOutcome> K8sStepRunner::SwitchAptSource(const std::string& ta
     struct stat st;
     const int mode = ::stat(path.c_str(), &st) == 0 ? static_cast<int>(st.st_mode & 07777) : 0644;
     RETURN_IF_ERROR(WriteFileAtomically(path, switched.text, mode));
-    outcome.message = absl::StrCat(options_.apt_source_file, ": ", switched.from_minor, " -> ",
-                                   target.major, ".", target.minor, " (", switched.lines_changed,
-                                   switched.lines_changed == 1 ? " line" : " lines",
-                                   "); lists refreshed");
+    outcome.message =
+        absl::StrCat(options_.apt_source_file, ": ", switched.from_minor, " -> ", target.major, ".",
+                     target.minor, " (", switched.lines_changed,
+                     switched.lines_changed == 1 ? " line" : " lines", "); lists refreshed");
   } else {
     outcome.message = absl::StrCat(options_.apt_source_file, " already names ", target.major, ".",
                                    target.minor, "; lists refreshed");

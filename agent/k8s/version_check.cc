@@ -7,8 +7,8 @@
 namespace tended::agent::k8s {
 
 ScheduledVersionCheck::ScheduledVersionCheck(std::function<tended::v1::K8sNodeFacts()> detect,
-                                             Schedule schedule, Options options,
-                                             const Clock& clock, std::function<void()> wake)
+                                             Schedule schedule, Options options, const Clock& clock,
+                                             std::function<void()> wake)
     : detect_(std::move(detect)),
       schedule_(std::move(schedule)),
       options_(std::move(options)),

@@ -6,8 +6,8 @@
 
 namespace tended::testing {
 
-void FakeCommandRunner::FailOn(const std::string& needle, int exit_code,
-                               const std::string& output, int times) {
+void FakeCommandRunner::FailOn(const std::string& needle, int exit_code, const std::string& output,
+                               int times) {
   absl::MutexLock lock(&mutex_);
   failures_.push_back({needle, exit_code, output, times});
 }

@@ -21,8 +21,7 @@ class FakeCommandRunner final : public agent::k8s::CommandRunner {
  public:
   // Calls whose joined argv ("/usr/bin/kubeadm upgrade node") contains `needle` exit with
   // `exit_code` printing `output`, `times` times (-1: always).
-  void FailOn(const std::string& needle, int exit_code, const std::string& output,
-              int times = 1);
+  void FailOn(const std::string& needle, int exit_code, const std::string& output, int times = 1);
   // Runs inside every successful call, e.g. to act like kubeadm.
   void OnRun(std::function<void(const std::vector<std::string>&)> hook);
   // Every argv run so far, joined by spaces.

@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <functional>
 #include <memory>
+#include <ostream>
 #include <random>
 #include <set>
 #include <string>
@@ -49,10 +50,10 @@
 namespace tended {
 namespace {
 
-using ::testing::ElementsAre;
-using ::testing::HasSubstr;
 using tended::v1::K8sRollout;
 using tended::v1::Lease;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 
 constexpr absl::Duration kStep = absl::Seconds(5);
 constexpr char kSourceFile[] = "/etc/apt/sources.list.d/kubernetes.list";
@@ -157,10 +158,9 @@ class K8sRolloutSimTest : public ::testing::Test {
     n.root = dir_.Path(absl::StrCat("run-", runs_, "/", name));
     ASSERT_TRUE(testing::PrepareNodeRoot(n.root, agent::SimulatedRebooter::NewBootId()).ok());
     ASSERT_TRUE(MakeDirectories(n.root + "/etc/apt/sources.list.d").ok());
-    ASSERT_TRUE(WriteFileAtomically(
-                    n.root + kSourceFile,
-                    "deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] "
-                    "https://pkgs.k8s.io/core:/stable:/v1.30/deb/ /\n")
+    ASSERT_TRUE(WriteFileAtomically(n.root + kSourceFile,
+                                    "deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] "
+                                    "https://pkgs.k8s.io/core:/stable:/v1.30/deb/ /\n")
                     .ok());
     n.packages.installed = {{"kubeadm", "1.30.2-1.1"},
                             {"kubelet", "1.30.2-1.1"},
@@ -433,6 +433,9 @@ struct FailureCase {
   std::string failing_package_step;
 };
 
+// gtest prints the parameter in test names and failures: the case's name is enough.
+void PrintTo(const FailureCase& failure, std::ostream* os) { *os << failure.name; }
+
 class K8sRolloutFailureTest : public K8sRolloutSimTest,
                               public ::testing::WithParamInterface<FailureCase> {};
 
@@ -451,8 +454,9 @@ TEST_P(K8sRolloutFailureTest, AFailedStepStopsTheRolloutWithTheNodeHeld) {
     failing.steps = std::make_unique<agent::k8s::K8sStepRunner>(
         agent::k8s::K8sStepRunner::Dependencies{&failing.packages, &failing.commands,
                                                 failing.installed.get(), failing.etcd.get()},
-        RootPath(failing.root), agent::k8s::StepRunnerOptions{.apt_source_file = kSourceFile,
-                                                              .repo_url_pattern = kPattern});
+        RootPath(failing.root),
+        agent::k8s::StepRunnerOptions{.apt_source_file = kSourceFile,
+                                      .repo_url_pattern = kPattern});
     failing.agent.reset();
     StartAgent(failing);
   } else if (failure.failing_package_step == "source") {
@@ -485,8 +489,8 @@ TEST_P(K8sRolloutFailureTest, AFailedStepStopsTheRolloutWithTheNodeHeld) {
     for (auto& n : nodes_) versions[n->name] = n->packages.installed["kubeadm"];
     return versions;
   }();
-  auto started = Start(failure.kind == tended::v1::K8S_UPGRADE_KIND_MINOR ? "1.31.1" : "1.30.5",
-                       failure.kind);
+  auto started =
+      Start(failure.kind == tended::v1::K8S_UPGRADE_KIND_MINOR ? "1.31.1" : "1.30.5", failure.kind);
   ASSERT_TRUE(started.ok()) << started.status();
   ASSERT_TRUE(StepUntil([&] { return Ended(); }, absl::Hours(4))) << Get().ShortDebugString();
   K8sRollout failed = Get();
@@ -528,27 +532,26 @@ TEST_P(K8sRolloutFailureTest, AFailedStepStopsTheRolloutWithTheNodeHeld) {
 
 INSTANTIATE_TEST_SUITE_P(
     EachStage, K8sRolloutFailureTest,
-    ::testing::Values(
-        FailureCase{"EtcdSnapshot", "k8s-master", tended::v1::K8S_UPGRADE_KIND_PATCH, "",
-                    "snapshot"},
-        FailureCase{"ContainerdFix", "k8s-master", tended::v1::K8S_UPGRADE_KIND_PATCH, "",
-                    "containerd"},
-        FailureCase{"KubeadmPackage", "k8s-master", tended::v1::K8S_UPGRADE_KIND_PATCH, "",
-                    "kubeadm_package"},
-        FailureCase{"WorkerAptSourceSwitch", "k8s-node3", tended::v1::K8S_UPGRADE_KIND_MINOR, "",
-                    "source"},
-        FailureCase{"KubeadmPlan", "k8s-master", tended::v1::K8S_UPGRADE_KIND_PATCH,
-                    "upgrade plan", ""},
-        FailureCase{"KubeadmApply", "k8s-master", tended::v1::K8S_UPGRADE_KIND_PATCH,
-                    "upgrade apply", ""},
-        FailureCase{"ControlPlaneKubeletRestart", "k8s-master",
-                    tended::v1::K8S_UPGRADE_KIND_PATCH, "restart kubelet", ""},
-        FailureCase{"WorkerKubeletPackages", "k8s-node3", tended::v1::K8S_UPGRADE_KIND_PATCH, "",
-                    "kubelet_packages"},
-        FailureCase{"WorkerKubeadmNode", "k8s-node2", tended::v1::K8S_UPGRADE_KIND_PATCH,
-                    "upgrade node", ""},
-        FailureCase{"WorkerDaemonReload", "k8s-node1", tended::v1::K8S_UPGRADE_KIND_MINOR,
-                    "daemon-reload", ""}),
+    ::testing::Values(FailureCase{"EtcdSnapshot", "k8s-master", tended::v1::K8S_UPGRADE_KIND_PATCH,
+                                  "", "snapshot"},
+                      FailureCase{"ContainerdFix", "k8s-master", tended::v1::K8S_UPGRADE_KIND_PATCH,
+                                  "", "containerd"},
+                      FailureCase{"KubeadmPackage", "k8s-master",
+                                  tended::v1::K8S_UPGRADE_KIND_PATCH, "", "kubeadm_package"},
+                      FailureCase{"WorkerAptSourceSwitch", "k8s-node3",
+                                  tended::v1::K8S_UPGRADE_KIND_MINOR, "", "source"},
+                      FailureCase{"KubeadmPlan", "k8s-master", tended::v1::K8S_UPGRADE_KIND_PATCH,
+                                  "upgrade plan", ""},
+                      FailureCase{"KubeadmApply", "k8s-master", tended::v1::K8S_UPGRADE_KIND_PATCH,
+                                  "upgrade apply", ""},
+                      FailureCase{"ControlPlaneKubeletRestart", "k8s-master",
+                                  tended::v1::K8S_UPGRADE_KIND_PATCH, "restart kubelet", ""},
+                      FailureCase{"WorkerKubeletPackages", "k8s-node3",
+                                  tended::v1::K8S_UPGRADE_KIND_PATCH, "", "kubelet_packages"},
+                      FailureCase{"WorkerKubeadmNode", "k8s-node2",
+                                  tended::v1::K8S_UPGRADE_KIND_PATCH, "upgrade node", ""},
+                      FailureCase{"WorkerDaemonReload", "k8s-node1",
+                                  tended::v1::K8S_UPGRADE_KIND_MINOR, "daemon-reload", ""}),
     [](const ::testing::TestParamInfo<FailureCase>& info) { return info.param.name; });
 
 TEST_F(K8sRolloutSimTest, AnAgentCrashInsideEveryStepResumesIt) {
@@ -559,8 +562,7 @@ TEST_F(K8sRolloutSimTest, AnAgentCrashInsideEveryStepResumesIt) {
   std::set<std::string> crashed_in;
   auto crash_inside = [&](Node& n, const std::string& what) {
     if (!crashed_in.insert(absl::StrCat(n.name, "/", what)).second) return;
-    crashed_journal_ =
-        ReadFileToString(n.root + "/var/lib/tended/agent-state.json").value_or("");
+    crashed_journal_ = ReadFileToString(n.root + "/var/lib/tended/agent-state.json").value_or("");
     EXPECT_THAT(crashed_journal_, HasSubstr("k8s_step_in_flight")) << n.name << " " << what;
     crash_after_run_ = n.name;
     // The process dies before it can report: the coordinator never hears of the step.
@@ -572,8 +574,8 @@ TEST_F(K8sRolloutSimTest, AnAgentCrashInsideEveryStepResumesIt) {
       commands_.push_back(absl::StrCat(raw->name, ": ", agent::k8s::DescribeCommand(argv)));
       crash_inside(*raw, agent::k8s::DescribeCommand(argv));
     });
-    raw->packages.on_update = [raw, crash_inside, root = raw->root](
-                                  testing::FakePackageManager& packages) {
+    raw->packages.on_update = [raw, crash_inside,
+                               root = raw->root](testing::FakePackageManager& packages) {
       std::string text = ReadFileToString(root + kSourceFile).value_or("");
       std::string minor = absl::StrContains(text, "/v1.31/") ? "1.31" : "1.30";
       for (const char* package : {"kubeadm", "kubelet", "kubectl"}) {
@@ -640,7 +642,6 @@ TEST_F(K8sRolloutSimTest, AHaltAfterTheGrantStopsTheNextStepUntilResumed) {
   EXPECT_TRUE(halted);
   EXPECT_EQ(Get().state(), tended::v1::K8S_ROLLOUT_STATE_SUCCEEDED) << Get().ShortDebugString();
 }
-
 
 // Calls `before` at the moment of the reboot, then reboots.
 class CheckingRebooter final : public agent::Rebooter {
@@ -812,10 +813,11 @@ TEST_F(K8sRolloutChaosTest, RolloutsBesideRebootsAndOsUpgradesKeepThePromise) {
     // A run that exercised nothing proves nothing.
     EXPECT_GT(reboots_, 0) << "seed " << seed_;
     EXPECT_GT(os_upgrades_done_, 0) << "seed " << seed_;
-    std::printf("seed %llu: %d reboots, %d OS upgrades, %d agent crashes, %d coordinator "
-                "restarts, 0 promise violations\n",
-                static_cast<unsigned long long>(seed_), reboots_, os_upgrades_done_,
-                agent_crashes_, coordinator_restarts_);
+    std::printf(
+        "seed %llu: %d reboots, %d OS upgrades, %d agent crashes, %d coordinator "
+        "restarts, 0 promise violations\n",
+        static_cast<unsigned long long>(seed_), reboots_, os_upgrades_done_, agent_crashes_,
+        coordinator_restarts_);
   }
 }
 

@@ -134,8 +134,8 @@ int main(int argc, char** argv) {
     std::string boot_id = ReadBootId(roots, node);
     boot_ids[node] = boot_id;
     if (boot_id.empty()) boot_id = absl::StrCat("boot-", node);
-    FakeNodeSpec spec = FakeNodeSpec(node).BootId(boot_id).TransitionAt(absl::Now() -
-                                                                          absl::Hours(24));
+    FakeNodeSpec spec =
+        FakeNodeSpec(node).BootId(boot_id).TransitionAt(absl::Now() - absl::Hours(24));
     kubelet_versions[node] = ReadKubeletVersion(roots, node);
     if (!kubelet_versions[node].empty()) spec.Kubelet(kubelet_versions[node]);
     server.AddNode(tended::testing::MakeNodeJson(spec));

@@ -266,8 +266,7 @@ TEST(AgentConfigTest, K8sSection) {
 }
 
 TEST(AgentConfigErrorTest, K8sSection) {
-  EXPECT_THAT(ErrorOf("k8s:\n  detect_schedule: '61 * * * *'\n"),
-              HasSubstr("k8s.detect_schedule"));
+  EXPECT_THAT(ErrorOf("k8s:\n  detect_schedule: '61 * * * *'\n"), HasSubstr("k8s.detect_schedule"));
   EXPECT_THAT(ErrorOf("k8s:\n  detect_time_zone: Mars/Olympus\n"),
               HasSubstr("k8s.detect_schedule"));
   EXPECT_THAT(ErrorOf("k8s:\n  repo_url_pattern: https://pkgs.k8s.io/v1.31/deb/\n"),

@@ -55,10 +55,9 @@ class AgentK8sUpgradeTest : public AgentFixture {
     work->set_role(tended::v1::K8S_NODE_ROLE_WORKER);
     work->set_target_version(target);
     work->set_drain(true);
-    for (auto kind : {tended::v1::K8S_STEP_KIND_KUBEADM_PACKAGE,
-                      tended::v1::K8S_STEP_KIND_KUBEADM_NODE,
-                      tended::v1::K8S_STEP_KIND_KUBELET_PACKAGES,
-                      tended::v1::K8S_STEP_KIND_KUBELET_RESTART}) {
+    for (auto kind :
+         {tended::v1::K8S_STEP_KIND_KUBEADM_PACKAGE, tended::v1::K8S_STEP_KIND_KUBEADM_NODE,
+          tended::v1::K8S_STEP_KIND_KUBELET_PACKAGES, tended::v1::K8S_STEP_KIND_KUBELET_RESTART}) {
       tended::v1::K8sStep* step = work->add_steps();
       step->set_kind(kind);
       step->set_target_version(target);
@@ -95,8 +94,7 @@ TEST_F(AgentK8sUpgradeTest, RunsEachStepBehindItsOwnFenceJournaledFirst) {
   RecordReportedSteps();
   std::vector<std::string> in_flight_at_run;
   commands_.OnRun([&](const std::vector<std::string>&) {
-    in_flight_at_run.push_back(
-        tended::v1::K8sStepKind_Name(JournalOnDisk().k8s_step_in_flight()));
+    in_flight_at_run.push_back(tended::v1::K8sStepKind_Name(JournalOnDisk().k8s_step_in_flight()));
   });
   auto agent = StartK8sAgent();
   ASSERT_NE(agent, nullptr);
@@ -105,16 +103,16 @@ TEST_F(AgentK8sUpgradeTest, RunsEachStepBehindItsOwnFenceJournaledFirst) {
 
   std::vector<std::string> begun;
   for (const auto& request : client_.begin_disruption.requests) begun.push_back(request.step());
-  EXPECT_THAT(begun,
-              ElementsAre("kubeadm_package", "kubeadm_node", "kubelet_packages", "kubelet_restart"));
+  EXPECT_THAT(
+      begun, ElementsAre("kubeadm_package", "kubeadm_node", "kubelet_packages", "kubelet_restart"));
   ASSERT_EQ(client_.report_step.calls(), 4);
   for (const auto& request : client_.report_step.requests) {
     EXPECT_EQ(request.report().state(), tended::v1::STEP_STATE_SUCCEEDED)
         << request.report().message();
   }
-  EXPECT_THAT(in_flight_at_run, ElementsAre("K8S_STEP_KIND_KUBEADM_NODE",
-                                            "K8S_STEP_KIND_KUBELET_RESTART",
-                                            "K8S_STEP_KIND_KUBELET_RESTART"));
+  EXPECT_THAT(in_flight_at_run,
+              ElementsAre("K8S_STEP_KIND_KUBEADM_NODE", "K8S_STEP_KIND_KUBELET_RESTART",
+                          "K8S_STEP_KIND_KUBELET_RESTART"));
   EXPECT_EQ(packages_.installed["kubelet"], "1.31.4-1.1");
   // The facts after the steps carry the new versions, for the coordinator's verification.
   ASSERT_GT(client_.report_facts.calls(), 1);

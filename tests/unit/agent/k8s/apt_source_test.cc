@@ -60,8 +60,8 @@ TEST(SwitchSourceMinorTest, RefusesTwoMinorsDownAndNoLine) {
                 .status()
                 .code(),
             absl::StatusCode::kFailedPrecondition);
-  auto none = SwitchSourceMinor("deb http://deb.debian.org/debian bookworm main\n", kPattern,
-                                V(1, 32, 0));
+  auto none =
+      SwitchSourceMinor("deb http://deb.debian.org/debian bookworm main\n", kPattern, V(1, 32, 0));
   EXPECT_EQ(none.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(none.status().message(), HasSubstr("no source line names"));
 }
@@ -75,8 +75,8 @@ TEST(SwitchSourceMinorTest, RefusesLinesThatDisagree) {
 }
 
 TEST(SwitchSourceMinorTest, MatchesOverEitherSchemeAndWithoutTheLastSlash) {
-  auto switched = SwitchSourceMinor("deb http://pkgs.k8s.io/core:/stable:/v1.31/deb /\n",
-                                    kPattern, V(1, 32, 0));
+  auto switched = SwitchSourceMinor("deb http://pkgs.k8s.io/core:/stable:/v1.31/deb /\n", kPattern,
+                                    V(1, 32, 0));
   ASSERT_TRUE(switched.ok()) << switched.status();
   EXPECT_EQ(switched->text, "deb http://pkgs.k8s.io/core:/stable:/v1.32/deb /\n");
 }

@@ -37,9 +37,8 @@ TEST(ProcessCommandRunnerTest, RefusesARelativeProgramAndReportsAMissingOne) {
 
 TEST(ProcessCommandRunnerTest, KeepsTheEndOfALongOutput) {
   ProcessCommandRunner runner;
-  auto long_output =
-      runner.Run({"/bin/sh", "-c", "head -c 200000 /dev/zero | tr '\\0' x; echo END"},
-                 absl::Seconds(30));
+  auto long_output = runner.Run(
+      {"/bin/sh", "-c", "head -c 200000 /dev/zero | tr '\\0' x; echo END"}, absl::Seconds(30));
   ASSERT_TRUE(long_output.ok()) << long_output.status();
   EXPECT_EQ(long_output->output.size(), kMaxCommandOutputBytes);
   EXPECT_THAT(long_output->output, ::testing::EndsWith("END\n"));

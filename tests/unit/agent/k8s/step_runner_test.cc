@@ -10,10 +10,10 @@
 namespace tended::agent::k8s {
 namespace {
 
-using ::testing::ElementsAre;
-using ::testing::HasSubstr;
 using tended::v1::K8sStep;
 using tended::v1::K8sUpgradeWork;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 
 constexpr char kSource[] =
     "deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] "
@@ -63,13 +63,11 @@ class StepRunnerTest : public ::testing::Test {
 
 TEST_F(StepRunnerTest, APatchOnTheFirstControlPlaneRunsFixedCommandsAndPinnedInstalls) {
   K8sStepRunner runner = Runner();
-  K8sUpgradeWork work = Work(tended::v1::K8S_NODE_ROLE_FIRST_CONTROL_PLANE, "1.31.4",
-                             {tended::v1::K8S_STEP_KIND_ETCD_SNAPSHOT,
-                              tended::v1::K8S_STEP_KIND_KUBEADM_PACKAGE,
-                              tended::v1::K8S_STEP_KIND_KUBEADM_PLAN,
-                              tended::v1::K8S_STEP_KIND_KUBEADM_APPLY,
-                              tended::v1::K8S_STEP_KIND_KUBELET_PACKAGES,
-                              tended::v1::K8S_STEP_KIND_KUBELET_RESTART});
+  K8sUpgradeWork work =
+      Work(tended::v1::K8S_NODE_ROLE_FIRST_CONTROL_PLANE, "1.31.4",
+           {tended::v1::K8S_STEP_KIND_ETCD_SNAPSHOT, tended::v1::K8S_STEP_KIND_KUBEADM_PACKAGE,
+            tended::v1::K8S_STEP_KIND_KUBEADM_PLAN, tended::v1::K8S_STEP_KIND_KUBEADM_APPLY,
+            tended::v1::K8S_STEP_KIND_KUBELET_PACKAGES, tended::v1::K8S_STEP_KIND_KUBELET_RESTART});
   ASSERT_TRUE(runner.ValidateWork(work).ok());
   for (const K8sStep& step : work.steps()) {
     auto outcome = runner.Run(work, step);
@@ -95,8 +93,8 @@ TEST_F(StepRunnerTest, APatchOnTheFirstControlPlaneRunsFixedCommandsAndPinnedIns
 
 TEST_F(StepRunnerTest, RunningAPackageStepAgainChangesNothing) {
   K8sStepRunner runner = Runner();
-  K8sUpgradeWork work = Work(tended::v1::K8S_NODE_ROLE_WORKER, "1.31.4",
-                             {tended::v1::K8S_STEP_KIND_KUBEADM_PACKAGE});
+  K8sUpgradeWork work =
+      Work(tended::v1::K8S_NODE_ROLE_WORKER, "1.31.4", {tended::v1::K8S_STEP_KIND_KUBEADM_PACKAGE});
   ASSERT_TRUE(runner.Run(work, work.steps(0)).ok());
   auto again = runner.Run(work, work.steps(0));
   ASSERT_TRUE(again.ok()) << again.status();
@@ -119,8 +117,8 @@ TEST_F(StepRunnerTest, AFailingKubeadmIsAnErrorWithTheEndOfItsOutput) {
 
 TEST_F(StepRunnerTest, ATargetTheListsDoNotOfferIsNotInstalled) {
   K8sStepRunner runner = Runner();
-  K8sUpgradeWork work = Work(tended::v1::K8S_NODE_ROLE_WORKER, "1.31.9",
-                             {tended::v1::K8S_STEP_KIND_KUBEADM_PACKAGE});
+  K8sUpgradeWork work =
+      Work(tended::v1::K8S_NODE_ROLE_WORKER, "1.31.9", {tended::v1::K8S_STEP_KIND_KUBEADM_PACKAGE});
   auto outcome = runner.Run(work, work.steps(0));
   EXPECT_EQ(outcome.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(outcome.status().message(), HasSubstr("offer no kubeadm 1.31.9"));
@@ -135,8 +133,8 @@ TEST_F(StepRunnerTest, ListsOlderThanTheReleaseAreRefreshedOnce) {
                                                   "1.31.5-1.1");
   };
   K8sStepRunner runner = Runner();
-  K8sUpgradeWork work = Work(tended::v1::K8S_NODE_ROLE_WORKER, "1.31.5",
-                             {tended::v1::K8S_STEP_KIND_KUBEADM_PACKAGE});
+  K8sUpgradeWork work =
+      Work(tended::v1::K8S_NODE_ROLE_WORKER, "1.31.5", {tended::v1::K8S_STEP_KIND_KUBEADM_PACKAGE});
   auto outcome = runner.Run(work, work.steps(0));
   ASSERT_TRUE(outcome.ok()) << outcome.status();
   EXPECT_EQ(packages_.updates, 1);
@@ -193,8 +191,8 @@ TEST_F(StepRunnerTest, ValidationRefusesWhatMustNotRunHere) {
                   .message(),
               HasSubstr("first control plane"));
   // A step whose target differs from the lease's.
-  K8sUpgradeWork mixed = Work(tended::v1::K8S_NODE_ROLE_WORKER, "1.31.4",
-                              {tended::v1::K8S_STEP_KIND_KUBEADM_NODE});
+  K8sUpgradeWork mixed =
+      Work(tended::v1::K8S_NODE_ROLE_WORKER, "1.31.4", {tended::v1::K8S_STEP_KIND_KUBEADM_NODE});
   mixed.mutable_steps(0)->set_target_version("1.32.0");
   EXPECT_EQ(refused(mixed).code(), absl::StatusCode::kInvalidArgument);
   // A containerd version that is not a Debian version.
