@@ -202,9 +202,9 @@ int RunAgent(const AgentOptions& options) {
   (*agent)->Run(stop);
   signal_waiter.join();
   (*watcher)->Stop();
+  wake_target.store(nullptr);  // A check finishing from now on wakes nobody.
+  version_check.reset();       // Waits for a check in progress.
   agent->reset();
-  version_check.reset();  // Waits for a check in progress.
-  wake_target.store(nullptr);
   return 0;
 }
 
