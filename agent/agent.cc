@@ -62,7 +62,7 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const AgentConfig& config,
   if (node_name.empty()) return absl::InvalidArgumentError("the node name is empty");
   std::unique_ptr<Agent> agent(
       new Agent(config, std::move(node_name), std::move(root), dependencies));
-  RETURN_IF_ERROR(MakeDirectories(agent->root_.Resolve(config.state_dir), 0700));
+  RETURN_IF_ERROR(MakePrivateDirectory(agent->root_.Resolve(config.state_dir)));
   ASSIGN_OR_RETURN(agent->instance_id_,
                    LoadOrCreateAgentInstanceId(agent->root_.Resolve(
                        absl::StrCat(config.state_dir, "/", kAgentIdFileName))));

@@ -246,6 +246,7 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(absl::string_view yaml, absl::strin
 }
 
 absl::StatusOr<AgentConfig> LoadAgentConfig(const std::string& path) {
+  RETURN_IF_ERROR(CheckNotWritableByOthers(path));
   ASSIGN_OR_RETURN(std::string contents, ReadFileToString(path));
   return ParseAgentConfig(contents, path);
 }

@@ -7,7 +7,9 @@
 #include <cerrno>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "common/posix_status.h"
+#include "common/status_macros.h"
 
 namespace tended {
 namespace {
@@ -111,6 +113,32 @@ absl::Status MakeDirectories(const std::string& path, int mode) {
 absl::Status RemoveFileIfExists(const std::string& path) {
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
     return PosixErrorToStatus(absl::StrCat("unlink ", path), errno);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckNotWritableByOthers(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return PosixErrorToStatus(absl::StrCat("stat ", path), errno);
+  if ((st.st_mode & S_IWOTH) != 0) {
+    return absl::PermissionDeniedError(absl::StrFormat(
+        "%s is writable by every user (mode %04o); refusing it: chmod o-w %s", path,
+        st.st_mode & 07777, path));
+  }
+  if ((st.st_mode & S_IWGRP) != 0 && st.st_gid != 0) {
+    return absl::PermissionDeniedError(absl::StrFormat(
+        "%s is writable by group %d (mode %04o); refusing it: chmod g-w %s or chgrp root %s",
+        path, st.st_gid, st.st_mode & 07777, path, path));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status MakePrivateDirectory(const std::string& path) {
+  RETURN_IF_ERROR(MakeDirectories(path, 0700));
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return PosixErrorToStatus(absl::StrCat("stat ", path), errno);
+  if ((st.st_mode & 0077) != 0 && ::chmod(path.c_str(), st.st_mode & 0700) != 0) {
+    return PosixErrorToStatus(absl::StrCat("chmod 0700 ", path), errno);
   }
   return absl::OkStatus();
 }

@@ -27,6 +27,15 @@ absl::Status MakeDirectories(const std::string& path, int mode = 0755);
 
 absl::Status RemoveFileIfExists(const std::string& path);
 
+// PERMISSION_DENIED naming `path` when the file (symlinks followed) is writable by every user,
+// or by a group other than root's: whoever can change a root daemon's configuration or key
+// owns the node. NOT_FOUND and the like as stat says.
+absl::Status CheckNotWritableByOthers(const std::string& path);
+
+// MakeDirectories(path, 0700), then the last folder's mode narrowed to 0700 if it was wider
+// (a state folder made by hand or by an older version).
+absl::Status MakePrivateDirectory(const std::string& path);
+
 }  // namespace tended
 
 #endif  // TENDED_COMMON_FILE_UTIL_H_

@@ -535,6 +535,7 @@ absl::StatusOr<CoordinatorConfig> ParseCoordinatorConfig(absl::string_view yaml,
 }
 
 absl::StatusOr<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path) {
+  RETURN_IF_ERROR(CheckNotWritableByOthers(path));
   ASSIGN_OR_RETURN(std::string contents, ReadFileToString(path));
   return ParseCoordinatorConfig(contents, path);
 }

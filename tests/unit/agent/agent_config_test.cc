@@ -1,3 +1,5 @@
+#include <sys/stat.h>
+
 #include <fstream>
 #include <string>
 
@@ -101,6 +103,22 @@ TEST(AgentConfigTest, LoadUsesPathAsSource) {
   EXPECT_THAT(std::string(config.status().message()),
               StartsWith(path + ":2: reboot.method: unknown method \"kexec\""));
   EXPECT_FALSE(LoadAgentConfig(dir.Path("missing.yaml")).ok());
+}
+
+TEST(AgentConfigTest, AConfigurationOthersMayChangeIsRefusedWithItsPath) {
+  tended::testing::TempDir dir;
+  std::string path = dir.Path("agent.yaml");
+  {
+    std::ofstream out(path);
+    out << "insecure: true\n";
+  }
+  ASSERT_EQ(::chmod(path.c_str(), 0666), 0);
+  absl::StatusOr<AgentConfig> config = LoadAgentConfig(path);
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(std::string(config.status().message()), HasSubstr(path));
+  ASSERT_EQ(::chmod(path.c_str(), 0644), 0);
+  EXPECT_TRUE(LoadAgentConfig(path).ok());
 }
 
 TEST(AgentConfigErrorTest, UnknownKeys) {

@@ -1,3 +1,5 @@
+#include <sys/stat.h>
+
 // The coordinator's configuration as accepted: defaults, a full document, the previous
 // format's state_file key, the shipped example, days and windows, metrics and
 // notifications. What is refused is config_errors_test.cc.
@@ -251,6 +253,22 @@ TEST(CoordinatorConfigTest, LoadUsesPathAsSource) {
   ASSERT_FALSE(config.ok());
   EXPECT_THAT(std::string(config.status().message()), StartsWith(path + ":2: bogus: "));
   EXPECT_FALSE(LoadCoordinatorConfig(dir.Path("missing.yaml")).ok());
+}
+
+TEST(CoordinatorConfigTest, AConfigurationOthersMayChangeIsRefusedWithItsPath) {
+  tended::testing::TempDir dir;
+  std::string path = dir.Path("coordinator.yaml");
+  {
+    std::ofstream out(path);
+    out << "listen: \"0.0.0.0:7443\"\n";
+  }
+  ASSERT_EQ(::chmod(path.c_str(), 0646), 0);
+  absl::StatusOr<CoordinatorConfig> config = LoadCoordinatorConfig(path);
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(std::string(config.status().message()), HasSubstr(path));
+  ASSERT_EQ(::chmod(path.c_str(), 0644), 0);
+  EXPECT_TRUE(LoadCoordinatorConfig(path).ok());
 }
 
 TEST(CoordinatorConfigDaysTest, RangesNamesAndDuplicates) {
