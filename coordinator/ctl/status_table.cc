@@ -125,8 +125,12 @@ std::string FormatStatus(const tended::v1::ListNodesResponse& nodes,
           what = "drain (cordon, evict)";
         } else if (!lease.status_message().empty()) {
           what = lease.status_message();
+        } else if (lease.phase() == tended::v1::LEASE_PHASE_GRANTED) {
+          what = "the holder to begin its step";
+        } else if (lease.phase() == tended::v1::LEASE_PHASE_DISRUPTING) {
+          what = "the step to end and the node to come back";
         } else {
-          what = "the holder's step";
+          what = "verification";
         }
         if (lease.overdue()) what = absl::StrCat("OVERDUE: ", what);
         until = lease.has_expire_time()
@@ -170,7 +174,7 @@ std::string FormatExplain(const tended::v1::ExplainGatesResponse& gates, absl::T
       if (gate.has_earliest_pass_time()) {
         absl::StrAppend(&out, " (earliest ", FormatTimestamp(gate.earliest_pass_time(), zone), ")");
       } else if (Blocks(gate)) {
-        absl::StrAppend(&out, " (no known time: it waits on something outside tended)");
+        absl::StrAppend(&out, " (no known time)");
       }
       absl::StrAppend(&out, "\n");
     }
