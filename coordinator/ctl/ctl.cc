@@ -32,7 +32,7 @@ The address: --address, else $TENDED_ADDRESS, else `address:` in ~/.config/tende
 or /etc/tended/tendedctl.yaml (the first that exists; `insecure: true` there too), else
 127.0.0.1:7443. --json prints every answer as JSON (proto field names).
 Exit codes: 0 done, 1 the coordinator refused or the command failed, 2 usage or
-configuration error, 3 the coordinator cannot be reached.
+configuration error, 3 the coordinator cannot be reached or did not answer within 2 minutes.
 
 commands:
   status                         one table: every node, its state, its lease, what it
@@ -100,11 +100,22 @@ void PrintJson(const google::protobuf::Message& message) {
   std::cout << json;
 }
 
+// Every call gives up after this: a coordinator that does not answer is an error, not a hang.
+constexpr auto kCallTimeout = std::chrono::minutes(2);
+
+void SetDeadline(grpc::ClientContext* context) {
+  context->set_deadline(std::chrono::system_clock::now() + kCallTimeout);
+}
+
 // 3 when the coordinator cannot be reached, 1 when it answered with an error.
 int FailAt(const std::string& address, const std::string& source, const grpc::Status& status) {
   std::string code(absl::StatusCodeToString(FromGrpcStatus(status).code()));
-  if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
-      status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+  if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    std::cerr << "tendedctl: no answer from the coordinator at " << address << " (address from "
+              << source << ") within 2 minutes [" << code << "]\n";
+    return 3;
+  }
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
     std::cerr << "tendedctl: cannot reach the coordinator at " << address << " (address from "
               << source << "): " << status.error_message() << " [" << code << "]\n";
     return 3;
@@ -205,16 +216,19 @@ class Ctl {
     tended::v1::ExplainGatesResponse gates;
     {
       grpc::ClientContext context;
+      SetDeadline(&context);
       grpc::Status status = stub_->ListNodes(&context, tended::v1::ListNodesRequest(), &nodes);
       if (!status.ok()) return Fail(status);
     }
     {
       grpc::ClientContext context;
+      SetDeadline(&context);
       grpc::Status status = stub_->ListLeases(&context, tended::v1::ListLeasesRequest(), &leases);
       if (!status.ok()) return Fail(status);
     }
     {
       grpc::ClientContext context;
+      SetDeadline(&context);
       grpc::Status status =
           stub_->ExplainGates(&context, tended::v1::ExplainGatesRequest(), &gates);
       if (!status.ok()) return Fail(status);
@@ -233,6 +247,7 @@ class Ctl {
 
   int Explain(tended::v1::LeaseKind kind) {
     grpc::ClientContext context;
+    SetDeadline(&context);
     tended::v1::ExplainGatesRequest request;
     request.set_kind(kind);
     tended::v1::ExplainGatesResponse response;
@@ -248,6 +263,7 @@ class Ctl {
 
   int Nodes() {
     grpc::ClientContext context;
+    SetDeadline(&context);
     tended::v1::ListNodesResponse response;
     grpc::Status status = stub_->ListNodes(&context, tended::v1::ListNodesRequest(), &response);
     if (!status.ok()) return Fail(status);
@@ -265,6 +281,7 @@ class Ctl {
 
   int Leases(bool all) {
     grpc::ClientContext context;
+    SetDeadline(&context);
     tended::v1::ListLeasesRequest request;
     request.set_include_released(all);
     tended::v1::ListLeasesResponse response;
@@ -286,6 +303,7 @@ class Ctl {
 
   int Gates(tended::v1::LeaseKind kind) {
     grpc::ClientContext context;
+    SetDeadline(&context);
     tended::v1::ExplainGatesRequest request;
     request.set_kind(kind);
     tended::v1::ExplainGatesResponse response;
@@ -314,6 +332,7 @@ class Ctl {
 
   int Halt(const std::string& reason) {
     grpc::ClientContext context;
+    SetDeadline(&context);
     tended::v1::HaltRequest request;
     request.set_reason(reason);
     tended::v1::HaltResponse response;
@@ -326,6 +345,7 @@ class Ctl {
 
   int Resume() {
     grpc::ClientContext context;
+    SetDeadline(&context);
     tended::v1::ResumeResponse response;
     grpc::Status status = stub_->Resume(&context, tended::v1::ResumeRequest(), &response);
     if (!status.ok()) return Fail(status);
@@ -336,6 +356,7 @@ class Ctl {
 
   int ResumeRollout(const std::string& reason) {
     grpc::ClientContext context;
+    SetDeadline(&context);
     tended::v1::ResumeRolloutRequest request;
     request.set_kind(tended::v1::LEASE_KIND_OS_UPGRADE);
     request.set_reason(reason);
@@ -403,6 +424,7 @@ class Ctl {
     if (request.target_version().empty() || reason.empty()) return 2;
     request.set_reason(absl::StrJoin(reason, " "));
     grpc::ClientContext context;
+    SetDeadline(&context);
     tended::v1::StartK8sRolloutResponse response;
     grpc::Status status = stub_->StartK8sRollout(&context, request, &response);
     if (!status.ok()) return Fail(status);
@@ -413,6 +435,7 @@ class Ctl {
 
   int GetK8sRollout(const std::string& id) {
     grpc::ClientContext context;
+    SetDeadline(&context);
     tended::v1::GetK8sRolloutRequest request;
     request.set_rollout_id(id);
     tended::v1::GetK8sRolloutResponse response;
@@ -425,6 +448,7 @@ class Ctl {
 
   int ListK8sRollouts() {
     grpc::ClientContext context;
+    SetDeadline(&context);
     tended::v1::ListK8sRolloutsResponse response;
     grpc::Status status =
         stub_->ListK8sRollouts(&context, tended::v1::ListK8sRolloutsRequest(), &response);
@@ -448,6 +472,7 @@ class Ctl {
 
   int CancelK8sRollout(const std::string& id, const std::string& reason) {
     grpc::ClientContext context;
+    SetDeadline(&context);
     tended::v1::CancelK8sRolloutRequest request;
     request.set_rollout_id(id);
     request.set_reason(reason);
@@ -461,6 +486,7 @@ class Ctl {
 
   int Release(const std::string& lease_id, const std::string& reason) {
     grpc::ClientContext context;
+    SetDeadline(&context);
     tended::v1::ForceReleaseLeaseRequest request;
     request.set_lease_id(lease_id);
     request.set_reason(reason);
@@ -475,6 +501,7 @@ class Ctl {
 
   int Remove(const std::string& node, const std::string& reason) {
     grpc::ClientContext context;
+    SetDeadline(&context);
     tended::v1::RemoveNodeRequest request;
     request.set_node_name(node);
     request.set_reason(reason);
