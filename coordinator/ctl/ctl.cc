@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <optional>
 
 #include "absl/strings/ascii.h"
@@ -14,8 +15,10 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/grpc_status.h"
 #include "common/proto_time.h"
 #include "coordinator/ctl/event_audit.h"
+#include "coordinator/ctl/status_table.h"
 #include "tended/v1/operator_service.grpc.pb.h"
 
 namespace tended::ctl {
@@ -25,12 +28,23 @@ using tended::v1::OperatorService;
 
 constexpr char kUsage[] = R"(usage: tendedctl [--address HOST:PORT] [--insecure] [--json] COMMAND
 
+The address: --address, else $TENDED_ADDRESS, else `address:` in ~/.config/tended/tendedctl.yaml
+or /etc/tended/tendedctl.yaml (the first that exists; `insecure: true` there too), else
+127.0.0.1:7443. --json prints every answer as JSON (proto field names).
+Exit codes: 0 done, 1 the coordinator refused or the command failed, 2 usage or
+configuration error, 3 the coordinator cannot be reached or did not answer within 2 minutes.
+
 commands:
+  status                         one table: every node, its state, its lease, what it
+                                 waits for and until when
+  explain [reboot|os_upgrade|k8s_upgrade]
+                                 every gate of each kind, pass or block, and why
   nodes                          every known node and its state
   leases [--all]                 active leases (--all: with released ones)
   gates [reboot|os_upgrade|k8s_upgrade]
                                  every gate: pass or block, why, earliest pass time
-  halt REASON...                 stop new grants; in-flight steps finish safely
+  halt REASON... | halt --reason REASON
+                                 stop new grants; in-flight steps finish safely
   resume                         allow grants again
   resume-rollout REASON...       clear a stopped OS upgrade rollout (its canary failed)
   release LEASE_ID REASON...     force-release a lease (a node that will not come back)
@@ -46,6 +60,9 @@ commands:
   k8s-rollout list               every rollout kept, oldest first
   k8s-rollout cancel ID REASON...
                                  stop at the next safe point (the node in flight finishes)
+  rollout start|status|list|cancel ...
+                                 the same as k8s-rollout start|get|list|cancel
+  REASON may also be given as --reason for halt, resume-rollout, release, remove and cancel.
   wait-rebooted N [TIMEOUT]      wait until N nodes completed a verified reboot and no lease
                                  is held (TIMEOUT like 120s; default 10m); exit 1 on timeout
 )";
@@ -66,6 +83,14 @@ std::string Kind(tended::v1::LeaseKind kind) {
   return absl::AsciiStrToLower(Trimmed(tended::v1::LeaseKind_Name(kind), "LEASE_KIND_"));
 }
 
+nlohmann::json JsonOf(const google::protobuf::Message& message) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  std::string json;
+  (void)google::protobuf::util::MessageToJsonString(message, &json, options);
+  return nlohmann::json::parse(json, nullptr, false);
+}
+
 void PrintJson(const google::protobuf::Message& message) {
   google::protobuf::util::JsonPrintOptions options;
   options.add_whitespace = true;
@@ -75,9 +100,29 @@ void PrintJson(const google::protobuf::Message& message) {
   std::cout << json;
 }
 
-int Fail(const grpc::Status& status) {
-  std::cerr << "tendedctl: " << status.error_message() << " (code " << status.error_code() << ")\n";
-  return status.error_code() == grpc::StatusCode::UNAVAILABLE ? 3 : 1;
+// Every call gives up after this: a coordinator that does not answer is an error, not a hang.
+constexpr auto kCallTimeout = std::chrono::minutes(2);
+
+void SetDeadline(grpc::ClientContext* context) {
+  context->set_deadline(std::chrono::system_clock::now() + kCallTimeout);
+}
+
+// 3 when the coordinator cannot be reached, 1 when it answered with an error.
+int FailAt(const std::string& address, const std::string& source, const grpc::Status& status) {
+  std::string code(absl::StatusCodeToString(FromGrpcStatus(status).code()));
+  if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    std::cerr << "tendedctl: no answer from the coordinator at " << address << " (address from "
+              << source << ") within 2 minutes [" << code << "]\n";
+    return 3;
+  }
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    std::cerr << "tendedctl: cannot reach the coordinator at " << address << " (address from "
+              << source << "): " << status.error_message() << " [" << code << "]\n";
+    return 3;
+  }
+  std::cerr << "tendedctl: the coordinator at " << address << " refused: " << status.error_message()
+            << " [" << code << "]\n";
+  return 1;
 }
 
 std::string FormatEvent(const tended::v1::Event& event) {
@@ -161,11 +206,64 @@ void PrintRollout(const tended::v1::K8sRollout& rollout) {
 
 class Ctl {
  public:
+  int Fail(const grpc::Status& status) {
+    return FailAt(options_.address, options_.address_source, status);
+  }
+
+  int ShowStatus() {
+    tended::v1::ListNodesResponse nodes;
+    tended::v1::ListLeasesResponse leases;
+    tended::v1::ExplainGatesResponse gates;
+    {
+      grpc::ClientContext context;
+      SetDeadline(&context);
+      grpc::Status status = stub_->ListNodes(&context, tended::v1::ListNodesRequest(), &nodes);
+      if (!status.ok()) return Fail(status);
+    }
+    {
+      grpc::ClientContext context;
+      SetDeadline(&context);
+      grpc::Status status = stub_->ListLeases(&context, tended::v1::ListLeasesRequest(), &leases);
+      if (!status.ok()) return Fail(status);
+    }
+    {
+      grpc::ClientContext context;
+      SetDeadline(&context);
+      grpc::Status status =
+          stub_->ExplainGates(&context, tended::v1::ExplainGatesRequest(), &gates);
+      if (!status.ok()) return Fail(status);
+    }
+    if (options_.json) {
+      nlohmann::json all = nlohmann::json::object();
+      all["nodes"] = JsonOf(nodes);
+      all["leases"] = JsonOf(leases);
+      all["gates"] = JsonOf(gates);
+      std::cout << all.dump(2) << "\n";
+      return 0;
+    }
+    std::cout << FormatStatus(nodes, leases, gates, absl::LocalTimeZone());
+    return 0;
+  }
+
+  int Explain(tended::v1::LeaseKind kind) {
+    grpc::ClientContext context;
+    SetDeadline(&context);
+    tended::v1::ExplainGatesRequest request;
+    request.set_kind(kind);
+    tended::v1::ExplainGatesResponse response;
+    grpc::Status status = stub_->ExplainGates(&context, request, &response);
+    if (!status.ok()) return Fail(status);
+    if (options_.json) return PrintJson(response), 0;
+    std::cout << FormatExplain(response, absl::LocalTimeZone());
+    return 0;
+  }
+
   Ctl(const CtlOptions& options, std::shared_ptr<grpc::Channel> channel)
       : options_(options), stub_(OperatorService::NewStub(std::move(channel))) {}
 
   int Nodes() {
     grpc::ClientContext context;
+    SetDeadline(&context);
     tended::v1::ListNodesResponse response;
     grpc::Status status = stub_->ListNodes(&context, tended::v1::ListNodesRequest(), &response);
     if (!status.ok()) return Fail(status);
@@ -183,6 +281,7 @@ class Ctl {
 
   int Leases(bool all) {
     grpc::ClientContext context;
+    SetDeadline(&context);
     tended::v1::ListLeasesRequest request;
     request.set_include_released(all);
     tended::v1::ListLeasesResponse response;
@@ -204,6 +303,7 @@ class Ctl {
 
   int Gates(tended::v1::LeaseKind kind) {
     grpc::ClientContext context;
+    SetDeadline(&context);
     tended::v1::ExplainGatesRequest request;
     request.set_kind(kind);
     tended::v1::ExplainGatesResponse response;
@@ -232,32 +332,38 @@ class Ctl {
 
   int Halt(const std::string& reason) {
     grpc::ClientContext context;
+    SetDeadline(&context);
     tended::v1::HaltRequest request;
     request.set_reason(reason);
     tended::v1::HaltResponse response;
     grpc::Status status = stub_->Halt(&context, request, &response);
     if (!status.ok()) return Fail(status);
+    if (options_.json) return PrintJson(response), 0;
     std::printf("halted: %s\n", response.halt().reason().c_str());
     return 0;
   }
 
   int Resume() {
     grpc::ClientContext context;
+    SetDeadline(&context);
     tended::v1::ResumeResponse response;
     grpc::Status status = stub_->Resume(&context, tended::v1::ResumeRequest(), &response);
     if (!status.ok()) return Fail(status);
+    if (options_.json) return PrintJson(response), 0;
     std::printf("resumed\n");
     return 0;
   }
 
   int ResumeRollout(const std::string& reason) {
     grpc::ClientContext context;
+    SetDeadline(&context);
     tended::v1::ResumeRolloutRequest request;
     request.set_kind(tended::v1::LEASE_KIND_OS_UPGRADE);
     request.set_reason(reason);
     tended::v1::ResumeRolloutResponse response;
     grpc::Status status = stub_->ResumeRollout(&context, request, &response);
     if (!status.ok()) return Fail(status);
+    if (options_.json) return PrintJson(response), 0;
     if (!response.cleared().stopped()) {
       std::printf("the OS upgrade rollout was not stopped\n");
     } else {
@@ -318,6 +424,7 @@ class Ctl {
     if (request.target_version().empty() || reason.empty()) return 2;
     request.set_reason(absl::StrJoin(reason, " "));
     grpc::ClientContext context;
+    SetDeadline(&context);
     tended::v1::StartK8sRolloutResponse response;
     grpc::Status status = stub_->StartK8sRollout(&context, request, &response);
     if (!status.ok()) return Fail(status);
@@ -328,6 +435,7 @@ class Ctl {
 
   int GetK8sRollout(const std::string& id) {
     grpc::ClientContext context;
+    SetDeadline(&context);
     tended::v1::GetK8sRolloutRequest request;
     request.set_rollout_id(id);
     tended::v1::GetK8sRolloutResponse response;
@@ -340,6 +448,7 @@ class Ctl {
 
   int ListK8sRollouts() {
     grpc::ClientContext context;
+    SetDeadline(&context);
     tended::v1::ListK8sRolloutsResponse response;
     grpc::Status status =
         stub_->ListK8sRollouts(&context, tended::v1::ListK8sRolloutsRequest(), &response);
@@ -363,6 +472,7 @@ class Ctl {
 
   int CancelK8sRollout(const std::string& id, const std::string& reason) {
     grpc::ClientContext context;
+    SetDeadline(&context);
     tended::v1::CancelK8sRolloutRequest request;
     request.set_rollout_id(id);
     request.set_reason(reason);
@@ -376,12 +486,14 @@ class Ctl {
 
   int Release(const std::string& lease_id, const std::string& reason) {
     grpc::ClientContext context;
+    SetDeadline(&context);
     tended::v1::ForceReleaseLeaseRequest request;
     request.set_lease_id(lease_id);
     request.set_reason(reason);
     tended::v1::ForceReleaseLeaseResponse response;
     grpc::Status status = stub_->ForceReleaseLease(&context, request, &response);
     if (!status.ok()) return Fail(status);
+    if (options_.json) return PrintJson(response), 0;
     std::printf("released %s (node %s)\n", response.lease().id().c_str(),
                 response.lease().node_name().c_str());
     return 0;
@@ -389,12 +501,14 @@ class Ctl {
 
   int Remove(const std::string& node, const std::string& reason) {
     grpc::ClientContext context;
+    SetDeadline(&context);
     tended::v1::RemoveNodeRequest request;
     request.set_node_name(node);
     request.set_reason(reason);
     tended::v1::RemoveNodeResponse response;
     grpc::Status status = stub_->RemoveNode(&context, request, &response);
     if (!status.ok()) return Fail(status);
+    if (options_.json) return PrintJson(response), 0;
     std::printf("removed %s\n", node.c_str());
     return 0;
   }
@@ -443,6 +557,18 @@ class Ctl {
     grpc::Status status = FetchEvents(0, &events);
     if (!status.ok()) return Fail(status);
     EventAudit audit = AuditEvents(events);
+    if (options_.json) {
+      nlohmann::json out = {{"max_disrupted_at_once", audit.max_disrupted_at_once},
+                            {"max_recorded_disrupted", audit.max_recorded_disrupted},
+                            {"verified_reboots", audit.verified_reboots},
+                            {"force_releases", audit.force_releases},
+                            {"fencing_rejections", audit.fencing_rejections},
+                            {"open_leases", audit.open_leases},
+                            {"anomalies", audit.anomalies},
+                            {"summary", SummaryLine(audit)}};
+      std::cout << out.dump(2) << "\n";
+      return audit.anomalies.empty() ? 0 : 1;
+    }
     for (const auto& [node, count] : audit.verified_reboots) {
       std::printf("  %-20s %d verified reboot%s\n", node.c_str(), count, count == 1 ? "" : "s");
     }
@@ -463,7 +589,13 @@ class Ctl {
       uint64_t after = events.empty() ? 0 : events.back().sequence();
       if (FetchEvents(after, &events).ok()) {
         EventAudit audit = AuditEvents(events);
-        if (audit.nodes_rebooted() >= count && audit.open_leases.empty()) return 0;
+        if (audit.nodes_rebooted() >= count && audit.open_leases.empty()) {
+          if (options_.json) {
+            std::cout << nlohmann::json({{"nodes_rebooted", audit.nodes_rebooted()}}).dump()
+                      << "\n";
+          }
+          return 0;
+        }
       }
       absl::SleepFor(absl::Milliseconds(250));
     }
@@ -487,10 +619,26 @@ std::string JoinFrom(const std::vector<std::string>& args, size_t first) {
   return absl::StrJoin(rest, " ");
 }
 
+std::optional<tended::v1::LeaseKind> ParseKind(const std::vector<std::string>& args) {
+  if (args.size() == 1) return tended::v1::LEASE_KIND_UNSPECIFIED;
+  if (args.size() > 2) return std::nullopt;
+  if (args[1] == "reboot") return tended::v1::LEASE_KIND_REBOOT;
+  if (args[1] == "os_upgrade") return tended::v1::LEASE_KIND_OS_UPGRADE;
+  if (args[1] == "k8s_upgrade") return tended::v1::LEASE_KIND_K8S_UPGRADE;
+  return std::nullopt;
+}
+
 }  // namespace
 
-int RunCtl(const CtlOptions& options, const std::vector<std::string>& args) {
-  if (args.empty()) return Usage();
+int RunCtl(const CtlOptions& options, const std::vector<std::string>& raw_args) {
+  if (raw_args.empty()) return Usage();
+  // --reason TEXT given as words after the command is the trailing REASON.
+  std::vector<std::string> args = raw_args;
+  if (!options.reason.empty()) args.push_back(options.reason);
+  if (args[0] == "rollout" && args.size() >= 2) {
+    args[0] = "k8s-rollout";
+    if (args[1] == "status") args[1] = "get";
+  }
   if (!options.insecure) {
     std::fputs("tendedctl: mTLS is not available yet: pass --insecure for plaintext gRPC\n",
                stderr);
@@ -498,14 +646,16 @@ int RunCtl(const CtlOptions& options, const std::vector<std::string>& args) {
   }
   Ctl ctl(options, grpc::CreateChannel(options.address, grpc::InsecureChannelCredentials()));
   const std::string& command = args[0];
+  if (command == "status" && args.size() == 1) return ctl.ShowStatus();
+  if (command == "explain") {
+    std::optional<tended::v1::LeaseKind> kind = ParseKind(args);
+    return kind.has_value() ? ctl.Explain(*kind) : Usage();
+  }
   if (command == "nodes") return ctl.Nodes();
   if (command == "leases") return ctl.Leases(options.all);
   if (command == "gates") {
-    if (args.size() == 1) return ctl.Gates(tended::v1::LEASE_KIND_UNSPECIFIED);
-    if (args[1] == "reboot") return ctl.Gates(tended::v1::LEASE_KIND_REBOOT);
-    if (args[1] == "os_upgrade") return ctl.Gates(tended::v1::LEASE_KIND_OS_UPGRADE);
-    if (args[1] == "k8s_upgrade") return ctl.Gates(tended::v1::LEASE_KIND_K8S_UPGRADE);
-    return Usage();
+    std::optional<tended::v1::LeaseKind> kind = ParseKind(args);
+    return kind.has_value() ? ctl.Gates(*kind) : Usage();
   }
   if (command == "halt" && args.size() >= 2) return ctl.Halt(JoinFrom(args, 1));
   if (command == "resume") return ctl.Resume();

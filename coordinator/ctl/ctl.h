@@ -10,11 +10,13 @@ namespace tended::ctl {
 
 struct CtlOptions {
   std::string address = "127.0.0.1:7443";
+  std::string address_source = "default";  // For error messages: where the address came from.
   bool insecure = false;
   bool json = false;
   bool all = false;     // leases: with released ones
   bool follow = false;  // events: keep printing new ones
   uint64_t after = 0;   // events: only after this sequence number
+  std::string reason;   // --reason: appended as the command's trailing REASON
   // k8s-rollout start.
   std::string k8s_kind = "patch";
   bool k8s_dry_run = false;

@@ -1,4 +1,6 @@
 // tendedctl: the operators' command line for tended-coordinator.
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -6,12 +8,16 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "coordinator/ctl/ctl.h"
+#include "coordinator/ctl/ctl_config.h"
 
-ABSL_FLAG(std::string, address, "127.0.0.1:7443", "The coordinator's HOST:PORT.");
+ABSL_FLAG(std::string, address, "",
+          "The coordinator's HOST:PORT (default: $TENDED_ADDRESS, then tendedctl.yaml, then "
+          "127.0.0.1:7443).");
 ABSL_FLAG(bool, insecure, false, "Plaintext gRPC (no TLS).");
 ABSL_FLAG(bool, json, false, "Print the answers as JSON.");
 ABSL_FLAG(bool, all, false, "leases: include released leases.");
 ABSL_FLAG(bool, follow, false, "events: keep printing new events.");
+ABSL_FLAG(std::string, reason, "", "halt, release, remove, cancel ...: the reason recorded.");
 ABSL_FLAG(uint64_t, after, 0, "events: only events after this sequence number.");
 ABSL_FLAG(std::string, kind, "patch", "k8s-rollout start: patch or minor.");
 ABSL_FLAG(bool, dry_run, false, "k8s-rollout start: walk every decision, change nothing.");
@@ -21,8 +27,17 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("tendedctl [--address HOST:PORT] [--insecure] [--json] COMMAND");
   std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
   tended::ctl::CtlOptions options;
-  options.address = absl::GetFlag(FLAGS_address);
-  options.insecure = absl::GetFlag(FLAGS_insecure);
+  absl::StatusOr<tended::ctl::CtlEndpoint> endpoint = tended::ctl::ResolveEndpoint(
+      absl::GetFlag(FLAGS_address), absl::GetFlag(FLAGS_insecure), std::getenv("TENDED_ADDRESS"),
+      tended::ctl::DefaultCtlConfigPaths(std::getenv("XDG_CONFIG_HOME"), std::getenv("HOME")));
+  if (!endpoint.ok()) {
+    std::fprintf(stderr, "tendedctl: %s\n", std::string(endpoint.status().message()).c_str());
+    return 2;
+  }
+  options.address = endpoint->address;
+  options.address_source = endpoint->address_source;
+  options.insecure = endpoint->insecure;
+  options.reason = absl::GetFlag(FLAGS_reason);
   options.json = absl::GetFlag(FLAGS_json);
   options.all = absl::GetFlag(FLAGS_all);
   options.follow = absl::GetFlag(FLAGS_follow);
