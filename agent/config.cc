@@ -225,10 +225,9 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(absl::string_view yaml, absl::strin
   ASSIGN_OR_RETURN(YAML::Node root, ParseYamlDocument(yaml, source));
   YamlCursor cursor(root, std::string(source));
   // Every key the agent knows.
-  RETURN_IF_ERROR(cursor.ExpectMapWithKeys({"node_name", "coordinator", "insecure", "tls", "root",
-                                            "state_dir", "report_interval", "check_period",
-                                            "reconnect", "reboot", "apt", "metrics_listen",
-                                            "k8s"}));
+  RETURN_IF_ERROR(cursor.ExpectMapWithKeys(
+      {"node_name", "coordinator", "insecure", "tls", "root", "state_dir", "report_interval",
+       "check_period", "reconnect", "reboot", "apt", "metrics_listen", "k8s"}));
   AgentConfig config;
   RETURN_IF_ERROR(cursor.Optional("node_name", &config.node_name));
   RETURN_IF_ERROR(cursor.Optional("coordinator", &config.coordinator_address));

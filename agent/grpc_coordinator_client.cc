@@ -102,8 +102,7 @@ class GrpcCoordinatorClient final : public CoordinatorClient {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<CoordinatorClient>> MakeGrpcCoordinatorClient(
-    const std::string& address, const std::optional<TlsFiles>& tls,
-    absl::Duration call_timeout) {
+    const std::string& address, const std::optional<TlsFiles>& tls, absl::Duration call_timeout) {
   std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
   if (tls.has_value()) {
     absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> made =

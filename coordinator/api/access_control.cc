@@ -110,14 +110,28 @@ PeerIdentity AccessControl::IdentifyCertificate(const PeerCertificate& certifica
   return identity;
 }
 
+std::optional<PeerCertificate> AccessControl::Parsed(absl::string_view pem) const {
+  {
+    absl::MutexLock lock(&cache_mutex_);
+    if (auto it = cache_.find(pem); it != cache_.end()) return it->second;
+  }
+  absl::StatusOr<PeerCertificate> parsed = ParsePeerCertificate(pem);
+  std::optional<PeerCertificate> result;
+  if (parsed.ok()) result = *std::move(parsed);
+  absl::MutexLock lock(&cache_mutex_);
+  if (cache_.size() >= kMaxCached) cache_.clear();
+  cache_.emplace(std::string(pem), result);
+  return result;
+}
+
 PeerIdentity AccessControl::Identify(const grpc::CallbackServerContext& context) const {
   std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
   if (auth == nullptr) return {};
   std::vector<grpc::string_ref> pems = auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
   if (pems.empty()) return {};
-  absl::StatusOr<PeerCertificate> certificate =
-      ParsePeerCertificate(absl::string_view(pems.front().data(), pems.front().size()));
-  if (!certificate.ok()) return {};
+  std::optional<PeerCertificate> certificate =
+      Parsed(absl::string_view(pems.front().data(), pems.front().size()));
+  if (!certificate.has_value()) return {};
   return IdentifyCertificate(*certificate);
 }
 

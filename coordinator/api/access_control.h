@@ -17,8 +17,10 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "coordinator/config/config.h"
 
 namespace tended::coordinator {
@@ -55,6 +57,8 @@ class AccessControl {
 
   AccessControl() = default;
   explicit AccessControl(Options options) : options_(std::move(options)) {}
+  AccessControl(const AccessControl&) = delete;
+  AccessControl& operator=(const AccessControl&) = delete;
 
   bool enforcing() const { return options_.enforce; }
   PeerIdentity Identify(const grpc::CallbackServerContext& context) const;
@@ -72,7 +76,15 @@ class AccessControl {
   grpc::Status Deny(absl::string_view service, absl::string_view method, grpc::StatusCode code,
                     std::string message) const;
 
+  // The subject of a PEM seen before (parsing costs far more than a heartbeat's work);
+  // nullopt when the PEM does not parse.
+  std::optional<PeerCertificate> Parsed(absl::string_view pem) const;
+
   Options options_;
+  static constexpr size_t kMaxCached = 8192;
+  mutable absl::Mutex cache_mutex_;
+  mutable absl::flat_hash_map<std::string, std::optional<PeerCertificate>> cache_
+      ABSL_GUARDED_BY(cache_mutex_);
 };
 
 }  // namespace tended::coordinator

@@ -150,15 +150,14 @@ std::string NodeServiceImpl::LeaseNode(const std::string& lease_id) const {
 }
 
 // `node` is an expression over `request` naming the node the call acts for.
-#define TENDED_NODE_CALL(Method, Request, Response, node)                                    \
-  grpc::ServerUnaryReactor* NodeServiceImpl::Method(grpc::CallbackServerContext* context,     \
-                                                    const Request* request,                   \
-                                                    Response* response) {                     \
-    if (grpc::Status allowed = access_.CheckNode(*context, #Method, node); !allowed.ok()) {   \
-      return Refuse(context, std::move(allowed));                                             \
-    }                                                                                         \
-    return Unary(context, pool_, request, response,                                           \
-                 [this](const Request& r) { return coordinator_.Method(r); });                \
+#define TENDED_NODE_CALL(Method, Request, Response, node)                                         \
+  grpc::ServerUnaryReactor* NodeServiceImpl::Method(grpc::CallbackServerContext* context,         \
+                                                    const Request* request, Response* response) { \
+    if (grpc::Status allowed = access_.CheckNode(*context, #Method, node); !allowed.ok()) {       \
+      return Refuse(context, std::move(allowed));                                                 \
+    }                                                                                             \
+    return Unary(context, pool_, request, response,                                               \
+                 [this](const Request& r) { return coordinator_.Method(r); });                    \
   }
 
 // A heartbeat is answered on gRPC's own thread when the state can be read without waiting
@@ -166,7 +165,8 @@ std::string NodeServiceImpl::LeaseNode(const std::string& lease_id) const {
 grpc::ServerUnaryReactor* NodeServiceImpl::ReportFacts(grpc::CallbackServerContext* context,
                                                        const tended::v1::ReportFactsRequest* request,
                                                        tended::v1::ReportFactsResponse* response) {
-  if (grpc::Status allowed = access_.CheckNode(*context, "ReportFacts", request->facts().node_name());
+  if (grpc::Status allowed =
+          access_.CheckNode(*context, "ReportFacts", request->facts().node_name());
       !allowed.ok()) {
     return Refuse(context, std::move(allowed));
   }
@@ -211,20 +211,19 @@ grpc::ServerWriteReactor<tended::v1::Directive>* NodeServiceImpl::WatchDirective
   return new DirectiveStream(coordinator_, *request, stopping_);
 }
 
-#define TENDED_OPERATOR_CALL(Method, Request, Response, role, Body)                           \
-  grpc::ServerUnaryReactor* OperatorServiceImpl::Method(grpc::CallbackServerContext* context,    \
-                                                        const Request* request,                  \
-                                                        Response* response) {                    \
-    if (grpc::Status allowed = access_.CheckOperator(*context, #Method, OperatorRole::role);     \
-        !allowed.ok()) {                                                                         \
-      return Refuse(context, std::move(allowed));                                                \
-    }                                                                                            \
-    return Unary(context, pool_, request, response,                                              \
-                 [this](const Request& r) -> absl::StatusOr<Response> { Body; });                \
+#define TENDED_OPERATOR_CALL(Method, Request, Response, role, Body)                          \
+  grpc::ServerUnaryReactor* OperatorServiceImpl::Method(                                     \
+      grpc::CallbackServerContext* context, const Request* request, Response* response) {    \
+    if (grpc::Status allowed = access_.CheckOperator(*context, #Method, OperatorRole::role); \
+        !allowed.ok()) {                                                                     \
+      return Refuse(context, std::move(allowed));                                            \
+    }                                                                                        \
+    return Unary(context, pool_, request, response,                                          \
+                 [this](const Request& r) -> absl::StatusOr<Response> { Body; });            \
   }
 
-TENDED_OPERATOR_CALL(ListNodes, tended::v1::ListNodesRequest, tended::v1::ListNodesResponse,
-                     kRead, (void)r;
+TENDED_OPERATOR_CALL(ListNodes, tended::v1::ListNodesRequest, tended::v1::ListNodesResponse, kRead,
+                     (void)r;
                      return coordinator_.ListNodes())
 TENDED_OPERATOR_CALL(ListLeases, tended::v1::ListLeasesRequest, tended::v1::ListLeasesResponse,
                      kRead, return coordinator_.ListLeases(r))
@@ -232,8 +231,7 @@ TENDED_OPERATOR_CALL(ExplainGates, tended::v1::ExplainGatesRequest,
                      tended::v1::ExplainGatesResponse, kRead, return coordinator_.ExplainGates(r))
 TENDED_OPERATOR_CALL(Halt, tended::v1::HaltRequest, tended::v1::HaltResponse, kAdmin,
                      return coordinator_.Halt(r))
-TENDED_OPERATOR_CALL(Resume, tended::v1::ResumeRequest, tended::v1::ResumeResponse, kAdmin,
-                     (void)r;
+TENDED_OPERATOR_CALL(Resume, tended::v1::ResumeRequest, tended::v1::ResumeResponse, kAdmin, (void)r;
                      return coordinator_.Resume())
 TENDED_OPERATOR_CALL(ForceReleaseLease, tended::v1::ForceReleaseLeaseRequest,
                      tended::v1::ForceReleaseLeaseResponse, kAdmin,
@@ -249,8 +247,7 @@ TENDED_OPERATOR_CALL(StartK8sRollout, tended::v1::StartK8sRolloutRequest,
                      tended::v1::StartK8sRolloutResponse, kAdmin,
                      return coordinator_.StartK8sRollout(r))
 TENDED_OPERATOR_CALL(GetK8sRollout, tended::v1::GetK8sRolloutRequest,
-                     tended::v1::GetK8sRolloutResponse, kRead,
-                     return coordinator_.GetK8sRollout(r))
+                     tended::v1::GetK8sRolloutResponse, kRead, return coordinator_.GetK8sRollout(r))
 TENDED_OPERATOR_CALL(ListK8sRollouts, tended::v1::ListK8sRolloutsRequest,
                      tended::v1::ListK8sRolloutsResponse, kRead,
                      return coordinator_.ListK8sRollouts(r))

@@ -11,8 +11,8 @@
 #include "absl/synchronization/mutex.h"
 #include "common/file_util.h"
 #include "common/grpc_tls.h"
-#include "common/metrics.h"
 #include "common/logging.h"
+#include "common/metrics.h"
 #include "coordinator/alerts/alert_poller.h"
 #include "coordinator/alerts/prometheus_alert_source.h"
 #include "coordinator/alerts/prometheus_deprecated_api_source.h"
@@ -140,8 +140,7 @@ int RunCoordinator(const CoordinatorOptions& options) {
       .Set(options.insecure ? 1 : 0);
   metrics::Counter& denied = registry.AddCounter(
       "tended_permission_denied_total",
-      "Calls refused because the caller's certificate does not allow them.",
-      {"service", "method"});
+      "Calls refused because the caller's certificate does not allow them.", {"service", "method"});
   CoordinatorServer::Options server_options;
   server_options.access.enforce = !options.insecure;
   server_options.access.operators = config->operators;

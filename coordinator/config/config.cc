@@ -488,10 +488,10 @@ absl::Status ParseServerTls(const YamlCursor& cursor, std::optional<ServerTlsCon
   RETURN_IF_ERROR(cursor.Optional("key_file", &tls.key_file));
   RETURN_IF_ERROR(cursor.Optional("client_ca_file", &tls.client_ca_file));
   RETURN_IF_ERROR(cursor.Optional("reload_interval", &tls.reload_interval));
-  for (const auto& [key, value] : {std::pair<absl::string_view, const std::string*>{
-                                       "cert_file", &tls.cert_file},
-                                   {"key_file", &tls.key_file},
-                                   {"client_ca_file", &tls.client_ca_file}}) {
+  for (const auto& [key, value] :
+       {std::pair<absl::string_view, const std::string*>{"cert_file", &tls.cert_file},
+        {"key_file", &tls.key_file},
+        {"client_ca_file", &tls.client_ca_file}}) {
     if (value->empty()) return cursor.Error(absl::StrCat(key, " is required"));
     if (!absl::StartsWith(*value, "/")) {
       return cursor.Child(key).Error("must be an absolute path");
@@ -506,7 +506,8 @@ absl::Status ParseServerTls(const YamlCursor& cursor, std::optional<ServerTlsCon
 
 absl::Status ParseOperators(const YamlCursor& cursor, std::map<std::string, OperatorRole>* out) {
   if (cursor.IsNull()) return absl::OkStatus();
-  if (!cursor.IsMap()) return cursor.Error("expected a map of operator name to read, admin or none");
+  if (!cursor.IsMap())
+    return cursor.Error("expected a map of operator name to read, admin or none");
   for (const auto& [name, value] : cursor.Entries()) {
     ASSIGN_OR_RETURN(std::string role, value.AsString());
     if (role == "read") {
@@ -529,10 +530,9 @@ absl::StatusOr<CoordinatorConfig> ParseCoordinatorConfig(absl::string_view yaml,
   ASSIGN_OR_RETURN(YAML::Node root, ParseYamlDocument(yaml, source));
   YamlCursor cursor(root, std::string(source));
   // Every key the coordinator knows; anything else is a mistake worth stopping for.
-  RETURN_IF_ERROR(cursor.ExpectMapWithKeys({"listen", "state_dir", "state_file", "history_limit",
-                                            "metrics_listen", "notifications", "allow_kind_overlap",
-                                            "fleet", "alerts", "leases", "kubernetes", "tls",
-                                            "operators"}));
+  RETURN_IF_ERROR(cursor.ExpectMapWithKeys(
+      {"listen", "state_dir", "state_file", "history_limit", "metrics_listen", "notifications",
+       "allow_kind_overlap", "fleet", "alerts", "leases", "kubernetes", "tls", "operators"}));
   CoordinatorConfig config;
   RETURN_IF_ERROR(ParseServerTls(cursor.Child("tls"), &config.tls));
   RETURN_IF_ERROR(ParseOperators(cursor.Child("operators"), &config.operators));

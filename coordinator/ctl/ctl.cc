@@ -25,7 +25,8 @@ namespace {
 
 using tended::v1::OperatorService;
 
-constexpr char kUsage[] = R"(usage: tendedctl [--address HOST:PORT] [--json] [--cert F --key F --ca F | --insecure] COMMAND
+constexpr char kUsage[] =
+    R"(usage: tendedctl [--address HOST:PORT] [--json] [--cert F --key F --ca F | --insecure] COMMAND
 
 mTLS: --cert/--key (or $TENDED_CERT/$TENDED_KEY) are an operator certificate
 (O=tended:operators) and its key; --ca (or $TENDED_CA) the CA bundle the coordinator's

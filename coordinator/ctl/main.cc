@@ -38,7 +38,8 @@ std::string FlagOrEnv(const std::string& flag, const char* variable) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("tendedctl [--address HOST:PORT] [--cert F --key F --ca F | --insecure] [--json] COMMAND");
+  absl::SetProgramUsageMessage(
+      "tendedctl [--address HOST:PORT] [--cert F --key F --ca F | --insecure] [--json] COMMAND");
   std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
   tended::ctl::CtlOptions options;
   options.address = absl::GetFlag(FLAGS_address);

@@ -56,8 +56,8 @@ TEST(MtlsProgramsTest, TendedctlCertsAndTheCoordinatorServeOperatorsByRole) {
   TempDir dir;
   const std::string pki = dir.Path("pki");
   Ran minted = RunProgram({kCtl, "--out", pki, "--nodes", "node-a,node-b", "--operators",
-                    "alice:admin,carol:read", "certs"},
-                   dir.Path("certs.log"));
+                           "alice:admin,carol:read", "certs"},
+                          dir.Path("certs.log"));
   ASSERT_EQ(minted.exit, "exited with 0") << minted.output;
   EXPECT_EQ(Mode(pki), 0700);
   for (const char* stem :
@@ -112,7 +112,8 @@ TEST(MtlsProgramsTest, TendedctlCertsAndTheCoordinatorServeOperatorsByRole) {
   EXPECT_THAT(halt.output, HasSubstr("needs the admin role"));
   Ran admin_halt = ctl_as("alice", {"halt", "maintenance"});
   EXPECT_EQ(admin_halt.exit, "exited with 0") << admin_halt.output;
-  Ran plaintext = RunProgram({kCtl, "--address", address, "--insecure", "nodes"}, dir.Path("ctl.log"));
+  Ran plaintext =
+      RunProgram({kCtl, "--address", address, "--insecure", "nodes"}, dir.Path("ctl.log"));
   EXPECT_NE(plaintext.exit, "exited with 0");
   Ran no_cert = RunProgram({kCtl, "--address", address, "nodes"}, dir.Path("ctl.log"));
   EXPECT_EQ(no_cert.exit, "exited with 2");

@@ -200,10 +200,9 @@ TEST(CoordinatorConfigTest, TlsAndOperators) {
   EXPECT_EQ(config->tls->key_file, "/etc/tended/tls/server.key");
   EXPECT_EQ(config->tls->client_ca_file, "/etc/kubernetes/pki/ca.crt");
   EXPECT_EQ(config->tls->reload_interval, absl::Seconds(30));
-  EXPECT_EQ(config->operators,
-            (std::map<std::string, OperatorRole>{{"alice", OperatorRole::kAdmin},
-                                                 {"bob", OperatorRole::kNone},
-                                                 {"bot", OperatorRole::kRead}}));
+  EXPECT_EQ(config->operators, (std::map<std::string, OperatorRole>{{"alice", OperatorRole::kAdmin},
+                                                                    {"bob", OperatorRole::kNone},
+                                                                    {"bot", OperatorRole::kRead}}));
   EXPECT_FALSE(Parse("").value().tls.has_value());
 
   EXPECT_THAT(ErrorOf("tls:\n  cert_file: /a\n  key_file: /b\n"),
