@@ -43,6 +43,15 @@ Problem Check(const AgentConfig& config) {
       !config.metrics_listen.empty() && !problem.empty()) {
     return {"metrics_listen", problem};
   }
+  for (const auto& [key, path] :
+       {std::pair<const char*, const std::string*>{"tls.cert_file", &config.tls.cert_file},
+        {"tls.key_file", &config.tls.key_file},
+        {"tls.ca_file", &config.tls.ca_file}}) {
+    if (!absl::StartsWith(*path, "/")) return {key, "must be an absolute path"};
+  }
+  if (config.tls.reload_interval < absl::Seconds(1)) {
+    return {"tls.reload_interval", "must be at least 1s"};
+  }
   if (!absl::StartsWith(config.root, "/")) return {"root", "must be an absolute path"};
   if (RootPath::HasDotDotComponent(config.root)) return {"root", kNoDotDot};
   if (!absl::StartsWith(config.state_dir, "/")) {
@@ -216,12 +225,18 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(absl::string_view yaml, absl::strin
   YamlCursor cursor(root, std::string(source));
   // Every key the agent knows.
   RETURN_IF_ERROR(cursor.ExpectMapWithKeys(
-      {"node_name", "coordinator", "insecure", "root", "state_dir", "report_interval",
+      {"node_name", "coordinator", "insecure", "tls", "root", "state_dir", "report_interval",
        "check_period", "reconnect", "reboot", "apt", "metrics_listen", "k8s"}));
   AgentConfig config;
   RETURN_IF_ERROR(cursor.Optional("node_name", &config.node_name));
   RETURN_IF_ERROR(cursor.Optional("coordinator", &config.coordinator_address));
   RETURN_IF_ERROR(cursor.Optional("insecure", &config.insecure));
+  YamlCursor tls = cursor.Child("tls");
+  RETURN_IF_ERROR(tls.ExpectMapWithKeys({"cert_file", "key_file", "ca_file", "reload_interval"}));
+  RETURN_IF_ERROR(tls.Optional("cert_file", &config.tls.cert_file));
+  RETURN_IF_ERROR(tls.Optional("key_file", &config.tls.key_file));
+  RETURN_IF_ERROR(tls.Optional("ca_file", &config.tls.ca_file));
+  RETURN_IF_ERROR(tls.Optional("reload_interval", &config.tls.reload_interval));
   RETURN_IF_ERROR(cursor.Optional("root", &config.root));
   RETURN_IF_ERROR(cursor.Optional("state_dir", &config.state_dir));
   RETURN_IF_ERROR(cursor.Optional("report_interval", &config.report_interval));

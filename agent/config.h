@@ -18,8 +18,17 @@ struct AgentConfig {
   // Empty means the host name.
   std::string node_name;
   std::string coordinator_address = "tended-coordinator.tended.svc:7443";
-  // Plaintext gRPC. The only transport until mTLS lands.
+  // Plaintext gRPC to the coordinator (a trusted network only); `tls` is then unused.
   bool insecure = false;
+  // mTLS to the coordinator: this node's client certificate and key (the kubelet's by
+  // default: CN=system:node:<name>, O=system:nodes) and the CA bundle the coordinator's
+  // certificate must chain to. Absolute host paths (not under root), re-read when changed.
+  struct Tls {
+    std::string cert_file = "/var/lib/kubelet/pki/kubelet-client-current.pem";
+    std::string key_file = "/var/lib/kubelet/pki/kubelet-client-current.pem";
+    std::string ca_file = "/etc/kubernetes/pki/ca.crt";
+    absl::Duration reload_interval = absl::Seconds(10);
+  } tls;
   // Every path the agent touches resolves under this.
   std::string root = "/";
   std::string state_dir = "/var/lib/tended";

@@ -5,10 +5,12 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/grpc_tls.h"
 #include "tended/v1/node_service.pb.h"
 
 namespace tended::agent {
@@ -41,10 +43,10 @@ class CoordinatorClient {
   virtual void CloseDirectiveStream() = 0;
 };
 
-// A gRPC client for `address` (HOST:PORT), plaintext when `insecure`. Every unary call has
-// `call_timeout`.
+// A gRPC client for `address` (HOST:PORT) over mTLS with `tls` (re-read when the files
+// change), plaintext when `tls` is nullopt. Every unary call has `call_timeout`.
 absl::StatusOr<std::unique_ptr<CoordinatorClient>> MakeGrpcCoordinatorClient(
-    const std::string& address, bool insecure, absl::Duration call_timeout);
+    const std::string& address, const std::optional<TlsFiles>& tls, absl::Duration call_timeout);
 
 }  // namespace tended::agent
 

@@ -102,17 +102,19 @@ class GrpcCoordinatorClient final : public CoordinatorClient {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<CoordinatorClient>> MakeGrpcCoordinatorClient(
-    const std::string& address, bool insecure, absl::Duration call_timeout) {
-  if (!insecure) {
-    return absl::FailedPreconditionError(
-        "mTLS is not available yet: set `insecure: true` in the agent's configuration to use "
-        "plaintext gRPC (only on a trusted network)");
+    const std::string& address, const std::optional<TlsFiles>& tls, absl::Duration call_timeout) {
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (tls.has_value()) {
+    absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> made =
+        MakeChannelTlsCredentials(*tls);
+    if (!made.ok()) return made.status();
+    credentials = *std::move(made);
   }
   grpc::ChannelArguments arguments;
   // Reconnect quickly after the coordinator restarts; the agent adds its own backoff.
   arguments.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 500);
   arguments.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
-  auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), arguments);
+  auto channel = grpc::CreateCustomChannel(address, credentials, arguments);
   return std::unique_ptr<CoordinatorClient>(
       new GrpcCoordinatorClient(std::move(channel), call_timeout));
 }

@@ -82,6 +82,10 @@ void RegisterAgentMetrics(const AgentConfig& config, const RootPath& root,
       .AddGauge("tended_agent_info", "Always 1; the agent's version and node as labels.",
                 {"version", "node"})
       .Set({TENDED_VERSION, node_name}, 1);
+  registry
+      .AddGauge("tended_agent_insecure_transport",
+                "1 when the agent talks to the coordinator in plaintext (insecure: true).")
+      .Set(config.insecure ? 1 : 0);
   std::vector<FamilySpec> families = {
       {"tended_agent_reboot_required",
        "1 while the reboot-required sentinel exists.",

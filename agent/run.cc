@@ -70,8 +70,17 @@ int RunAgent(const AgentOptions& options) {
     log->error("{}", rebooter.status().message());
     return 2;
   }
-  auto client =
-      MakeGrpcCoordinatorClient(config->coordinator_address, config->insecure, absl::Seconds(10));
+  std::optional<TlsFiles> tls;
+  if (config->insecure) {
+    log->warn(
+        "INSECURE: talking to the coordinator at {} in PLAINTEXT (`insecure: true`): no "
+        "certificate proves this node's identity or the coordinator's; a trusted network only",
+        config->coordinator_address);
+  } else {
+    tls = TlsFiles{config->tls.cert_file, config->tls.key_file, config->tls.ca_file,
+                   config->tls.reload_interval};
+  }
+  auto client = MakeGrpcCoordinatorClient(config->coordinator_address, tls, absl::Seconds(10));
   if (!client.ok()) {
     log->error("{}", client.status().message());
     return 2;

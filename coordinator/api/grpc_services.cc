@@ -123,6 +123,20 @@ class DirectiveStream final : public grpc::ServerWriteReactor<tended::v1::Direct
   bool finished_ = false;
 };
 
+// A stream refused before it started.
+template <typename Message>
+class RefusedStream final : public grpc::ServerWriteReactor<Message> {
+ public:
+  explicit RefusedStream(grpc::Status status) { this->Finish(std::move(status)); }
+  void OnDone() override { delete this; }
+};
+
+grpc::ServerUnaryReactor* Refuse(grpc::CallbackServerContext* context, grpc::Status status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(std::move(status));
+  return reactor;
+}
+
 bool IsOurService(const std::string& service) {
   return service.empty() || service == tended::v1::NodeService::service_full_name() ||
          service == tended::v1::OperatorService::service_full_name();
@@ -130,12 +144,20 @@ bool IsOurService(const std::string& service) {
 
 }  // namespace
 
-#define TENDED_NODE_CALL(Method, Request, Response)                                      \
-  grpc::ServerUnaryReactor* NodeServiceImpl::Method(grpc::CallbackServerContext* context, \
-                                                    const Request* request,               \
-                                                    Response* response) {                 \
-    return Unary(context, pool_, request, response,                                       \
-                 [this](const Request& r) { return coordinator_.Method(r); });            \
+std::string NodeServiceImpl::LeaseNode(const std::string& lease_id) const {
+  if (!access_.enforcing()) return "";
+  return coordinator_.LeaseNodeName(lease_id).value_or("");
+}
+
+// `node` is an expression over `request` naming the node the call acts for.
+#define TENDED_NODE_CALL(Method, Request, Response, node)                                         \
+  grpc::ServerUnaryReactor* NodeServiceImpl::Method(grpc::CallbackServerContext* context,         \
+                                                    const Request* request, Response* response) { \
+    if (grpc::Status allowed = access_.CheckNode(*context, #Method, node); !allowed.ok()) {       \
+      return Refuse(context, std::move(allowed));                                                 \
+    }                                                                                             \
+    return Unary(context, pool_, request, response,                                               \
+                 [this](const Request& r) { return coordinator_.Method(r); });                    \
   }
 
 // A heartbeat is answered on gRPC's own thread when the state can be read without waiting
@@ -143,6 +165,19 @@ bool IsOurService(const std::string& service) {
 grpc::ServerUnaryReactor* NodeServiceImpl::ReportFacts(grpc::CallbackServerContext* context,
                                                        const tended::v1::ReportFactsRequest* request,
                                                        tended::v1::ReportFactsResponse* response) {
+  if (grpc::Status allowed =
+          access_.CheckNode(*context, "ReportFacts", request->facts().node_name());
+      !allowed.ok()) {
+    return Refuse(context, std::move(allowed));
+  }
+  // A held lease offered for adoption must be the node's own.
+  if (request->has_held_lease() && !request->held_lease().node_name().empty()) {
+    if (grpc::Status allowed =
+            access_.CheckNode(*context, "ReportFacts", request->held_lease().node_name());
+        !allowed.ok()) {
+      return Refuse(context, std::move(allowed));
+    }
+  }
   if (auto heartbeat = coordinator_.TryHeartbeat(*request); heartbeat.has_value()) {
     *response = *std::move(heartbeat);
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
@@ -153,57 +188,72 @@ grpc::ServerUnaryReactor* NodeServiceImpl::ReportFacts(grpc::CallbackServerConte
     return coordinator_.ReportFacts(r);
   });
 }
-TENDED_NODE_CALL(AcquireLease, tended::v1::AcquireLeaseRequest, tended::v1::AcquireLeaseResponse)
-TENDED_NODE_CALL(RenewLease, tended::v1::RenewLeaseRequest, tended::v1::RenewLeaseResponse)
+TENDED_NODE_CALL(AcquireLease, tended::v1::AcquireLeaseRequest, tended::v1::AcquireLeaseResponse,
+                 request->node_name())
+TENDED_NODE_CALL(RenewLease, tended::v1::RenewLeaseRequest, tended::v1::RenewLeaseResponse,
+                 LeaseNode(request->lease_id()))
 TENDED_NODE_CALL(BeginDisruption, tended::v1::BeginDisruptionRequest,
-                 tended::v1::BeginDisruptionResponse)
-TENDED_NODE_CALL(ReleaseLease, tended::v1::ReleaseLeaseRequest, tended::v1::ReleaseLeaseResponse)
+                 tended::v1::BeginDisruptionResponse, LeaseNode(request->lease_id()))
+TENDED_NODE_CALL(ReleaseLease, tended::v1::ReleaseLeaseRequest, tended::v1::ReleaseLeaseResponse,
+                 LeaseNode(request->lease_id()))
 TENDED_NODE_CALL(CancelLeaseRequest, tended::v1::CancelLeaseRequestRequest,
-                 tended::v1::CancelLeaseRequestResponse)
-TENDED_NODE_CALL(ReportStep, tended::v1::ReportStepRequest, tended::v1::ReportStepResponse)
+                 tended::v1::CancelLeaseRequestResponse, request->node_name())
+TENDED_NODE_CALL(ReportStep, tended::v1::ReportStepRequest, tended::v1::ReportStepResponse,
+                 LeaseNode(request->lease_id()))
 #undef TENDED_NODE_CALL
 
 grpc::ServerWriteReactor<tended::v1::Directive>* NodeServiceImpl::WatchDirectives(
-    grpc::CallbackServerContext*, const tended::v1::WatchDirectivesRequest* request) {
+    grpc::CallbackServerContext* context, const tended::v1::WatchDirectivesRequest* request) {
+  if (grpc::Status allowed = access_.CheckNode(*context, "WatchDirectives", request->node_name());
+      !allowed.ok()) {
+    return new RefusedStream<tended::v1::Directive>(std::move(allowed));
+  }
   return new DirectiveStream(coordinator_, *request, stopping_);
 }
 
-#define TENDED_OPERATOR_CALL(Method, Request, Response, Body)                                \
-  grpc::ServerUnaryReactor* OperatorServiceImpl::Method(grpc::CallbackServerContext* context, \
-                                                        const Request* request,               \
-                                                        Response* response) {                 \
-    return Unary(context, pool_, request, response,                                           \
-                 [this](const Request& r) -> absl::StatusOr<Response> { Body; });             \
+#define TENDED_OPERATOR_CALL(Method, Request, Response, role, Body)                          \
+  grpc::ServerUnaryReactor* OperatorServiceImpl::Method(                                     \
+      grpc::CallbackServerContext* context, const Request* request, Response* response) {    \
+    if (grpc::Status allowed = access_.CheckOperator(*context, #Method, OperatorRole::role); \
+        !allowed.ok()) {                                                                     \
+      return Refuse(context, std::move(allowed));                                            \
+    }                                                                                        \
+    return Unary(context, pool_, request, response,                                          \
+                 [this](const Request& r) -> absl::StatusOr<Response> { Body; });            \
   }
 
-TENDED_OPERATOR_CALL(ListNodes, tended::v1::ListNodesRequest, tended::v1::ListNodesResponse,
+TENDED_OPERATOR_CALL(ListNodes, tended::v1::ListNodesRequest, tended::v1::ListNodesResponse, kRead,
                      (void)r;
                      return coordinator_.ListNodes())
 TENDED_OPERATOR_CALL(ListLeases, tended::v1::ListLeasesRequest, tended::v1::ListLeasesResponse,
-                     return coordinator_.ListLeases(r))
+                     kRead, return coordinator_.ListLeases(r))
 TENDED_OPERATOR_CALL(ExplainGates, tended::v1::ExplainGatesRequest,
-                     tended::v1::ExplainGatesResponse, return coordinator_.ExplainGates(r))
-TENDED_OPERATOR_CALL(Halt, tended::v1::HaltRequest, tended::v1::HaltResponse,
+                     tended::v1::ExplainGatesResponse, kRead, return coordinator_.ExplainGates(r))
+TENDED_OPERATOR_CALL(Halt, tended::v1::HaltRequest, tended::v1::HaltResponse, kAdmin,
                      return coordinator_.Halt(r))
-TENDED_OPERATOR_CALL(Resume, tended::v1::ResumeRequest, tended::v1::ResumeResponse, (void)r;
+TENDED_OPERATOR_CALL(Resume, tended::v1::ResumeRequest, tended::v1::ResumeResponse, kAdmin, (void)r;
                      return coordinator_.Resume())
 TENDED_OPERATOR_CALL(ForceReleaseLease, tended::v1::ForceReleaseLeaseRequest,
-                     tended::v1::ForceReleaseLeaseResponse,
+                     tended::v1::ForceReleaseLeaseResponse, kAdmin,
                      return coordinator_.ForceReleaseLease(r))
 TENDED_OPERATOR_CALL(ListEvents, tended::v1::ListEventsRequest, tended::v1::ListEventsResponse,
-                     return coordinator_.ListEvents(r))
+                     kRead, return coordinator_.ListEvents(r))
 TENDED_OPERATOR_CALL(RemoveNode, tended::v1::RemoveNodeRequest, tended::v1::RemoveNodeResponse,
-                     return coordinator_.RemoveNode(r))
+                     kAdmin, return coordinator_.RemoveNode(r))
 TENDED_OPERATOR_CALL(ResumeRollout, tended::v1::ResumeRolloutRequest,
-                     tended::v1::ResumeRolloutResponse, return coordinator_.ResumeRollout(r))
+                     tended::v1::ResumeRolloutResponse, kAdmin,
+                     return coordinator_.ResumeRollout(r))
 TENDED_OPERATOR_CALL(StartK8sRollout, tended::v1::StartK8sRolloutRequest,
-                     tended::v1::StartK8sRolloutResponse, return coordinator_.StartK8sRollout(r))
+                     tended::v1::StartK8sRolloutResponse, kAdmin,
+                     return coordinator_.StartK8sRollout(r))
 TENDED_OPERATOR_CALL(GetK8sRollout, tended::v1::GetK8sRolloutRequest,
-                     tended::v1::GetK8sRolloutResponse, return coordinator_.GetK8sRollout(r))
+                     tended::v1::GetK8sRolloutResponse, kRead, return coordinator_.GetK8sRollout(r))
 TENDED_OPERATOR_CALL(ListK8sRollouts, tended::v1::ListK8sRolloutsRequest,
-                     tended::v1::ListK8sRolloutsResponse, return coordinator_.ListK8sRollouts(r))
+                     tended::v1::ListK8sRolloutsResponse, kRead,
+                     return coordinator_.ListK8sRollouts(r))
 TENDED_OPERATOR_CALL(CancelK8sRollout, tended::v1::CancelK8sRolloutRequest,
-                     tended::v1::CancelK8sRolloutResponse, return coordinator_.CancelK8sRollout(r))
+                     tended::v1::CancelK8sRolloutResponse, kAdmin,
+                     return coordinator_.CancelK8sRollout(r))
 #undef TENDED_OPERATOR_CALL
 
 grpc::ServerUnaryReactor* HealthServiceImpl::Check(

@@ -1,5 +1,7 @@
 // The gRPC face of the coordinator, on gRPC's callback API: NodeService, OperatorService
-// and grpc.health.v1.Health. Unary handlers only unpack, run the Coordinator call on the
+// and grpc.health.v1.Health. Every NodeService and OperatorService call first passes the
+// AccessControl check (the caller's certificate against the node or role it needs); health
+// is open. Unary handlers only unpack, run the Coordinator call on the
 // bounded work pool (it may wait for durability) and convert the status. WatchDirectives
 // is a reactor that pushes each directive as it is queued: no thread per stream and no
 // polling.
@@ -13,6 +15,7 @@
 #include <set>
 
 #include "absl/synchronization/mutex.h"
+#include "coordinator/api/access_control.h"
 #include "coordinator/api/work_pool.h"
 #include "coordinator/core/coordinator.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -23,8 +26,9 @@ namespace tended::coordinator {
 
 class NodeServiceImpl final : public tended::v1::NodeService::CallbackService {
  public:
-  NodeServiceImpl(Coordinator& coordinator, WorkPool& pool, const std::atomic<bool>& stopping)
-      : coordinator_(coordinator), pool_(pool), stopping_(stopping) {}
+  NodeServiceImpl(Coordinator& coordinator, WorkPool& pool, const std::atomic<bool>& stopping,
+                  const AccessControl& access)
+      : coordinator_(coordinator), pool_(pool), stopping_(stopping), access_(access) {}
 
   grpc::ServerUnaryReactor* ReportFacts(grpc::CallbackServerContext* context,
                                         const tended::v1::ReportFactsRequest* request,
@@ -52,15 +56,19 @@ class NodeServiceImpl final : public tended::v1::NodeService::CallbackService {
                                        tended::v1::ReportStepResponse* response) override;
 
  private:
+  // The node the lease belongs to, "" for an unknown lease.
+  std::string LeaseNode(const std::string& lease_id) const;
+
   Coordinator& coordinator_;
   WorkPool& pool_;
   const std::atomic<bool>& stopping_;
+  const AccessControl& access_;
 };
 
 class OperatorServiceImpl final : public tended::v1::OperatorService::CallbackService {
  public:
-  OperatorServiceImpl(Coordinator& coordinator, WorkPool& pool)
-      : coordinator_(coordinator), pool_(pool) {}
+  OperatorServiceImpl(Coordinator& coordinator, WorkPool& pool, const AccessControl& access)
+      : coordinator_(coordinator), pool_(pool), access_(access) {}
 
   grpc::ServerUnaryReactor* ListNodes(grpc::CallbackServerContext* context,
                                       const tended::v1::ListNodesRequest* request,
@@ -105,6 +113,7 @@ class OperatorServiceImpl final : public tended::v1::OperatorService::CallbackSe
  private:
   Coordinator& coordinator_;
   WorkPool& pool_;
+  const AccessControl& access_;
 };
 
 // SERVING for "" and both tended services while running, NOT_SERVING once shutting down

@@ -12,8 +12,9 @@ namespace tended::coordinator {
 CoordinatorServer::CoordinatorServer(Coordinator& coordinator, Options options)
     : coordinator_(coordinator),
       pool_(options.pool_threads, options.max_queued_calls),
-      node_service_(coordinator, pool_, stopping_),
-      operator_service_(coordinator, pool_),
+      access_(std::move(options.access)),
+      node_service_(coordinator, pool_, stopping_, access_),
+      operator_service_(coordinator, pool_, access_),
       health_service_(stopping_) {}
 
 absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(

@@ -1,5 +1,6 @@
 // Serves the coordinator: the gRPC server (NodeService, OperatorService, grpc.health.v1 and
-// server reflection, always on) on the callback API with a bounded work pool, and the
+// server reflection, always on; AccessControl checks who calls the first two) on the
+// callback API with a bounded work pool, and the
 // ticker that grants what the gates allow as soon as they allow it. The listening port is
 // bound without SO_REUSEPORT, so a second server on the same port fails to start instead
 // of sharing it.
@@ -15,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "coordinator/api/access_control.h"
 #include "coordinator/api/grpc_services.h"
 #include "coordinator/api/work_pool.h"
 #include "coordinator/core/coordinator.h"
@@ -29,6 +31,8 @@ class CoordinatorServer {
     size_t max_queued_calls = 20000;
     // Requests larger than this are refused by gRPC.
     int max_message_bytes = 4 * 1024 * 1024;
+    // Who may call what; the default enforces nothing (plaintext, --insecure).
+    AccessControl::Options access;
   };
 
   // Binds `address` ("127.0.0.1:0" picks a free port). The coordinator must outlive it.
@@ -55,6 +59,7 @@ class CoordinatorServer {
   Coordinator& coordinator_;
   std::atomic<bool> stopping_{false};
   WorkPool pool_;
+  AccessControl access_;
   NodeServiceImpl node_service_;
   OperatorServiceImpl operator_service_;
   HealthServiceImpl health_service_;

@@ -10,7 +10,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/file_util.h"
+#include "common/grpc_tls.h"
 #include "common/logging.h"
+#include "common/metrics.h"
 #include "coordinator/alerts/alert_poller.h"
 #include "coordinator/alerts/prometheus_alert_source.h"
 #include "coordinator/alerts/prometheus_deprecated_api_source.h"
@@ -38,11 +40,26 @@ int RunCoordinator(const CoordinatorOptions& options) {
     log->error("{}", config.status().message());
     return 2;
   }
-  if (!options.insecure) {
+  if (!options.insecure && !config->tls.has_value()) {
     log->error(
-        "mTLS is not available yet: pass --insecure to serve plaintext gRPC (only on a "
-        "trusted network)");
+        "{}: no `tls:` section (cert_file, key_file, client_ca_file): the coordinator serves "
+        "mTLS only; pass --insecure to serve plaintext gRPC on a trusted network",
+        options.config_path);
     return 2;
+  }
+  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+  if (!options.insecure) {
+    TlsFiles files;
+    files.cert_file = config->tls->cert_file;
+    files.key_file = config->tls->key_file;
+    files.ca_file = config->tls->client_ca_file;
+    files.refresh_interval = config->tls->reload_interval;
+    auto tls = MakeServerTlsCredentials(files);
+    if (!tls.ok()) {
+      log->error("{}", tls.status().message());
+      return 2;
+    }
+    credentials = *std::move(tls);
   }
   const std::string address =
       options.listen_override.empty() ? config->listen_address : options.listen_override;
@@ -116,13 +133,38 @@ int RunCoordinator(const CoordinatorOptions& options) {
     log->error("{}", observability.status().message());
     return 1;
   }
-  auto server = CoordinatorServer::Start(**coordinator, address, grpc::InsecureServerCredentials());
+  metrics::Registry& registry = (*observability)->registry();
+  registry
+      .AddGauge("tended_insecure_transport",
+                "1 when the coordinator serves plaintext gRPC (--insecure): no identities.")
+      .Set(options.insecure ? 1 : 0);
+  metrics::Counter& denied = registry.AddCounter(
+      "tended_permission_denied_total",
+      "Calls refused because the caller's certificate does not allow them.", {"service", "method"});
+  CoordinatorServer::Options server_options;
+  server_options.access.enforce = !options.insecure;
+  server_options.access.operators = config->operators;
+  server_options.access.on_denied = [&denied](absl::string_view service, absl::string_view method) {
+    denied.Increment({std::string(service), std::string(method)});
+  };
+  auto server = CoordinatorServer::Start(**coordinator, address, credentials, server_options);
   if (!server.ok()) {
     log->error("{}", server.status().message());
     return 1;
   }
-  log->info("serving tended.v1 on port {} (plaintext; reflection and health on)",
-            (*server)->port());
+  if (options.insecure) {
+    log->warn(
+        "INSECURE: serving tended.v1 on port {} in PLAINTEXT (--insecure): anyone who reaches "
+        "the port can act for any node and halt, resume or remove; use only on a trusted "
+        "network (reflection and health on)",
+        (*server)->port());
+  } else {
+    log->info(
+        "serving tended.v1 on port {} over mTLS (certificate {}, client CA {}, re-read every "
+        "{}; reflection and health on)",
+        (*server)->port(), config->tls->cert_file, config->tls->client_ca_file,
+        absl::FormatDuration(config->tls->reload_interval));
+  }
 
   std::thread signal_waiter([&] {
     int signal_number = 0;

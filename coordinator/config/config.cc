@@ -477,15 +477,65 @@ absl::Duration MaintenanceWindowLength(const MaintenanceWindow& window) {
   return window.end + absl::Hours(24) - window.start;
 }
 
+namespace {
+
+absl::Status ParseServerTls(const YamlCursor& cursor, std::optional<ServerTlsConfig>* out) {
+  if (cursor.IsNull()) return absl::OkStatus();
+  RETURN_IF_ERROR(
+      cursor.ExpectMapWithKeys({"cert_file", "key_file", "client_ca_file", "reload_interval"}));
+  ServerTlsConfig tls;
+  RETURN_IF_ERROR(cursor.Optional("cert_file", &tls.cert_file));
+  RETURN_IF_ERROR(cursor.Optional("key_file", &tls.key_file));
+  RETURN_IF_ERROR(cursor.Optional("client_ca_file", &tls.client_ca_file));
+  RETURN_IF_ERROR(cursor.Optional("reload_interval", &tls.reload_interval));
+  for (const auto& [key, value] :
+       {std::pair<absl::string_view, const std::string*>{"cert_file", &tls.cert_file},
+        {"key_file", &tls.key_file},
+        {"client_ca_file", &tls.client_ca_file}}) {
+    if (value->empty()) return cursor.Error(absl::StrCat(key, " is required"));
+    if (!absl::StartsWith(*value, "/")) {
+      return cursor.Child(key).Error("must be an absolute path");
+    }
+  }
+  if (tls.reload_interval < absl::Seconds(1)) {
+    return cursor.Child("reload_interval").Error("must be at least 1s");
+  }
+  *out = std::move(tls);
+  return absl::OkStatus();
+}
+
+absl::Status ParseOperators(const YamlCursor& cursor, std::map<std::string, OperatorRole>* out) {
+  if (cursor.IsNull()) return absl::OkStatus();
+  if (!cursor.IsMap())
+    return cursor.Error("expected a map of operator name to read, admin or none");
+  for (const auto& [name, value] : cursor.Entries()) {
+    ASSIGN_OR_RETURN(std::string role, value.AsString());
+    if (role == "read") {
+      (*out)[name] = OperatorRole::kRead;
+    } else if (role == "admin") {
+      (*out)[name] = OperatorRole::kAdmin;
+    } else if (role == "none") {
+      (*out)[name] = OperatorRole::kNone;
+    } else {
+      return value.Error(absl::StrCat("expected read, admin or none, got \"", role, "\""));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<CoordinatorConfig> ParseCoordinatorConfig(absl::string_view yaml,
                                                          absl::string_view source) {
   ASSIGN_OR_RETURN(YAML::Node root, ParseYamlDocument(yaml, source));
   YamlCursor cursor(root, std::string(source));
   // Every key the coordinator knows; anything else is a mistake worth stopping for.
-  RETURN_IF_ERROR(cursor.ExpectMapWithKeys({"listen", "state_dir", "state_file", "history_limit",
-                                            "metrics_listen", "notifications", "allow_kind_overlap",
-                                            "fleet", "alerts", "leases", "kubernetes"}));
+  RETURN_IF_ERROR(cursor.ExpectMapWithKeys(
+      {"listen", "state_dir", "state_file", "history_limit", "metrics_listen", "notifications",
+       "allow_kind_overlap", "fleet", "alerts", "leases", "kubernetes", "tls", "operators"}));
   CoordinatorConfig config;
+  RETURN_IF_ERROR(ParseServerTls(cursor.Child("tls"), &config.tls));
+  RETURN_IF_ERROR(ParseOperators(cursor.Child("operators"), &config.operators));
   RETURN_IF_ERROR(cursor.Optional("listen", &config.listen_address));
   if (std::string problem =
           HostPortProblem(config.listen_address, "0.0.0.0:7443 or [::1]:7443", PortZero::kAllow);

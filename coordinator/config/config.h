@@ -104,6 +104,18 @@ struct FleetConfig {
   absl::Duration return_backoff_max = absl::Hours(2);
 };
 
+// What an operator certificate may do (coordinator/api/access_control.h).
+enum class OperatorRole { kNone = 0, kRead = 1, kAdmin = 2 };
+
+// The gRPC server's certificate and key, and the CA bundle client certificates (agents'
+// and operators') must chain to. PEM files, re-read when they change.
+struct ServerTlsConfig {
+  std::string cert_file;
+  std::string key_file;
+  std::string client_ca_file;
+  absl::Duration reload_interval = absl::Seconds(10);
+};
+
 struct CoordinatorConfig {
   std::string listen_address = "0.0.0.0:7443";
   // The state ledger's folder (journal, snapshots, LOCK).
@@ -124,6 +136,10 @@ struct CoordinatorConfig {
   NotificationsConfig notifications;
   // Cordon, drain and verify through the Kubernetes API; off unless enabled.
   KubernetesConfig kubernetes;
+  // Required unless the coordinator runs with --insecure.
+  std::optional<ServerTlsConfig> tls;
+  // Roles by operator certificate CN; wins over the certificate's OU.
+  std::map<std::string, OperatorRole> operators;
 };
 
 // `source` names the document in errors (usually the file name).

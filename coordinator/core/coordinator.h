@@ -90,6 +90,10 @@ class Coordinator {
   absl::StatusOr<tended::v1::ReportStepResponse> ReportStep(
       const tended::v1::ReportStepRequest& request);
   // A stream's subscription; the leases the node holds are queued first.
+  // The node a lease (active or released) belongs to; nullopt for an unknown id. For the
+  // API's check that an agent acts only on its own node's leases.
+  std::optional<std::string> LeaseNodeName(const std::string& lease_id) const;
+
   absl::StatusOr<std::shared_ptr<DirectiveHub::Subscription>> SubscribeDirectives(
       const tended::v1::WatchDirectivesRequest& request);
   void UnsubscribeDirectives(const std::string& node,

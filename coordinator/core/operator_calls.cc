@@ -65,6 +65,13 @@ tended::v1::ListNodesResponse Coordinator::ListNodes() {
   return response;
 }
 
+std::optional<std::string> Coordinator::LeaseNodeName(const std::string& lease_id) const {
+  absl::ReaderMutexLock lock(&mutex_);
+  const Lease* lease = state_->FindLease(lease_id);
+  if (lease == nullptr) return std::nullopt;
+  return lease->node_name();
+}
+
 tended::v1::ListLeasesResponse Coordinator::ListLeases(
     const tended::v1::ListLeasesRequest& request) {
   (void)ReadBarrier();

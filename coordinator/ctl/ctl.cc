@@ -16,7 +16,9 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/grpc_status.h"
+#include "common/grpc_tls.h"
 #include "common/proto_time.h"
+#include "coordinator/ctl/certs.h"
 #include "coordinator/ctl/event_audit.h"
 #include "coordinator/ctl/status_table.h"
 #include "tended/v1/operator_service.grpc.pb.h"
@@ -26,7 +28,12 @@ namespace {
 
 using tended::v1::OperatorService;
 
-constexpr char kUsage[] = R"(usage: tendedctl [--address HOST:PORT] [--insecure] [--json] COMMAND
+constexpr char kUsage[] =
+    R"(usage: tendedctl [--address HOST:PORT] [--json] [--cert F --key F --ca F | --insecure] COMMAND
+
+mTLS: --cert/--key (or $TENDED_CERT/$TENDED_KEY) are an operator certificate
+(O=tended:operators) and its key; --ca (or $TENDED_CA) the CA bundle the coordinator's
+certificate must chain to. --insecure: plaintext, for a coordinator run with --insecure.
 
 The address: --address, else $TENDED_ADDRESS, else `address:` in ~/.config/tended/tendedctl.yaml
 or /etc/tended/tendedctl.yaml (the first that exists; `insecure: true` there too), else
@@ -63,6 +70,9 @@ commands:
   rollout start|status|list|cancel ...
                                  the same as k8s-rollout start|get|list|cancel
   REASON may also be given as --reason for halt, resume-rollout, release, remove and cancel.
+  certs --out DIR [--nodes N,...] [--operators NAME[:read|admin],...] [--server_names H,...]
+                                 mint a CA, the coordinator's, nodes' and operators'
+                                 certificates and keys (0600) into DIR (no connection)
   wait-rebooted N [TIMEOUT]      wait until N nodes completed a verified reboot and no lease
                                  is held (TIMEOUT like 120s; default 10m); exit 1 on timeout
 )";
@@ -628,6 +638,23 @@ std::optional<tended::v1::LeaseKind> ParseKind(const std::vector<std::string>& a
   return std::nullopt;
 }
 
+int RunCerts(const CtlOptions& options) {
+  CertsRequest request;
+  request.out_dir = options.certs_out;
+  request.nodes = absl::StrSplit(options.certs_nodes, ',', absl::SkipEmpty());
+  request.operators = absl::StrSplit(options.certs_operators, ',', absl::SkipEmpty());
+  if (!options.certs_server_names.empty()) {
+    request.server_names = absl::StrSplit(options.certs_server_names, ',', absl::SkipEmpty());
+  }
+  absl::StatusOr<std::vector<std::string>> files = MintCerts(request);
+  if (!files.ok()) {
+    std::fprintf(stderr, "tendedctl: %s\n", std::string(files.status().message()).c_str());
+    return 1;
+  }
+  for (const std::string& file : *files) std::printf("%s\n", file.c_str());
+  return 0;
+}
+
 }  // namespace
 
 int RunCtl(const CtlOptions& options, const std::vector<std::string>& raw_args) {
@@ -639,12 +666,25 @@ int RunCtl(const CtlOptions& options, const std::vector<std::string>& raw_args) 
     args[0] = "k8s-rollout";
     if (args[1] == "status") args[1] = "get";
   }
+  if (args[0] == "certs") return RunCerts(options);
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
   if (!options.insecure) {
-    std::fputs("tendedctl: mTLS is not available yet: pass --insecure for plaintext gRPC\n",
-               stderr);
-    return 2;
+    if (options.cert_file.empty() || options.key_file.empty() || options.ca_file.empty()) {
+      std::fputs(
+          "tendedctl: mTLS needs --cert, --key and --ca (or TENDED_CERT, TENDED_KEY, TENDED_CA); "
+          "--insecure for a plaintext coordinator\n",
+          stderr);
+      return 2;
+    }
+    absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> tls =
+        MakeChannelTlsCredentials(TlsFiles{options.cert_file, options.key_file, options.ca_file});
+    if (!tls.ok()) {
+      std::fprintf(stderr, "tendedctl: %s\n", std::string(tls.status().message()).c_str());
+      return 2;
+    }
+    credentials = *std::move(tls);
   }
-  Ctl ctl(options, grpc::CreateChannel(options.address, grpc::InsecureChannelCredentials()));
+  Ctl ctl(options, grpc::CreateChannel(options.address, credentials));
   const std::string& command = args[0];
   if (command == "status" && args.size() == 1) return ctl.ShowStatus();
   if (command == "explain") {

@@ -29,7 +29,7 @@ AgentUnderTest::AgentUnderTest(const std::string& name, int coordinator_port,
   simulated_ = simulated->get();
   rebooter_ = wrap ? wrap(std::move(*simulated)) : std::move(*simulated);
   auto client =
-      agent::MakeGrpcCoordinatorClient(config_.coordinator_address, true, absl::Seconds(2));
+      agent::MakeGrpcCoordinatorClient(config_.coordinator_address, std::nullopt, absl::Seconds(2));
   EXPECT_TRUE(client.ok()) << client.status();
   client_ = std::move(*client);
   agent::Agent::Dependencies dependencies;

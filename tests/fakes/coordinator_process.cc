@@ -50,6 +50,13 @@ absl::StatusOr<std::unique_ptr<CoordinatorProcess>> CoordinatorProcess::Launch(
   return std::unique_ptr<CoordinatorProcess>(new CoordinatorProcess(*std::move(child)));
 }
 
+absl::StatusOr<std::unique_ptr<CoordinatorProcess>> CoordinatorProcess::LaunchArgv(
+    const std::vector<std::string>& argv, const std::string& log_path) {
+  absl::StatusOr<std::unique_ptr<ChildProcess>> child = ChildProcess::Start(argv, log_path);
+  if (!child.ok()) return child.status();
+  return std::unique_ptr<CoordinatorProcess>(new CoordinatorProcess(*std::move(child)));
+}
+
 absl::StatusOr<std::unique_ptr<CoordinatorProcess>> CoordinatorProcess::Start(
     const std::string& binary, const std::string& config_path, const std::string& log_path,
     const std::vector<std::string>& extra_args, absl::Duration timeout) {

@@ -31,6 +31,10 @@ class CoordinatorProcess {
       const std::string& binary, const std::string& config_path, const std::string& log_path,
       const std::vector<std::string>& extra_args = {});
 
+  // Starts `argv` as given (argv[0] the program): no --insecure added.
+  static absl::StatusOr<std::unique_ptr<CoordinatorProcess>> LaunchArgv(
+      const std::vector<std::string>& argv, const std::string& log_path);
+
   // Launch, then WaitServing.
   static absl::StatusOr<std::unique_ptr<CoordinatorProcess>> Start(
       const std::string& binary, const std::string& config_path, const std::string& log_path,

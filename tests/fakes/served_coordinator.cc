@@ -33,7 +33,8 @@ absl::StatusOr<std::unique_ptr<ServedCoordinator>> ServedCoordinator::Start(
   if (options.before_serving) options.before_serving(*served->coordinator_);
   auto server = coordinator::CoordinatorServer::Start(
       *served->coordinator_, absl::StrCat("127.0.0.1:", options.port),
-      grpc::InsecureServerCredentials(), options.server);
+      options.credentials != nullptr ? options.credentials : grpc::InsecureServerCredentials(),
+      options.server);
   if (!server.ok()) return server.status();
   served->server_ = *std::move(server);
   return served;

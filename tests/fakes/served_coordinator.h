@@ -29,6 +29,8 @@ class ServedCoordinator {
     int port = 0;
     bool recover_state = false;
     coordinator::CoordinatorServer::Options server;
+    // Null: plaintext (as with --insecure).
+    std::shared_ptr<grpc::ServerCredentials> credentials;
     // The alert source's last answer (Coordinator::Options::alerts); null: none.
     std::function<std::optional<coordinator::AlertSnapshot>()> alerts;
     // Runs after the coordinator is created and before the server binds (attach

@@ -127,6 +127,13 @@ std::optional<GrpcurlCall> ParseGrpcurl(const std::string& text, std::string* er
   std::vector<std::string> positional;
   for (size_t i = 1; i < words.size(); ++i) {
     if (words[i] == "-plaintext") continue;
+    // The transport flags of an mTLS example: the call itself is what is checked here (the
+    // served coordinator is plaintext; tests/integration/mtls_test.cc covers the transport).
+    if ((words[i] == "-cacert" || words[i] == "-cert" || words[i] == "-key") &&
+        i + 1 < words.size()) {
+      ++i;
+      continue;
+    }
     if (words[i] == "-d" && i + 1 < words.size()) {
       call.data = words[++i];
       continue;

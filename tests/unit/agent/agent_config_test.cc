@@ -30,6 +30,9 @@ TEST(AgentConfigTest, EmptyDocumentGivesDefaults) {
   EXPECT_EQ(config->node_name, "");
   EXPECT_EQ(config->coordinator_address, "tended-coordinator.tended.svc:7443");
   EXPECT_FALSE(config->insecure);
+  EXPECT_EQ(config->tls.cert_file, "/var/lib/kubelet/pki/kubelet-client-current.pem");
+  EXPECT_EQ(config->tls.key_file, "/var/lib/kubelet/pki/kubelet-client-current.pem");
+  EXPECT_EQ(config->tls.ca_file, "/etc/kubernetes/pki/ca.crt");
   EXPECT_EQ(config->root, "/");
   EXPECT_EQ(config->state_dir, "/var/lib/tended");
   EXPECT_EQ(config->report_interval, absl::Seconds(30));
@@ -77,13 +80,30 @@ TEST(AgentConfigTest, FullValidParse) {
   EXPECT_EQ(config->reboot.delay, absl::ZeroDuration());
 }
 
+TEST(AgentConfigTest, TlsFiles) {
+  absl::StatusOr<AgentConfig> config = ParseAgentConfig(
+      "tls:\n  cert_file: /etc/tended/node.crt\n  key_file: /etc/tended/node.key\n"
+      "  ca_file: /etc/tended/ca.crt\n  reload_interval: 1m\n",
+      "a.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->tls.cert_file, "/etc/tended/node.crt");
+  EXPECT_EQ(config->tls.key_file, "/etc/tended/node.key");
+  EXPECT_EQ(config->tls.ca_file, "/etc/tended/ca.crt");
+  EXPECT_EQ(config->tls.reload_interval, absl::Minutes(1));
+  EXPECT_THAT(ErrorOf("tls:\n  cert_file: node.crt\n"),
+              StartsWith("a.yaml:2: tls.cert_file: must be an absolute path"));
+  EXPECT_THAT(ErrorOf("tls:\n  reload_interval: 100ms\n"),
+              StartsWith("a.yaml:2: tls.reload_interval: must be at least 1s"));
+  EXPECT_THAT(ErrorOf("tls:\n  client_ca_file: /x\n"), HasSubstr("unknown key"));
+}
+
 TEST(AgentConfigTest, ShippedExampleLoads) {
   absl::StatusOr<AgentConfig> config =
       LoadAgentConfig(TENDED_SOURCE_DIR "/packaging/examples/agent.yaml");
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->node_name, "");  // The host name.
   EXPECT_EQ(config->coordinator_address, "tended-coordinator.tended.svc:7443");
-  EXPECT_TRUE(config->insecure);  // Plaintext until mTLS lands.
+  EXPECT_TRUE(config->insecure);  // The example runs plaintext; docs/security.md.
   EXPECT_EQ(config->root, "/");
   EXPECT_EQ(config->check_period, absl::Hours(1));  // kured's period in the reference.
   EXPECT_EQ(config->reboot.method, RebootMethod::kLogind);

@@ -130,6 +130,8 @@ TEST_F(AgentMetricsTest, SentinelJournalAndConnection) {
   EXPECT_EQ(samples["tended_agent_reboot_required"], 0);
   EXPECT_EQ(samples["tended_agent_lease_held{kind=\"reboot\"}"], 0);
   EXPECT_EQ(samples["tended_agent_coordinator_connected"], 0);
+  ASSERT_EQ(samples.count("tended_agent_insecure_transport"), 1u);
+  EXPECT_EQ(samples["tended_agent_insecure_transport"], config_.insecure ? 1 : 0);
 
   ASSERT_TRUE(WriteFileAtomically(root_.Resolve(config_.reboot.sentinel), "*** reboot\n").ok());
   WriteJournal(tended::v1::LEASE_KIND_REBOOT);

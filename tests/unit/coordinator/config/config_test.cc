@@ -185,6 +185,37 @@ TEST(CoordinatorConfigTest, FullValidParse) {
   EXPECT_TRUE(ValidateCoordinatorConfig(*config).ok());
 }
 
+TEST(CoordinatorConfigTest, TlsAndOperators) {
+  absl::StatusOr<CoordinatorConfig> config = Parse(
+      "tls:\n"
+      "  cert_file: /etc/tended/tls/server.crt\n"
+      "  key_file: /etc/tended/tls/server.key\n"
+      "  client_ca_file: /etc/kubernetes/pki/ca.crt\n"
+      "  reload_interval: 30s\n"
+      "operators:\n"
+      "  alice: admin\n"
+      "  bot: read\n"
+      "  bob: none\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_TRUE(config->tls.has_value());
+  EXPECT_EQ(config->tls->cert_file, "/etc/tended/tls/server.crt");
+  EXPECT_EQ(config->tls->key_file, "/etc/tended/tls/server.key");
+  EXPECT_EQ(config->tls->client_ca_file, "/etc/kubernetes/pki/ca.crt");
+  EXPECT_EQ(config->tls->reload_interval, absl::Seconds(30));
+  EXPECT_EQ(config->operators, (std::map<std::string, OperatorRole>{{"alice", OperatorRole::kAdmin},
+                                                                    {"bob", OperatorRole::kNone},
+                                                                    {"bot", OperatorRole::kRead}}));
+  EXPECT_FALSE(Parse("").value().tls.has_value());
+
+  EXPECT_THAT(ErrorOf("tls:\n  cert_file: /a\n  key_file: /b\n"),
+              HasSubstr("client_ca_file is required"));
+  EXPECT_THAT(ErrorOf("tls:\n  cert_file: a.crt\n  key_file: /b\n  client_ca_file: /c\n"),
+              StartsWith("c.yaml:2: tls.cert_file: must be an absolute path"));
+  EXPECT_THAT(ErrorOf("tls:\n  cert: /a\n"), HasSubstr("unknown key"));
+  EXPECT_THAT(ErrorOf("operators:\n  alice: root\n"),
+              StartsWith("c.yaml:2: operators.alice: expected read, admin or none, got \"root\""));
+}
+
 // The previous format's key still works: its folder becomes the state_dir and the file is
 // imported once into the empty ledger there.
 TEST(CoordinatorConfigTest, StateFileIsTheLegacyKey) {

@@ -1,0 +1,126 @@
+#include "common/grpc_tls.h"
+
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_certificate_verifier.h>
+#include <grpcpp/security/tls_credentials_options.h>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/file_util.h"
+#include "common/status_macros.h"
+
+namespace tended {
+namespace {
+
+absl::StatusOr<std::string> ReadPem(const std::string& path, absl::string_view what) {
+  if (path.empty()) return absl::InvalidArgumentError(absl::StrCat("no ", what, " file given"));
+  absl::StatusOr<std::string> contents = ReadFileToString(path);
+  if (!contents.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot read the ", what, " file ", path, ": ", contents.status().message()));
+  }
+  return contents;
+}
+
+struct BioDeleter {
+  void operator()(BIO* bio) const { BIO_free(bio); }
+};
+struct X509Deleter {
+  void operator()(X509* cert) const { X509_free(cert); }
+};
+struct KeyDeleter {
+  void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
+};
+
+std::unique_ptr<BIO, BioDeleter> MemoryBio(const std::string& pem) {
+  return std::unique_ptr<BIO, BioDeleter>(
+      BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+}
+
+absl::Status CheckKeyPermissions(const std::string& path) {
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat("cannot stat the key file ", path));
+  }
+  if ((info.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("the key file ", path, " is writable by group or others (mode ",
+                     absl::StrFormat("%04o", info.st_mode & 07777), "); chmod 0600 it"));
+  }
+  return absl::OkStatus();
+}
+
+unsigned int RefreshSeconds(const TlsFiles& files) {
+  return static_cast<unsigned int>(
+      std::max<int64_t>(1, absl::ToInt64Seconds(files.refresh_interval)));
+}
+
+}  // namespace
+
+absl::Status CheckTlsFiles(const TlsFiles& files) {
+  ASSIGN_OR_RETURN(std::string cert_pem, ReadPem(files.cert_file, "certificate"));
+  ASSIGN_OR_RETURN(std::string key_pem, ReadPem(files.key_file, "key"));
+  ASSIGN_OR_RETURN(std::string ca_pem, ReadPem(files.ca_file, "CA"));
+  RETURN_IF_ERROR(CheckKeyPermissions(files.key_file));
+  auto cert_bio = MemoryBio(cert_pem);
+  std::unique_ptr<X509, X509Deleter> cert(
+      PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr));
+  if (cert == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the certificate file ", files.cert_file, " holds no PEM certificate"));
+  }
+  auto key_bio = MemoryBio(key_pem);
+  std::unique_ptr<EVP_PKEY, KeyDeleter> key(
+      PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
+  if (key == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the key file ", files.key_file, " holds no PEM private key"));
+  }
+  if (X509_check_private_key(cert.get(), key.get()) != 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the key in ", files.key_file, " does not match the certificate in ", files.cert_file));
+  }
+  auto ca_bio = MemoryBio(ca_pem);
+  std::unique_ptr<X509, X509Deleter> ca(PEM_read_bio_X509(ca_bio.get(), nullptr, nullptr, nullptr));
+  if (ca == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the CA file ", files.ca_file, " holds no PEM certificate"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerTlsCredentials(
+    const TlsFiles& files) {
+  RETURN_IF_ERROR(CheckTlsFiles(files));
+  auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+      files.key_file, files.cert_file, files.ca_file, RefreshSeconds(files));
+  grpc::experimental::TlsServerCredentialsOptions options(provider);
+  options.watch_root_certs();
+  options.watch_identity_key_cert_pairs();
+  options.set_cert_request_type(GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+  return grpc::experimental::TlsServerCredentials(options);
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelTlsCredentials(
+    const TlsFiles& files) {
+  RETURN_IF_ERROR(CheckTlsFiles(files));
+  auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+      files.key_file, files.cert_file, files.ca_file, RefreshSeconds(files));
+  grpc::experimental::TlsChannelCredentialsOptions options;
+  options.set_certificate_provider(provider);
+  options.watch_root_certs();
+  options.watch_identity_key_cert_pairs();
+  options.set_verify_server_certs(true);
+  options.set_certificate_verifier(
+      std::make_shared<grpc::experimental::HostNameCertificateVerifier>());
+  return grpc::experimental::TlsCredentials(options);
+}
+
+}  // namespace tended

@@ -1,0 +1,55 @@
+// Mints X.509 certificates and EC P-256 keys with OpenSSL: a self-signed CA and leaf
+// certificates it signs (server, client or both), with subjects, subjectAltNames and
+// validity periods as asked. For `tendedctl certs` and for tests that need a PKI.
+#ifndef TENDED_COMMON_X509_MINT_H_
+#define TENDED_COMMON_X509_MINT_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace tended {
+
+struct CertificateSpec {
+  std::string common_name;
+  std::vector<std::string> organizations;
+  std::vector<std::string> organizational_units;
+  // subjectAltName entries of a server certificate.
+  std::vector<std::string> dns_names;
+  std::vector<std::string> ip_addresses;
+  bool server = false;
+  bool client = true;
+  // Validity, relative to now: the default is valid from an hour ago for a year.
+  absl::Duration not_before = -absl::Hours(1);
+  absl::Duration not_after = absl::Hours(24 * 365);
+};
+
+struct MintedCertificate {
+  std::string cert_pem;
+  std::string key_pem;
+};
+
+class CertificateAuthority {
+ public:
+  static absl::StatusOr<CertificateAuthority> Create(const std::string& common_name,
+                                                     absl::Duration lifetime);
+  CertificateAuthority(CertificateAuthority&&);
+  CertificateAuthority& operator=(CertificateAuthority&&);
+  ~CertificateAuthority();
+
+  const MintedCertificate& self() const { return self_; }
+  absl::StatusOr<MintedCertificate> Issue(const CertificateSpec& spec) const;
+
+ private:
+  struct Keys;
+  CertificateAuthority() = default;
+  MintedCertificate self_;
+  std::unique_ptr<Keys> keys_;
+};
+
+}  // namespace tended
+
+#endif  // TENDED_COMMON_X509_MINT_H_

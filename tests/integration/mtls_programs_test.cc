@@ -1,0 +1,132 @@
+// The shipped programs over mTLS: `tendedctl certs` mints a PKI (keys 0600 in a 0700
+// folder), tended-coordinator serves with it and refuses to start with neither `tls:` nor
+// --insecure, tendedctl acts as the operator its certificate names and is refused what its
+// role does not allow, and /metrics counts the refusals and says the transport is secure.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "common/file_util.h"
+#include "tests/fakes/coordinator_process.h"
+#include "tests/fakes/free_port.h"
+#include "tests/fakes/http_probe.h"
+#include "tests/fakes/process_runner.h"
+#include "tests/fakes/temp_dir.h"
+
+namespace tended {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::TempDir;
+
+const std::string kCoordinator = TENDED_BINARY_DIR "/coordinator/tended-coordinator";
+const std::string kCtl = TENDED_BINARY_DIR "/coordinator/ctl/tendedctl";
+
+struct Ran {
+  std::string exit;  // "exited with 0", ...
+  std::string output;
+};
+
+Ran RunProgram(const std::vector<std::string>& argv, const std::string& log_path) {
+  auto child = testing::ChildProcess::Start(argv, log_path);
+  if (!child.ok()) return {"not started: " + std::string(child.status().message()), ""};
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while ((*child)->Running() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(20));
+  Ran ran{(*child)->DescribeExit(), ""};
+  (*child)->Stop();
+  ran.output = ReadFileToString(log_path).value_or("");
+  (void)RemoveFileIfExists(log_path);
+  return ran;
+}
+
+int Mode(const std::string& path) {
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) return -1;
+  return static_cast<int>(info.st_mode & 07777);
+}
+
+TEST(MtlsProgramsTest, TendedctlCertsAndTheCoordinatorServeOperatorsByRole) {
+  TempDir dir;
+  const std::string pki = dir.Path("pki");
+  Ran minted = RunProgram({kCtl, "--out", pki, "--nodes", "node-a,node-b", "--operators",
+                           "alice:admin,carol:read", "certs"},
+                          dir.Path("certs.log"));
+  ASSERT_EQ(minted.exit, "exited with 0") << minted.output;
+  EXPECT_EQ(Mode(pki), 0700);
+  for (const char* stem :
+       {"ca", "coordinator", "node-node-a", "node-node-b", "operator-alice", "operator-carol"}) {
+    EXPECT_EQ(Mode(absl::StrCat(pki, "/", stem, ".key")), 0600) << stem;
+    EXPECT_TRUE(PathExists(absl::StrCat(pki, "/", stem, ".crt"))) << stem;
+  }
+  // Never over existing files.
+  Ran again = RunProgram({kCtl, "--out", pki, "--nodes", "node-a", "certs"}, dir.Path("again.log"));
+  EXPECT_EQ(again.exit, "exited with 1");
+  EXPECT_THAT(again.output, HasSubstr("exists; not overwriting"));
+
+  auto metrics_port = testing::PickFreeLoopbackPort();
+  ASSERT_TRUE(metrics_port.ok());
+  const std::string config = dir.Path("coordinator.yaml");
+  const std::string base = absl::StrCat("listen: 127.0.0.1:0\nstate_dir: ", dir.Path("state"),
+                                        "\nmetrics_listen: 127.0.0.1:", *metrics_port, "\n");
+  // Neither tls: nor --insecure: refused.
+  ASSERT_TRUE(WriteFileAtomically(config, base).ok());
+  Ran refused = RunProgram({kCoordinator, "--config", config}, dir.Path("refused.log"));
+  EXPECT_EQ(refused.exit, "exited with 2");
+  EXPECT_THAT(refused.output, HasSubstr("no `tls:` section"));
+
+  ASSERT_TRUE(WriteFileAtomically(
+                  config, absl::StrCat(base, "tls:\n  cert_file: ", pki, "/coordinator.crt\n",
+                                       "  key_file: ", pki, "/coordinator.key\n",
+                                       "  client_ca_file: ", pki, "/ca.crt\n"))
+                  .ok());
+  auto coordinator = testing::CoordinatorProcess::LaunchArgv({kCoordinator, "--config", config},
+                                                             dir.Path("coordinator.log"));
+  ASSERT_TRUE(coordinator.ok()) << coordinator.status();
+  ASSERT_TRUE((*coordinator)->WaitServing(absl::Seconds(60)).ok()) << (*coordinator)->LogTail();
+  EXPECT_THAT((*coordinator)->Log(), HasSubstr("over mTLS"));
+  const std::string address = absl::StrCat("127.0.0.1:", (*coordinator)->port());
+  auto ctl_as = [&](const std::string& who, std::vector<std::string> command) {
+    std::vector<std::string> argv = {kCtl,
+                                     "--address",
+                                     address,
+                                     "--cert",
+                                     absl::StrCat(pki, "/operator-", who, ".crt"),
+                                     "--key",
+                                     absl::StrCat(pki, "/operator-", who, ".key"),
+                                     "--ca",
+                                     pki + "/ca.crt"};
+    argv.insert(argv.end(), command.begin(), command.end());
+    return RunProgram(argv, dir.Path("ctl.log"));
+  };
+  Ran nodes = ctl_as("carol", {"nodes"});
+  EXPECT_EQ(nodes.exit, "exited with 0") << nodes.output;
+  Ran halt = ctl_as("carol", {"halt", "not", "allowed"});
+  EXPECT_NE(halt.exit, "exited with 0");
+  EXPECT_THAT(halt.output, HasSubstr("needs the admin role"));
+  Ran admin_halt = ctl_as("alice", {"halt", "maintenance"});
+  EXPECT_EQ(admin_halt.exit, "exited with 0") << admin_halt.output;
+  Ran plaintext =
+      RunProgram({kCtl, "--address", address, "--insecure", "nodes"}, dir.Path("ctl.log"));
+  EXPECT_NE(plaintext.exit, "exited with 0");
+  Ran no_cert = RunProgram({kCtl, "--address", address, "nodes"}, dir.Path("ctl.log"));
+  EXPECT_EQ(no_cert.exit, "exited with 2");
+  EXPECT_THAT(no_cert.output, HasSubstr("mTLS needs --cert, --key and --ca"));
+
+  auto metrics = testing::HttpRequestLoopback(*metrics_port, "GET", "/metrics", absl::Seconds(30));
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_THAT(metrics->body, HasSubstr("\ntended_insecure_transport 0\n"));
+  EXPECT_THAT(
+      metrics->body,
+      HasSubstr("tended_permission_denied_total{service=\"operator\",method=\"Halt\"} 1\n"));
+  (*coordinator)->Stop();
+}
+
+}  // namespace
+}  // namespace tended
