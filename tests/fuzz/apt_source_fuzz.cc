@@ -1,10 +1,10 @@
 // The apt source switch of a minor Kubernetes upgrade on any sources file: a switched file
 // switched again to the same target changes nothing.
+#include <fuzzer/FuzzedDataProvider.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
-
-#include <fuzzer/FuzzedDataProvider.h>
 
 #include "absl/status/statusor.h"
 #include "agent/k8s/apt_source.h"

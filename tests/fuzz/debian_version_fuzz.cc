@@ -1,10 +1,10 @@
 // Debian version ordering on two versions split from the input: a version equals itself,
 // and swapping the two flips the sign.
+#include <fuzzer/FuzzedDataProvider.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
-
-#include <fuzzer/FuzzedDataProvider.h>
 
 #include "common/debian_version.h"
 #include "tests/fuzz/fuzz_check.h"

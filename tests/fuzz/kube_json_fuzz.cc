@@ -3,7 +3,6 @@
 // may throw out of the converters (they promise to turn nlohmann's exceptions into errors).
 #include <cstddef>
 #include <cstdint>
-
 #include <nlohmann/json.hpp>
 
 #include "absl/status/statusor.h"

@@ -1,11 +1,11 @@
 // Cron schedules from the configuration ("0 12 * * sun") in a few time zones with daylight
 // saving time, and Next() from an instant the input picks: a run is strictly after the
 // instant, and the run after it strictly after that.
+#include <fuzzer/FuzzedDataProvider.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
-
-#include <fuzzer/FuzzedDataProvider.h>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -13,8 +13,9 @@
 #include "tests/fuzz/fuzz_check.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const char* const kZones[] = {"UTC", "Europe/Berlin", "America/New_York",
-                                       "Australia/Lord_Howe", "Asia/Kolkata", "Nowhere/At_All"};
+  static const char* const kZones[] = {
+      "UTC",          "Europe/Berlin", "America/New_York", "Australia/Lord_Howe",
+      "Asia/Kolkata", "Nowhere/At_All"};
   FuzzedDataProvider input(data, size);
   const char* zone = input.PickValueInArray(kZones);
   // 1970 .. ~2100, so that Next's five years ahead stay in absl's civil range.
