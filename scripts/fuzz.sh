@@ -40,7 +40,7 @@ for target in "${targets[@]}"; do
   cp tests/fuzz/corpus/"$target"/* "$work/$target/"
   log="$work/$target.log"
   status=0
-  "$build/${target}_fuzz" -max_total_time="$seconds" -print_final_stats=1 -timeout=20 \
+  "$build/tests/fuzz/${target}_fuzz" -max_total_time="$seconds" -print_final_stats=1 -timeout=20 \
     -rss_limit_mb=2048 -max_len=65536 -artifact_prefix="$findings/$target/" \
     "$work/$target" >"$log" 2>&1 || status=$?
   execs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")"
