@@ -12,6 +12,10 @@ seconds="${1:-10}"
 shift || true
 build=build-fuzz
 
+if ! command -v clang++ >/dev/null; then
+  echo "fuzz: needs clang with libFuzzer (Debian: apt-get install clang)" >&2
+  exit 1
+fi
 if [[ ! -f "$build/build.ninja" ]]; then
   launcher=()
   if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
