@@ -156,7 +156,6 @@ int RunAgent(const AgentOptions& options) {
         root.Resolve(absl::StrCat(config->state_dir, "/k8s-version-check.json"));
     version_check = std::make_unique<k8s::ScheduledVersionCheck>(
         [raw = detector.get()] { return raw->Detect(); }, *std::move(schedule), check_options,
-        Clock::Real(),
         [&wake_target] {
           if (Agent* agent = wake_target.load(); agent != nullptr) agent->Wake();
         });

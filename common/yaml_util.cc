@@ -1,7 +1,10 @@
 #include "common/yaml_util.h"
 
+#include <yaml-cpp/eventhandler.h>
+
 #include <algorithm>
 #include <cmath>
+#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -16,12 +19,67 @@ std::string JoinPath(const std::string& parent, absl::string_view key) {
   return parent.empty() ? std::string(key) : absl::StrCat(parent, ".", key);
 }
 
+// yaml-cpp 0.7 (Debian 12's) never finishes a document with a ',' outside brackets at its
+// top level (",", "[a],", "\"a\","): it emits the same events forever while its node
+// builder eats memory. A valid document has at most a few events per byte, so a first pass
+// that only counts them, and stops the parser past that bound, tells the two apart.
+class EventBudget final : public YAML::EventHandler {
+ public:
+  explicit EventBudget(size_t bytes) : left_(4 * bytes + 64) {}
+  struct Exhausted {};
+
+  void OnDocumentStart(const YAML::Mark&) override { Spend(); }
+  void OnDocumentEnd() override { Spend(); }
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override { Spend(); }
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override { Spend(); }
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {
+    Spend();
+  }
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    Spend();
+  }
+  void OnSequenceEnd() override { Spend(); }
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    Spend();
+  }
+  void OnMapEnd() override { Spend(); }
+
+ private:
+  void Spend() {
+    if (left_ == 0) throw Exhausted{};
+    --left_;
+  }
+  size_t left_;
+};
+
+// False when the parser runs past the budget; its syntax errors are left to LoadAll.
+bool ParserFinishes(const std::string& contents) {
+  std::istringstream stream(contents);
+  EventBudget budget(contents.size());
+  try {
+    YAML::Parser parser(stream);
+    while (parser.HandleNextDocument(budget)) {
+    }
+  } catch (const EventBudget::Exhausted&) {
+    return false;
+  } catch (const YAML::Exception&) {
+  }
+  return true;
+}
+
 }  // namespace
 
-absl::StatusOr<YAML::Node> ParseYamlDocument(absl::string_view contents,
-                                             absl::string_view source) {
+absl::StatusOr<YAML::Node> ParseYamlDocument(absl::string_view contents, absl::string_view source) {
+  std::string text(contents);
+  if (!ParserFinishes(text)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        source, ": not valid YAML: the parser does not finish (a ',' outside [ ] or { }?)"));
+  }
   try {
-    std::vector<YAML::Node> documents = YAML::LoadAll(std::string(contents));
+    std::vector<YAML::Node> documents = YAML::LoadAll(text);
     if (documents.empty()) return YAML::Node(YAML::NodeType::Null);
     if (documents.size() > 1) {
       int line = documents[1].Mark().line;
@@ -50,8 +108,7 @@ absl::Status YamlCursor::Error(absl::string_view message) const {
   return absl::InvalidArgumentError(absl::StrCat(where, ": ", path_, ": ", message));
 }
 
-absl::Status YamlCursor::ExpectMapWithKeys(
-    std::initializer_list<absl::string_view> allowed) const {
+absl::Status YamlCursor::ExpectMapWithKeys(std::initializer_list<absl::string_view> allowed) const {
   if (IsNull()) return absl::OkStatus();
   if (!node_.IsMap()) return Error("expected a mapping of keys to values");
   std::vector<std::string> seen;

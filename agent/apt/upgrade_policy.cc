@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
@@ -191,6 +192,15 @@ absl::StatusOr<std::string> LegacyAllowedOriginToPattern(absl::string_view entry
   };
   ASSIGN_OR_RETURN(std::string o, SubstituteDistroMacros(escape_commas(origin), distro));
   ASSIGN_OR_RETURN(std::string a, SubstituteDistroMacros(escape_commas(archive), distro));
+  // Either would change the pattern's terms ("=" splits a term, a final "\" escapes the
+  // comma after it): the entry could never match as written.
+  for (const std::string* part : {&o, &a}) {
+    if (absl::StrContains(*part, '=') || absl::EndsWith(*part, "\\")) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("Allowed-Origins entry \"", entry,
+                       "\": an origin or archive cannot hold '=' or end in '\\'"));
+    }
+  }
   return absl::StrCat("o=", o, ",a=", a);
 }
 

@@ -7,12 +7,11 @@
 namespace tended::agent::k8s {
 
 ScheduledVersionCheck::ScheduledVersionCheck(std::function<tended::v1::K8sNodeFacts()> detect,
-                                             Schedule schedule, Options options, const Clock& clock,
+                                             Schedule schedule, Options options,
                                              std::function<void()> wake)
     : detect_(std::move(detect)),
       schedule_(std::move(schedule)),
       options_(std::move(options)),
-      clock_(clock),
       wake_(std::move(wake)) {
   tended::v1::K8sNodeFacts saved;
   if (!options_.state_path.empty()) {

@@ -13,7 +13,6 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "common/clock.h"
 #include "common/schedule.h"
 #include "tended/v1/k8s_upgrade.pb.h"
 
@@ -29,7 +28,7 @@ class ScheduledVersionCheck {
 
   // `detect` runs the check; `wake` is called (from the worker) when a result is ready.
   ScheduledVersionCheck(std::function<tended::v1::K8sNodeFacts()> detect, Schedule schedule,
-                        Options options, const Clock& clock, std::function<void()> wake);
+                        Options options, std::function<void()> wake);
   ~ScheduledVersionCheck();
 
   // Starts the check when it is due and none runs; returns when the next one is due.
@@ -48,7 +47,6 @@ class ScheduledVersionCheck {
   std::function<tended::v1::K8sNodeFacts()> detect_;
   const Schedule schedule_;
   const Options options_;
-  const Clock& clock_;
   std::function<void()> wake_;
   std::thread worker_;
   std::optional<tended::v1::K8sNodeFacts> last_;

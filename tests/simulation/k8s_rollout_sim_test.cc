@@ -218,7 +218,7 @@ class K8sRolloutSimTest : public ::testing::Test {
             *facts.mutable_checked_time() = ToProtoTimestamp(clock_.Now());
             return facts;
           },
-          *std::move(schedule), check_options, clock_, nullptr);
+          *std::move(schedule), check_options, nullptr);
     }
     n.rebooter = std::make_unique<agent::SimulatedRebooter>(RootPath(n.root), clock_);
     n.client = std::make_unique<testing::InProcessCoordinatorClient>(&endpoint_);

@@ -32,6 +32,36 @@ TEST(ParseYamlDocumentTest, SyntaxErrorNamesSourceAndLine) {
   EXPECT_THAT(Message(node.status()), StartsWith("x.yaml:3: not valid YAML"));
 }
 
+// Found by tests/fuzz/agent_config_fuzz.cc: yaml-cpp 0.7 alone loops forever on these, its
+// memory growing; without the check this test never ends.
+TEST(ParseYamlDocumentTest, StrayCommaAtTopLevelIsAnErrorNotAHang) {
+  for (const char* text : {",\n", ", # comment\n", "\"a\",\n", "[a],\n", "{a: 1},\n", " ,\n"}) {
+    absl::StatusOr<YAML::Node> node = ParseYamlDocument(text, "x.yaml");
+    ASSERT_FALSE(node.ok()) << text;
+    EXPECT_EQ(node.status().code(), absl::StatusCode::kInvalidArgument) << text;
+    EXPECT_THAT(Message(node.status()), StartsWith("x.yaml: not valid YAML")) << text;
+  }
+  // A comma inside a plain scalar or a flow collection is fine.
+  for (const char* text : {"a: x,y\n", "a: [1, 2]\n", "a: {b: 1, c: 2}\n", "a: 1,\n"}) {
+    EXPECT_TRUE(ParseYamlDocument(text, "x.yaml").ok()) << text;
+  }
+}
+
+// Many events per byte (empty flow collections, implicit nulls) stay within the budget.
+TEST(ParseYamlDocumentTest, DenseValidDocumentsParse) {
+  std::string nested;
+  for (int i = 0; i < 200; ++i) nested += "[";
+  for (int i = 0; i < 200; ++i) nested += "]";
+  std::string empties = "a: [";
+  for (int i = 0; i < 500; ++i) empties += "[], {}, ";
+  empties += "[]]\n";
+  std::string nulls;
+  for (int i = 0; i < 500; ++i) nulls += "-\n";
+  for (const std::string& text : {nested, empties, nulls, std::string("? \n? \n")}) {
+    EXPECT_TRUE(ParseYamlDocument(text, "x.yaml").ok()) << text.substr(0, 40);
+  }
+}
+
 TEST(ParseYamlDocumentTest, EmptyDocumentIsNull) {
   absl::StatusOr<YAML::Node> node = ParseYamlDocument("", "x.yaml");
   ASSERT_TRUE(node.ok());

@@ -96,6 +96,16 @@ TEST(LegacyAllowedOriginTest, ColonAndSpaceForms) {
   EXPECT_FALSE(LegacyAllowedOriginToPattern("justone", kBookworm).ok());
 }
 
+// Found by tests/fuzz/apt_origin_fuzz.cc: these made patterns OriginPattern::Parse refuses
+// (or reads as other terms), so the entry failed far from the configuration that held it.
+TEST(LegacyAllowedOriginTest, RefusesWhatWouldBreakThePattern) {
+  for (const char* entry :
+       {"o=Debian:stable", "Debian:a=stable", "Debian:stable\\", "x\\ stable"}) {
+    absl::StatusOr<std::string> pattern = LegacyAllowedOriginToPattern(entry, kBookworm);
+    EXPECT_FALSE(pattern.ok()) << entry << " -> " << pattern.value_or("");
+  }
+}
+
 TEST(LegacyAllowedOriginTest, MatchesTheSuiteNotTheCodename) {
   absl::StatusOr<std::string> text =
       LegacyAllowedOriginToPattern("Debian:bookworm-security", kBookworm);
