@@ -14,6 +14,8 @@ packages=(
   prometheus dpkg-dev apt-utils gnupg lz4 unattended-upgrades etcd-server etcd-client
   # The packaging tests: lintian on the .deb files, PyYAML for the Kubernetes manifests.
   lintian python3 python3-yaml openssl
+  # The Kubernetes demo: curl waits for its package repository and etcd.
+  curl
 )
 
 missing=()
