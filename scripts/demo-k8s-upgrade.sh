@@ -13,11 +13,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ "$(id -u)" -ne 0 ]; then
-  echo "demo: the Kubernetes demo installs packages into throwaway dpkg roots: run it as root" >&2
-  exit 2
-fi
 source scripts/lib/demo-fleet.sh
+demo_require_root Kubernetes
 demo_build tended-coordinator tended-agent tendedctl fake-kube-apiserver
 
 DEMO=$(mktemp -d /tmp/tended-k8s-demo.XXXXXX)
@@ -91,16 +88,7 @@ done
 # The node roots, each with kubeadm, kubelet and kubectl 1.30.2 installed and held.
 for node in "${NODES[@]}"; do
   root="$DEMO/nodes/$node"
-  for d in etc/apt/apt.conf.d etc/apt/sources.list.d etc/apt/preferences.d var/lib/dpkg/updates \
-    var/lib/dpkg/info var/lib/dpkg/triggers var/lib/dpkg/alternatives var/lib/apt/lists/partial \
-    var/cache/apt/archives/partial var/log/apt var/lib/kubelet run usr/bin \
-    proc/sys/kernel/random; do
-    mkdir -p "$root/$d"
-  done
-  ln -s ../run "$root/var/run"
-  : >"$root/var/lib/dpkg/status"
-  : >"$root/var/lib/dpkg/available"
-  printf 'ID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n' >"$root/etc/os-release"
+  demo_dpkg_root "$root" var/lib/kubelet usr/bin
   echo "deb [trusted=yes] $REPO_URL/core:/stable:/v1.30/deb/ /" \
     >"$root/etc/apt/sources.list.d/kubernetes.list"
   dpkg --root="$root" --force-script-chrootless --log="$root/var/log/dpkg.log" -i \

@@ -9,11 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ "$(id -u)" -ne 0 ]; then
-  echo "demo: the OS upgrade demo installs packages into throwaway dpkg roots: run it as root" >&2
-  exit 2
-fi
 source scripts/lib/demo-fleet.sh
+demo_require_root "OS upgrade"
 BUILD=${TENDED_DEMO_BUILD:-build}
 demo_build tended-coordinator tended-agent tendedctl
 
@@ -71,15 +68,7 @@ demo_start_coordinator
 
 for node in "${NODES[@]}"; do
   root="$DEMO/nodes/$node"
-  for d in etc/apt/apt.conf.d etc/apt/sources.list.d etc/apt/preferences.d var/lib/dpkg/updates \
-    var/lib/dpkg/info var/lib/dpkg/triggers var/lib/dpkg/alternatives var/lib/apt/lists/partial \
-    var/cache/apt/archives/partial var/log/apt run proc/sys/kernel/random; do
-    mkdir -p "$root/$d"
-  done
-  ln -s ../run "$root/var/run"
-  : >"$root/var/lib/dpkg/status"
-  : >"$root/var/lib/dpkg/available"
-  printf 'ID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n' >"$root/etc/os-release"
+  demo_dpkg_root "$root"
   printf 'Types: deb\nURIs: file:%s\nSuites: stable-security\nComponents: main\nTrusted: yes\n' \
     "$REPO" >"$root/etc/apt/sources.list.d/demo.sources"
   cat >"$root/etc/apt/apt.conf.d/50unattended-upgrades" <<'CONF'

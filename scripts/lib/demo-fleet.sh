@@ -130,3 +130,28 @@ YAML
   "$BIN/agent/tended-agent" --config "$DEMO/$node.yaml" >"$DEMO/$node.log" 2>&1 &
   pids+=($!)
 }
+
+# An empty Debian 12 dpkg root at ROOT for the demos that install packages (the apt and dpkg
+# folders, /var/run -> /run, an empty status, os-release); EXTRA folders are made too.
+demo_dpkg_root() {  # ROOT [EXTRA_FOLDER...]
+  local root=$1 d
+  shift
+  for d in etc/apt/apt.conf.d etc/apt/sources.list.d etc/apt/preferences.d var/lib/dpkg/updates \
+    var/lib/dpkg/info var/lib/dpkg/triggers var/lib/dpkg/alternatives var/lib/apt/lists/partial \
+    var/cache/apt/archives/partial var/log/apt run proc/sys/kernel/random "$@"; do
+    mkdir -p "$root/$d"
+  done
+  ln -s ../run "$root/var/run"
+  : >"$root/var/lib/dpkg/status"
+  : >"$root/var/lib/dpkg/available"
+  printf 'ID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n' >"$root/etc/os-release"
+}
+
+# Exits unless running as root: dpkg into throwaway roots needs it. WHAT names the demo.
+demo_require_root() {  # WHAT
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "demo: the $1 demo installs packages into throwaway dpkg roots: run it as root" >&2
+    exit 2
+  fi
+}
+

@@ -46,6 +46,7 @@
 #include "tests/fakes/node_root.h"
 #include "tests/fakes/real_etcd.h"
 #include "tests/fakes/temp_dir.h"
+#include "tests/simulation/simulated_fleet.h"
 
 namespace tended {
 namespace {
@@ -643,22 +644,6 @@ TEST_F(K8sRolloutSimTest, AHaltAfterTheGrantStopsTheNextStepUntilResumed) {
   EXPECT_EQ(Get().state(), tended::v1::K8S_ROLLOUT_STATE_SUCCEEDED) << Get().ShortDebugString();
 }
 
-// Calls `before` at the moment of the reboot, then reboots.
-class CheckingRebooter final : public agent::Rebooter {
- public:
-  CheckingRebooter(agent::Rebooter* inner, std::function<void()> before)
-      : inner_(inner), before_(std::move(before)) {}
-  absl::Status Reboot(absl::string_view reason) override {
-    before_();
-    return inner_->Reboot(reason);
-  }
-  bool simulated() const override { return true; }
-
- private:
-  agent::Rebooter* inner_;
-  std::function<void()> before_;
-};
-
 // Rollouts beside reboots and OS upgrades, under chaos: on a seeded schedule nodes come to
 // need a reboot or get OS upgrades, agents crash and restart on their journals, and the
 // coordinator restarts on its state. A patch and then a minor rollout run through it. The
@@ -695,10 +680,11 @@ class K8sRolloutChaosTest : public K8sRolloutSimTest {
         raw->packages.plan.upgrades.clear();
         return absl::StatusOr<agent::apt::ApplyResult>(result);
       };
-      raw->checked = std::make_unique<CheckingRebooter>(raw->rebooter.get(), [this, raw] {
-        CheckActing(raw->name, tended::v1::LEASE_KIND_REBOOT, "a reboot");
-        ++reboots_;
-      });
+      raw->checked =
+          std::make_unique<simulation::CheckedRebooter>(raw->rebooter.get(), [this, raw] {
+            CheckActing(raw->name, tended::v1::LEASE_KIND_REBOOT, "a reboot");
+            ++reboots_;
+          });
       raw->agent.reset();
       raw->client = std::make_unique<testing::InProcessCoordinatorClient>(&endpoint_);
       StartAgent(*raw);
