@@ -425,6 +425,7 @@ void Agent::SimulateRestartForTest() {
     k8s_outcome_.reset();
   }
   last_snapshot_.Clear();
+  last_snapshot_loaded_ = false;
 }
 
 void Agent::Run(const std::atomic<bool>& stop) {

@@ -202,6 +202,7 @@ class Agent {
 
   // The last etcd snapshot this node took (also in <state_dir>/last-etcd-snapshot.json).
   tended::v1::EtcdSnapshotRecord last_snapshot_;
+  bool last_snapshot_loaded_ = false;
   std::thread k8s_worker_;
   absl::Mutex k8s_mutex_;
   bool k8s_running_ ABSL_GUARDED_BY(k8s_mutex_) = false;

@@ -53,8 +53,10 @@ void Agent::FillK8sFacts(tended::v1::K8sNodeFacts* facts) {
         "cannot read the installed Kubernetes packages: ", installed.status().message(),
         facts->check_error().empty() ? "" : "; ", facts->check_error()));
   }
-  if (last_snapshot_.size_bytes() == 0) {
+  if (!last_snapshot_loaded_) {
+    // Once per process: afterwards FinishK8sStep keeps it current.
     (void)ReadProtoJsonFile(LastSnapshotPath(root_, config_), &last_snapshot_);
+    last_snapshot_loaded_ = true;
   }
   if (last_snapshot_.size_bytes() > 0) *facts->mutable_last_snapshot() = last_snapshot_;
 }

@@ -12,6 +12,7 @@
 #include "common/file_util.h"
 #include "common/k8s_steps.h"
 #include "common/kube_version.h"
+#include "common/node_file.h"
 #include "common/status_macros.h"
 
 namespace tended::agent::k8s {
@@ -83,7 +84,27 @@ bool IsPlainDebianVersion(const std::string& version) {
 }
 
 absl::StatusOr<tended::v1::K8sNodeFacts> DpkgInstalledK8sReader::Read() {
-  return ReadInstalledK8s(root_);
+  const std::string status_path = root_.Resolve(kDpkgStatusPath);
+  struct stat st;
+  std::optional<FileKey> key;
+  if (::stat(status_path.c_str(), &st) == 0) {
+    key = FileKey{static_cast<uint64_t>(st.st_ino), static_cast<int64_t>(st.st_size),
+                  static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
+  }
+  absl::MutexLock lock(&mutex_);
+  if (key.has_value() && parsed_key_ == key) {
+    tended::v1::K8sNodeFacts facts = parsed_;
+    facts.set_control_plane(NodeFileExists(root_, kApiServerManifestPath));
+    return facts;
+  }
+  absl::StatusOr<tended::v1::K8sNodeFacts> facts = ReadInstalledK8s(root_);
+  if (facts.ok() && key.has_value()) {
+    parsed_key_ = key;
+    parsed_ = *facts;
+  } else {
+    parsed_key_.reset();
+  }
+  return facts;
 }
 
 K8sStepRunner::K8sStepRunner(Dependencies dependencies, RootPath root, StepRunnerOptions options)

@@ -8,11 +8,13 @@
 #ifndef TENDED_AGENT_K8S_STEP_RUNNER_H_
 #define TENDED_AGENT_K8S_STEP_RUNNER_H_
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "agent/apt/package_manager.h"
 #include "agent/k8s/command_runner.h"
@@ -29,14 +31,26 @@ class InstalledK8sReader {
   virtual absl::StatusOr<tended::v1::K8sNodeFacts> Read() = 0;
 };
 
-// From dpkg's status file under the root (ReadInstalledK8s).
+// From dpkg's status file under the root (ReadInstalledK8s). The agent reads it for every
+// report and before every step, and the file runs to megabytes: it is parsed again only when
+// it changed (dpkg replaces it by rename: another inode, size or mtime). Thread-safe.
 class DpkgInstalledK8sReader final : public InstalledK8sReader {
  public:
   explicit DpkgInstalledK8sReader(RootPath root) : root_(std::move(root)) {}
   absl::StatusOr<tended::v1::K8sNodeFacts> Read() override;
 
  private:
+  struct FileKey {
+    uint64_t inode = 0;
+    int64_t size = -1;
+    int64_t mtime_ns = 0;
+    bool operator==(const FileKey&) const = default;
+  };
+
   const RootPath root_;
+  absl::Mutex mutex_;
+  std::optional<FileKey> parsed_key_ ABSL_GUARDED_BY(mutex_);
+  tended::v1::K8sNodeFacts parsed_ ABSL_GUARDED_BY(mutex_);
 };
 
 // Takes an etcd snapshot into the configured folder and prunes the old ones.

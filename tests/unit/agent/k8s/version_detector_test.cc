@@ -4,12 +4,16 @@
 // loopback. Every failure ends up as a sentence in check_error.
 #include "agent/k8s/version_detector.h"
 
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <string>
 
+#include "agent/k8s/step_runner.h"
 #include "common/file_util.h"
 #include "common/proto_time.h"
 #include "tests/fakes/canned_http_server.h"
@@ -305,6 +309,51 @@ TEST_F(VersionDetectorTest, ProbesARealServer) {
     EXPECT_THAT(facts.check_error(), HasSubstr("cannot tell whether Kubernetes 1.32 is available"));
     EXPECT_FALSE(facts.next_minor_available());
   }
+}
+
+}  // namespace
+}  // namespace tended::agent::k8s
+
+namespace tended::agent::k8s {
+namespace {
+
+// The reader the agent uses for every report parses dpkg's status again only when dpkg
+// replaced it; the control plane check follows the manifest at once.
+TEST_F(VersionDetectorTest, TheInstalledReaderParsesAgainOnlyWhenTheStatusFileChanged) {
+  DpkgInstalledK8sReader reader(Root());
+  absl::StatusOr<tended::v1::K8sNodeFacts> facts = reader.Read();
+  ASSERT_TRUE(facts.ok()) << facts.status();
+  EXPECT_EQ(facts->kubelet_version(), "1.31.4-1.1");
+  EXPECT_FALSE(facts->control_plane());
+
+  // Overwritten in place with garbage of the same size, its times put back: not parsed again.
+  const std::string path = dir_.Path("var/lib/dpkg/status");
+  struct stat before;
+  ASSERT_EQ(::stat(path.c_str(), &before), 0);
+  {
+    std::FILE* file = std::fopen(path.c_str(), "r+");
+    ASSERT_NE(file, nullptr);
+    const std::string garbage(static_cast<size_t>(before.st_size), '\x01');
+    ASSERT_EQ(std::fwrite(garbage.data(), 1, garbage.size(), file), garbage.size());
+    std::fclose(file);
+  }
+  const struct timespec times[2] = {before.st_atim, before.st_mtim};
+  ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), times, 0), 0);
+  MakeControlPlane();
+  facts = reader.Read();
+  ASSERT_TRUE(facts.ok()) << facts.status();
+  EXPECT_EQ(facts->kubelet_version(), "1.31.4-1.1");
+  EXPECT_TRUE(facts->control_plane());
+
+  // Replaced as dpkg does (a new file renamed over it): read again.
+  WriteStatus(Stanza("kubelet", "1.32.0-1.1"));
+  facts = reader.Read();
+  ASSERT_TRUE(facts.ok()) << facts.status();
+  EXPECT_EQ(facts->kubelet_version(), "1.32.0-1.1");
+  EXPECT_EQ(facts->kubeadm_version(), "");
+  // Gone: the error, not the old answer.
+  ASSERT_TRUE(RemoveFileIfExists(path).ok());
+  EXPECT_FALSE(reader.Read().ok());
 }
 
 }  // namespace
