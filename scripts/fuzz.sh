@@ -5,12 +5,13 @@
 # on any crash, sanitizer report, leak, timeout or broken invariant; the input that did it
 # is kept under build-fuzz/fuzz-findings/<target>/. docs/fuzzing.md explains.
 #   scripts/fuzz.sh [SECONDS] [TARGET...]      e.g. scripts/fuzz.sh 60 journal_record
+# TENDED_FUZZ_BUILD names another TENDED_FUZZ build folder (scripts/sanitize.sh: build-asan).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds="${1:-10}"
 shift || true
-build=build-fuzz
+build="${TENDED_FUZZ_BUILD:-build-fuzz}"
 
 if ! command -v clang++ >/dev/null; then
   echo "fuzz: needs clang with libFuzzer (Debian: apt-get install clang)" >&2

@@ -16,6 +16,8 @@ packages=(
   lintian python3 python3-yaml openssl
   # The Kubernetes demo: curl waits for its package repository and etcd.
   curl
+  # scripts/sanitize.sh and scripts/fuzz.sh: clang with its sanitizer and libFuzzer runtimes.
+  clang libclang-rt-14-dev
 )
 
 missing=()

@@ -106,8 +106,8 @@ std::string FormatStatus(const tended::v1::ListNodesResponse& nodes,
   }
   absl::StrAppend(&out, ", ", nodes.nodes_size(), " nodes, ", disrupted, " disrupted, ", waiting,
                   " waiting\n");
-  const char* format = "%-20s %-10s %-36s %-44s %s\n";
-  absl::StrAppend(&out, absl::StrFormat(format, "NODE", "STATE", "LEASE", "WAITS FOR", "UNTIL"));
+  static constexpr char kRow[] = "%-20s %-10s %-36s %-44s %s\n";
+  absl::StrAppend(&out, absl::StrFormat(kRow, "NODE", "STATE", "LEASE", "WAITS FOR", "UNTIL"));
   for (const auto& node : nodes.nodes()) {
     std::string lease_text = "-";
     std::string what = "-";
@@ -150,7 +150,7 @@ std::string FormatStatus(const tended::v1::ListNodesResponse& nodes,
       what = absl::StrCat("conflict: ", node.conflict());
     }
     absl::StrAppend(
-        &out, absl::StrFormat(format, node.facts().node_name(),
+        &out, absl::StrFormat(kRow, node.facts().node_name(),
                               Trimmed(tended::v1::NodeState_Name(node.state()), "NODE_STATE_"),
                               lease_text, what, until));
   }

@@ -17,8 +17,6 @@ namespace {
 using tended::v1::Lease;
 
 constexpr char kGate[] = "canary";
-// Vetted package versions kept in the state file.
-constexpr size_t kVettedLimit = 5000;
 // Packages named in a reason before "and N more".
 constexpr size_t kNamesInReason = 5;
 

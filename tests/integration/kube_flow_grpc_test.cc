@@ -62,8 +62,11 @@ class CheckingRebooter final : public agent::Rebooter {
     RETURN_IF_ERROR(inner_->Reboot(reason));
     const std::string now =
         absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone());
+    // Counted before UpdateNode: its callback runs under the server's lock, which Reboot
+    // takes inside mutex_ above (TSan's lock-order check).
+    const std::string boot_id = "kb-" + node_ + "-" + std::to_string(reboots());
     server_.UpdateNode(node_, [&](nlohmann::json& json) {
-      json["status"]["nodeInfo"]["bootID"] = "kb-" + node_ + "-" + std::to_string(reboots());
+      json["status"]["nodeInfo"]["bootID"] = boot_id;
       for (auto& condition : json["status"]["conditions"]) {
         if (condition["type"] == "Ready") condition["lastTransitionTime"] = now;
       }
