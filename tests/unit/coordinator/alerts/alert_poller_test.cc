@@ -30,7 +30,7 @@ using ::testing::Optional;
 // while the latch is closed: until Open(), CancelFetches() or 30 s. Thread-safe.
 class ScriptedLatchSource final : public AlertSource {
  public:
-  explicit ScriptedLatchSource(const Clock& clock) : clock_(clock) {}
+  ScriptedLatchSource() = default;
 
   AlertSnapshot Fetch() override {
     std::unique_lock<std::mutex> lock(mutex_);
@@ -82,7 +82,6 @@ class ScriptedLatchSource final : public AlertSource {
   }
 
  private:
-  const Clock& clock_;
   std::mutex mutex_;
   std::condition_variable changed_;
   std::vector<AlertSnapshot> script_;
@@ -101,7 +100,7 @@ bool ReadyWithin(std::future<T>& future, std::chrono::milliseconds limit) {
 class AlertPollerTest : public ::testing::Test {
  protected:
   AlertPollerTest() {
-    auto source = std::make_unique<ScriptedLatchSource>(clock_);
+    auto source = std::make_unique<ScriptedLatchSource>();
     source_ = source.get();
     poller_ = std::make_unique<AlertPoller>(std::move(source), clock_, absl::Milliseconds(20));
   }
