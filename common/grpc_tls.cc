@@ -8,6 +8,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 
@@ -143,6 +144,15 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerTlsCredential
   options.watch_root_certs();
   options.watch_identity_key_cert_pairs();
   options.set_cert_request_type(GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+  if (!files.crl_directory.empty()) {
+    struct stat info {};
+    if (::stat(files.crl_directory.c_str(), &info) != 0 || !S_ISDIR(info.st_mode) ||
+        ::access(files.crl_directory.c_str(), R_OK | X_OK) != 0) {
+      return absl::FailedPreconditionError(absl::StrCat("the CRL directory ", files.crl_directory,
+                                                        " is not a folder this user can read"));
+    }
+    options.set_crl_directory(files.crl_directory);
+  }
   return grpc::experimental::TlsServerCredentials(options);
 }
 

@@ -26,6 +26,10 @@ struct TlsFiles {
   std::string ca_file;
   // How often the files are checked for changes (at least a second).
   absl::Duration refresh_interval = absl::Seconds(10);
+  // Server side only: a folder of CRLs named by issuer hash (`<hash>.r0`, as `openssl
+  // rehash` names them); a client certificate a CRL there revokes fails the handshake.
+  // Empty: no revocation check.
+  std::string crl_directory = "";
 };
 
 // The checks made before serving or dialing: every file readable and parsed, the key

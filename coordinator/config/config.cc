@@ -481,13 +481,17 @@ namespace {
 
 absl::Status ParseServerTls(const YamlCursor& cursor, std::optional<ServerTlsConfig>* out) {
   if (cursor.IsNull()) return absl::OkStatus();
-  RETURN_IF_ERROR(
-      cursor.ExpectMapWithKeys({"cert_file", "key_file", "client_ca_file", "reload_interval"}));
+  RETURN_IF_ERROR(cursor.ExpectMapWithKeys(
+      {"cert_file", "key_file", "client_ca_file", "reload_interval", "crl_directory"}));
   ServerTlsConfig tls;
   RETURN_IF_ERROR(cursor.Optional("cert_file", &tls.cert_file));
   RETURN_IF_ERROR(cursor.Optional("key_file", &tls.key_file));
   RETURN_IF_ERROR(cursor.Optional("client_ca_file", &tls.client_ca_file));
   RETURN_IF_ERROR(cursor.Optional("reload_interval", &tls.reload_interval));
+  RETURN_IF_ERROR(cursor.Optional("crl_directory", &tls.crl_directory));
+  if (!tls.crl_directory.empty() && !absl::StartsWith(tls.crl_directory, "/")) {
+    return cursor.Child("crl_directory").Error("must be an absolute path");
+  }
   for (const auto& [key, value] :
        {std::pair<absl::string_view, const std::string*>{"cert_file", &tls.cert_file},
         {"key_file", &tls.key_file},

@@ -115,6 +115,8 @@ struct ServerTlsConfig {
   std::string key_file;
   std::string client_ca_file;
   absl::Duration reload_interval = absl::Seconds(10);
+  // CRLs by issuer hash (<hash>.r0); empty: no revocation check.
+  std::string crl_directory;
 };
 
 struct CoordinatorConfig {

@@ -207,6 +207,19 @@ TEST(CoordinatorConfigTest, MetricsTls) {
   EXPECT_THAT(ErrorOf("metrics_tls:\n  reload_interval: 1s\n"), HasSubstr("unknown key"));
 }
 
+TEST(CoordinatorConfigTest, TlsCrlDirectory) {
+  const std::string files =
+      "tls:\n  cert_file: /c.crt\n  key_file: /c.key\n  client_ca_file: /ca.crt\n";
+  absl::StatusOr<CoordinatorConfig> without = Parse(files);
+  ASSERT_TRUE(without.ok()) << without.status();
+  EXPECT_EQ(without->tls->crl_directory, "");  // No revocation check by default.
+  absl::StatusOr<CoordinatorConfig> with = Parse(files + "  crl_directory: /etc/tended/crl\n");
+  ASSERT_TRUE(with.ok()) << with.status();
+  EXPECT_EQ(with->tls->crl_directory, "/etc/tended/crl");
+  EXPECT_THAT(ErrorOf(files + "  crl_directory: crl\n"),
+              StartsWith("c.yaml:5: tls.crl_directory: must be an absolute path"));
+}
+
 TEST(CoordinatorConfigTest, TlsAndOperators) {
   absl::StatusOr<CoordinatorConfig> config = Parse(
       "tls:\n"
