@@ -52,6 +52,16 @@ Problem Check(const AgentConfig& config) {
   if (config.tls.reload_interval < absl::Seconds(1)) {
     return {"tls.reload_interval", "must be at least 1s"};
   }
+  if (config.metrics_tls.has_value()) {
+    for (const auto& [key, path] :
+         {std::pair<const char*, const std::string*>{"metrics_tls.cert_file",
+                                                     &config.metrics_tls->cert_file},
+          {"metrics_tls.key_file", &config.metrics_tls->key_file},
+          {"metrics_tls.client_ca_file", &config.metrics_tls->client_ca_file}}) {
+      if (path->empty() && !absl::EndsWith(key, "client_ca_file")) return {key, "is required"};
+      if (!path->empty() && !absl::StartsWith(*path, "/")) return {key, "must be an absolute path"};
+    }
+  }
   if (!absl::StartsWith(config.root, "/")) return {"root", "must be an absolute path"};
   if (RootPath::HasDotDotComponent(config.root)) return {"root", kNoDotDot};
   if (!absl::StartsWith(config.state_dir, "/")) {
@@ -226,7 +236,7 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(absl::string_view yaml, absl::strin
   // Every key the agent knows.
   RETURN_IF_ERROR(cursor.ExpectMapWithKeys(
       {"node_name", "coordinator", "insecure", "tls", "root", "state_dir", "report_interval",
-       "check_period", "reconnect", "reboot", "apt", "metrics_listen", "k8s"}));
+       "check_period", "reconnect", "reboot", "apt", "metrics_listen", "metrics_tls", "k8s"}));
   AgentConfig config;
   RETURN_IF_ERROR(cursor.Optional("node_name", &config.node_name));
   RETURN_IF_ERROR(cursor.Optional("coordinator", &config.coordinator_address));
@@ -242,6 +252,14 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(absl::string_view yaml, absl::strin
   RETURN_IF_ERROR(cursor.Optional("report_interval", &config.report_interval));
   RETURN_IF_ERROR(cursor.Optional("check_period", &config.check_period));
   RETURN_IF_ERROR(cursor.Optional("metrics_listen", &config.metrics_listen));
+  if (YamlCursor metrics_tls = cursor.Child("metrics_tls"); !metrics_tls.IsNull()) {
+    RETURN_IF_ERROR(metrics_tls.ExpectMapWithKeys({"cert_file", "key_file", "client_ca_file"}));
+    HttpTlsFiles files;
+    RETURN_IF_ERROR(metrics_tls.Optional("cert_file", &files.cert_file));
+    RETURN_IF_ERROR(metrics_tls.Optional("key_file", &files.key_file));
+    RETURN_IF_ERROR(metrics_tls.Optional("client_ca_file", &files.client_ca_file));
+    config.metrics_tls = std::move(files);
+  }
   YamlCursor reconnect = cursor.Child("reconnect");
   RETURN_IF_ERROR(reconnect.ExpectMapWithKeys({"initial_backoff", "max_backoff"}));
   RETURN_IF_ERROR(reconnect.Optional("initial_backoff", &config.reconnect_initial_backoff));

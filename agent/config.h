@@ -2,6 +2,7 @@
 #ifndef TENDED_AGENT_CONFIG_H_
 #define TENDED_AGENT_CONFIG_H_
 
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -9,6 +10,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "agent/apt/upgrade_policy.h"
+#include "common/http_metrics_server.h"
 
 namespace tended::agent {
 
@@ -37,6 +39,9 @@ struct AgentConfig {
   absl::Duration check_period = absl::Hours(1);
   // HOST:PORT to serve /metrics on; empty: no metrics endpoint. --metrics-listen wins.
   std::string metrics_listen;
+  // Unset: /metrics is plain HTTP. Set: HTTPS only, with client certificates required when
+  // its client_ca_file is given.
+  std::optional<HttpTlsFiles> metrics_tls;
   absl::Duration reconnect_initial_backoff = absl::Seconds(1);
   absl::Duration reconnect_max_backoff = absl::Seconds(60);
 

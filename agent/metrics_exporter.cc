@@ -128,10 +128,13 @@ absl::StatusOr<std::unique_ptr<AgentMetricsEndpoint>> AgentMetricsEndpoint::Star
   std::unique_ptr<AgentMetricsEndpoint> endpoint(new AgentMetricsEndpoint());
   RegisterAgentMetrics(config, root, node_name, connection, endpoint->registry_);
   if (!address.empty()) {
-    auto server = StartMetricsServer(address, &endpoint->registry_);
+    HttpServerOptions options;
+    options.tls = config.metrics_tls;
+    auto server = StartMetricsServer(address, &endpoint->registry_, options);
     if (!server.ok()) return server.status();
     endpoint->server_ = *std::move(server);
-    Logger("metrics")->info("serving /metrics on {} (port {})", address, endpoint->server_->port());
+    Logger("metrics")->info("serving /metrics on {} (port {}) over {}", address,
+                            endpoint->server_->port(), MetricsTransport(options.tls));
   }
   return endpoint;
 }

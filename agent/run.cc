@@ -17,6 +17,7 @@
 #include "agent/k8s/version_detector.h"
 #include "agent/logind_rebooter.h"
 #include "agent/metrics_exporter.h"
+#include "agent/node_identity.h"
 #include "agent/rebooter.h"
 #include "agent/sentinel_watcher.h"
 #include "agent/service_notifier.h"
@@ -57,6 +58,13 @@ int RunAgent(const AgentOptions& options) {
                           : !config->node_name.empty()        ? config->node_name
                                                               : DefaultNodeName();
   RootPath root(config->root);
+  if (!config->insecure) {
+    if (absl::Status identity = CheckCertificateNamesNode(config->tls.cert_file, node_name);
+        !identity.ok()) {
+      log->error("{}", identity.message());
+      return 2;
+    }
+  }
 
   sigset_t stop_signals;
   sigemptyset(&stop_signals);

@@ -8,6 +8,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 
@@ -44,7 +45,7 @@ std::unique_ptr<BIO, BioDeleter> MemoryBio(const std::string& pem) {
       BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
 }
 
-absl::Status CheckKeyPermissions(const std::string& path) {
+absl::Status CheckKeyPermissionsOf(const std::string& path) {
   struct stat info {};
   if (::stat(path.c_str(), &info) != 0) {
     return absl::FailedPreconditionError(absl::StrCat("cannot stat the key file ", path));
@@ -57,6 +58,20 @@ absl::Status CheckKeyPermissions(const std::string& path) {
   return absl::OkStatus();
 }
 
+std::vector<std::string> NameEntries(X509_NAME* name, int nid) {
+  std::vector<std::string> out;
+  int index = -1;
+  while ((index = X509_NAME_get_index_by_NID(name, nid, index)) >= 0) {
+    unsigned char* utf8 = nullptr;
+    const int length =
+        ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, index)));
+    if (length < 0) continue;
+    out.emplace_back(reinterpret_cast<const char*>(utf8), static_cast<size_t>(length));
+    OPENSSL_free(utf8);
+  }
+  return out;
+}
+
 unsigned int RefreshSeconds(const TlsFiles& files) {
   return static_cast<unsigned int>(
       std::max<int64_t>(1, absl::ToInt64Seconds(files.refresh_interval)));
@@ -64,11 +79,35 @@ unsigned int RefreshSeconds(const TlsFiles& files) {
 
 }  // namespace
 
+absl::Status CheckKeyFilePermissions(const std::string& key_file) {
+  return CheckKeyPermissionsOf(key_file);
+}
+
+absl::StatusOr<CertificateSubject> ReadCertificateSubject(const std::string& cert_file) {
+  ASSIGN_OR_RETURN(std::string pem, ReadPem(cert_file, "certificate"));
+  auto bio = MemoryBio(pem);
+  std::unique_ptr<X509, X509Deleter> cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  if (cert == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the certificate file ", cert_file, " holds no PEM certificate"));
+  }
+  X509_NAME* subject = X509_get_subject_name(cert.get());
+  CertificateSubject out;
+  std::vector<std::string> names = NameEntries(subject, NID_commonName);
+  if (names.size() > 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the certificate in ", cert_file, " has more than one CN"));
+  }
+  if (!names.empty()) out.common_name = names.front();
+  out.organizations = NameEntries(subject, NID_organizationName);
+  return out;
+}
+
 absl::Status CheckTlsFiles(const TlsFiles& files) {
   ASSIGN_OR_RETURN(std::string cert_pem, ReadPem(files.cert_file, "certificate"));
   ASSIGN_OR_RETURN(std::string key_pem, ReadPem(files.key_file, "key"));
   ASSIGN_OR_RETURN(std::string ca_pem, ReadPem(files.ca_file, "CA"));
-  RETURN_IF_ERROR(CheckKeyPermissions(files.key_file));
+  RETURN_IF_ERROR(CheckKeyPermissionsOf(files.key_file));
   auto cert_bio = MemoryBio(cert_pem);
   std::unique_ptr<X509, X509Deleter> cert(
       PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr));
@@ -105,6 +144,15 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerTlsCredential
   options.watch_root_certs();
   options.watch_identity_key_cert_pairs();
   options.set_cert_request_type(GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+  if (!files.crl_directory.empty()) {
+    struct stat info {};
+    if (::stat(files.crl_directory.c_str(), &info) != 0 || !S_ISDIR(info.st_mode) ||
+        ::access(files.crl_directory.c_str(), R_OK | X_OK) != 0) {
+      return absl::FailedPreconditionError(absl::StrCat("the CRL directory ", files.crl_directory,
+                                                        " is not a folder this user can read"));
+    }
+    options.set_crl_directory(files.crl_directory);
+  }
   return grpc::experimental::TlsServerCredentials(options);
 }
 

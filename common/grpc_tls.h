@@ -10,6 +10,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -25,12 +26,26 @@ struct TlsFiles {
   std::string ca_file;
   // How often the files are checked for changes (at least a second).
   absl::Duration refresh_interval = absl::Seconds(10);
+  // Server side only: a folder of CRLs named by issuer hash (`<hash>.r0`, as `openssl
+  // rehash` names them); a client certificate a CRL there revokes fails the handshake.
+  // Empty: no revocation check.
+  std::string crl_directory = "";
 };
 
 // The checks made before serving or dialing: every file readable and parsed, the key
 // matching the certificate, and the key file not writable by group or others
 // (PERMISSION_DENIED naming the path).
 absl::Status CheckTlsFiles(const TlsFiles& files);
+
+// PERMISSION_DENIED naming the path when the key file is writable by group or others.
+absl::Status CheckKeyFilePermissions(const std::string& key_file);
+
+// The subject of the first certificate in a PEM file.
+struct CertificateSubject {
+  std::string common_name;  // Empty when there is none.
+  std::vector<std::string> organizations;
+};
+absl::StatusOr<CertificateSubject> ReadCertificateSubject(const std::string& cert_file);
 
 // Requests a client certificate and verifies it against ca_file when one is presented; a
 // client without one completes the handshake (health and reflection stay reachable) and

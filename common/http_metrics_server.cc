@@ -2,9 +2,14 @@
 
 #include <netdb.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -18,9 +23,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/grpc_tls.h"
 #include "common/host_port.h"
 #include "common/logging.h"
 #include "common/posix_status.h"
+#include "common/status_macros.h"
 
 namespace tended {
 namespace {
@@ -68,18 +75,74 @@ int RemainingMillis(SteadyClock::time_point deadline) {
   return left <= 0 ? 0 : static_cast<int>(std::min<int64_t>(left, 60'000));
 }
 
+std::string OpenSslErrors() {
+  std::string out;
+  while (unsigned long code = ERR_get_error()) {
+    char text[256];
+    ERR_error_string_n(code, text, sizeof(text));
+    absl::StrAppend(&out, out.empty() ? "" : "; ", text);
+  }
+  return out.empty() ? "no details" : out;
+}
+
 // A connection being served: reads and writes bounded by one deadline, cut short by the
-// server's wake descriptor.
+// server's wake descriptor; over TLS when given an SSL object (which it then owns).
 class Connection {
  public:
-  Connection(int fd, int wake_fd, SteadyClock::time_point deadline)
-      : fd_(fd), wake_fd_(wake_fd), deadline_(deadline) {}
+  Connection(int fd, int wake_fd, SteadyClock::time_point deadline, SSL* ssl = nullptr)
+      : fd_(fd), wake_fd_(wake_fd), deadline_(deadline), ssl_(ssl) {}
+  ~Connection() {
+    if (ssl_ == nullptr) return;
+    // One try at close_notify; the socket is closed right after either way.
+    if (!broken_) {
+      ERR_clear_error();
+      (void)SSL_shutdown(ssl_);
+    }
+    SSL_free(ssl_);
+    ERR_clear_error();
+  }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // TLS: completes the server side of the handshake; empty on success, else why not.
+  std::string Handshake() {
+    while (true) {
+      ERR_clear_error();
+      int result = SSL_accept(ssl_);
+      if (result == 1) return "";
+      int error = SSL_get_error(ssl_, result);
+      if (!WaitForTls(error)) {
+        broken_ = true;
+        return error == SSL_ERROR_SSL ? OpenSslErrors() : "closed, timed out or stopped";
+      }
+    }
+  }
 
   // Appends what arrives to *buffer; false on timeout, stop, error or end of stream.
   bool ReadMore(std::string* buffer, size_t max_chunk) {
-    if (!WaitFor(POLLIN)) return false;
     char chunk[4096];
-    ssize_t n = ::recv(fd_, chunk, std::min(sizeof(chunk), max_chunk), 0);
+    const size_t want = std::min(sizeof(chunk), max_chunk);
+    if (ssl_ != nullptr) {
+      while (true) {
+        ERR_clear_error();
+        int n = SSL_read(ssl_, chunk, static_cast<int>(want));
+        if (n > 0) {
+          buffer->append(chunk, static_cast<size_t>(n));
+          return true;
+        }
+        int error = SSL_get_error(ssl_, n);
+        if (error == SSL_ERROR_ZERO_RETURN) {
+          peer_closed_ = true;
+          return false;
+        }
+        if (!WaitForTls(error)) {
+          if (error == SSL_ERROR_SSL || error == SSL_ERROR_SYSCALL) peer_closed_ = broken_ = true;
+          return false;
+        }
+      }
+    }
+    if (!WaitFor(POLLIN)) return false;
+    ssize_t n = ::recv(fd_, chunk, want, 0);
     if (n == 0) peer_closed_ = true;
     if (n <= 0) return false;
     buffer->append(chunk, static_cast<size_t>(n));
@@ -92,6 +155,19 @@ class Connection {
   bool peer_closed() const { return peer_closed_; }
 
   bool WriteAll(absl::string_view data) {
+    if (ssl_ != nullptr) {
+      while (!data.empty() && !broken_) {
+        ERR_clear_error();
+        int n =
+            SSL_write(ssl_, data.data(), static_cast<int>(std::min<size_t>(data.size(), 1 << 30)));
+        if (n > 0) {
+          data.remove_prefix(static_cast<size_t>(n));
+          continue;
+        }
+        if (!WaitForTls(SSL_get_error(ssl_, n))) broken_ = true;
+      }
+      return data.empty();
+    }
     while (!data.empty()) {
       if (!WaitFor(POLLOUT)) return false;
       ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
@@ -105,6 +181,14 @@ class Connection {
   }
 
  private:
+  // After an SSL call asked for more: waits for what it needs. False when it failed for good
+  // or the wait did.
+  bool WaitForTls(int error) {
+    if (error == SSL_ERROR_WANT_READ) return WaitFor(POLLIN);
+    if (error == SSL_ERROR_WANT_WRITE) return WaitFor(POLLOUT);
+    return false;
+  }
+
   bool WaitFor(short events) {
     while (true) {
       int timeout = RemainingMillis(deadline_);
@@ -120,8 +204,35 @@ class Connection {
   const int fd_;
   const int wake_fd_;
   SteadyClock::time_point deadline_;
+  SSL* const ssl_;
   bool peer_closed_ = false;
+  // A fatal TLS error: no more I/O on ssl_, not even close_notify.
+  bool broken_ = false;
 };
+
+struct SslCtxDeleter {
+  void operator()(SSL_CTX* context) const { SSL_CTX_free(context); }
+};
+using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxDeleter>;
+
+// What identifies a file's version without reading it.
+struct FileStamp {
+  dev_t device = 0;
+  ino_t inode = 0;
+  off_t size = 0;
+  int64_t mtime_ns = 0;
+  bool operator==(const FileStamp& other) const {
+    return device == other.device && inode == other.inode && size == other.size &&
+           mtime_ns == other.mtime_ns;
+  }
+};
+
+FileStamp StampOf(const std::string& path) {
+  struct stat info {};
+  if (path.empty() || ::stat(path.c_str(), &info) != 0) return {};
+  return {info.st_dev, info.st_ino, info.st_size,
+          static_cast<int64_t>(info.st_mtim.tv_sec) * 1'000'000'000 + info.st_mtim.tv_nsec};
+}
 
 std::string SerializeResponse(const HttpResponse& response) {
   std::string out =
@@ -180,11 +291,100 @@ absl::Status SplitAddress(const std::string& address, std::string* host, std::st
 
 }  // namespace
 
+// The SSL_CTX of the files as last loaded, loaded again when they change.
+class HttpServer::TlsContext {
+ public:
+  static absl::StatusOr<std::unique_ptr<TlsContext>> Create(const HttpTlsFiles& files) {
+    std::unique_ptr<TlsContext> tls(new TlsContext(files));
+    tls->stamps_ = tls->Stamps();
+    ASSIGN_OR_RETURN(tls->context_, tls->Load());
+    return tls;
+  }
+
+  // The context for a new connection: the files' current one when they changed and load.
+  SSL_CTX* Current() {
+    std::vector<FileStamp> now = Stamps();
+    if (now != stamps_) {
+      stamps_ = now;
+      absl::StatusOr<SslCtxPtr> loaded = Load();
+      if (loaded.ok()) {
+        context_ = *std::move(loaded);
+        Logger("http")->info("TLS: loaded {} and {} again (they changed)", files_.cert_file,
+                             files_.key_file);
+      } else {
+        Logger("http")->error("TLS: the changed files do not load, keeping the previous ones: {}",
+                              loaded.status().message());
+      }
+    }
+    return context_.get();
+  }
+
+ private:
+  explicit TlsContext(HttpTlsFiles files) : files_(std::move(files)) {}
+
+  std::vector<FileStamp> Stamps() const {
+    return {StampOf(files_.cert_file), StampOf(files_.key_file), StampOf(files_.client_ca_file)};
+  }
+
+  absl::StatusOr<SslCtxPtr> Load() const {
+    for (const auto& [what, path] :
+         {std::pair<const char*, const std::string*>{"cert_file", &files_.cert_file},
+          {"key_file", &files_.key_file}}) {
+      if (path->empty())
+        return absl::InvalidArgumentError(absl::StrCat("TLS: no ", what, " given"));
+    }
+    RETURN_IF_ERROR(CheckKeyFilePermissions(files_.key_file));
+    ERR_clear_error();
+    SslCtxPtr context(SSL_CTX_new(TLS_server_method()));
+    if (context == nullptr) {
+      return absl::InternalError(absl::StrCat("TLS: SSL_CTX_new: ", OpenSslErrors()));
+    }
+    SSL_CTX_set_min_proto_version(context.get(), TLS1_2_VERSION);
+    SSL_CTX_set_mode(context.get(), SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    // The key first: a certificate that does not match it then leaves the context without
+    // a key, which the check below names.
+    if (SSL_CTX_use_PrivateKey_file(context.get(), files_.key_file.c_str(), SSL_FILETYPE_PEM) !=
+        1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("TLS: cannot use the key file ", files_.key_file, ": ", OpenSslErrors()));
+    }
+    if (SSL_CTX_use_certificate_chain_file(context.get(), files_.cert_file.c_str()) != 1) {
+      return absl::InvalidArgumentError(absl::StrCat("TLS: cannot use the certificate file ",
+                                                     files_.cert_file, ": ", OpenSslErrors()));
+    }
+    if (SSL_CTX_check_private_key(context.get()) != 1) {
+      return absl::InvalidArgumentError(absl::StrCat("TLS: the key in ", files_.key_file,
+                                                     " does not match the certificate in ",
+                                                     files_.cert_file));
+    }
+    if (!files_.client_ca_file.empty()) {
+      const char* ca = files_.client_ca_file.c_str();
+      STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(ca);
+      if (names == nullptr || SSL_CTX_load_verify_locations(context.get(), ca, nullptr) != 1) {
+        if (names != nullptr) sk_X509_NAME_pop_free(names, X509_NAME_free);
+        return absl::InvalidArgumentError(absl::StrCat(
+            "TLS: cannot use the client CA file ", files_.client_ca_file, ": ", OpenSslErrors()));
+      }
+      SSL_CTX_set_client_CA_list(context.get(), names);
+      SSL_CTX_set_verify(context.get(), SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+    }
+    return context;
+  }
+
+  const HttpTlsFiles files_;
+  std::vector<FileStamp> stamps_;
+  SslCtxPtr context_;
+};
+
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& address,
                                                               Handler handler,
                                                               HttpServerOptions options) {
   std::string host, port;
   if (absl::Status split = SplitAddress(address, &host, &port); !split.ok()) return split;
+  std::unique_ptr<TlsContext> tls;
+  if (options.tls.has_value()) {
+    ASSIGN_OR_RETURN(tls, TlsContext::Create(*options.tls));
+  }
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -236,18 +436,19 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string&
     return status;
   }
   std::unique_ptr<HttpServer> server(
-      new HttpServer(listen_fd, wake_fd, bound_port, std::move(handler), options));
+      new HttpServer(listen_fd, wake_fd, bound_port, std::move(handler), options, std::move(tls)));
   server->thread_ = std::thread([raw = server.get()] { raw->AcceptLoop(); });
   return server;
 }
 
 HttpServer::HttpServer(int listen_fd, int wake_fd, int port, Handler handler,
-                       HttpServerOptions options)
+                       HttpServerOptions options, std::unique_ptr<TlsContext> tls)
     : listen_fd_(listen_fd),
       wake_fd_(wake_fd),
       port_(port),
       handler_(std::move(handler)),
-      options_(options) {}
+      options_(std::move(options)),
+      tls_(std::move(tls)) {}
 
 HttpServer::~HttpServer() {
   Stop();
@@ -265,6 +466,12 @@ void HttpServer::Stop() {
 }
 
 void HttpServer::AcceptLoop() {
+  // A peer gone mid-answer must not kill the process: OpenSSL writes without MSG_NOSIGNAL.
+  // Blocked here, a SIGPIPE of this thread's writes stays pending and write fails EPIPE.
+  sigset_t pipe_signal;
+  sigemptyset(&pipe_signal);
+  sigaddset(&pipe_signal, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_signal, nullptr);
   while (!stopping_.load()) {
     pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
     int ready = ::poll(fds, 2, -1);
@@ -285,7 +492,23 @@ void HttpServer::AcceptLoop() {
 
 void HttpServer::Serve(int fd) {
   const auto io_timeout = absl::ToChronoMilliseconds(options_.io_timeout);
-  Connection connection(fd, wake_fd_, SteadyClock::now() + io_timeout);
+  SSL* ssl = nullptr;
+  if (tls_ != nullptr) {
+    ERR_clear_error();
+    ssl = SSL_new(tls_->Current());
+    if (ssl == nullptr || SSL_set_fd(ssl, fd) != 1) {
+      Logger("http")->error("TLS: cannot set up a connection: {}", OpenSslErrors());
+      if (ssl != nullptr) SSL_free(ssl);
+      return;
+    }
+  }
+  Connection connection(fd, wake_fd_, SteadyClock::now() + io_timeout, ssl);
+  if (ssl != nullptr) {
+    if (std::string problem = connection.Handshake(); !problem.empty()) {
+      Logger("http")->debug("TLS handshake failed: {}", problem);
+      return;
+    }
+  }
   auto answer = [&](const HttpResponse& response) {
     connection.set_deadline(SteadyClock::now() + io_timeout);
     (void)connection.WriteAll(SerializeResponse(response));
@@ -336,6 +559,13 @@ void HttpServer::Serve(int fd) {
   }
   request.body.resize(content_length);
   answer(handler_(request));
+}
+
+std::string MetricsTransport(const std::optional<HttpTlsFiles>& tls) {
+  if (!tls.has_value()) return "plain HTTP";
+  if (tls->client_ca_file.empty()) return absl::StrCat("HTTPS (certificate ", tls->cert_file, ")");
+  return absl::StrCat("HTTPS (certificate ", tls->cert_file, ", client certificates from ",
+                      tls->client_ca_file, ")");
 }
 
 HttpResponse HandleMetricsRequest(const HttpRequest& request, const metrics::Registry& registry) {

@@ -3,7 +3,8 @@
 // per connection, so a slow or hostile client delays a scrape by at most that deadline and
 // costs no memory. HttpServer takes any handler (tests use it as a webhook receiver);
 // StartMetricsServer serves a metrics::Registry: GET or HEAD /metrics, 404 for any other
-// path, 405 for any other method.
+// path, 405 for any other method. With HttpServerOptions::tls it speaks only HTTPS
+// (OpenSSL), optionally requiring client certificates.
 #ifndef TENDED_COMMON_HTTP_METRICS_SERVER_H_
 #define TENDED_COMMON_HTTP_METRICS_SERVER_H_
 
@@ -12,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -37,11 +39,26 @@ struct HttpResponse {
   bool omit_body = false;  // HEAD: headers (with the body's length) only.
 };
 
+// HTTPS: this side's certificate (chain) and key, and when client_ca_file is set the CA
+// bundle every client must present a certificate from. PEM files, checked when the server
+// starts (readable, matching, the key not writable by group or others). On each new
+// connection their size, modification time and inode are compared with those loaded, and
+// they are loaded again when one changed; a changed set that does not load is logged and
+// the previous one kept.
+struct HttpTlsFiles {
+  std::string cert_file;
+  std::string key_file;
+  std::string client_ca_file;  // Empty: no client certificate is asked for.
+};
+
 struct HttpServerOptions {
-  // Reading the request and writing the answer, each, must finish within this.
+  // Reading the request and writing the answer, each, must finish within this (the TLS
+  // handshake counts as reading).
   absl::Duration io_timeout = absl::Seconds(5);
   size_t max_header_bytes = 8 * 1024;
   size_t max_body_bytes = 64 * 1024;
+  // Unset: plain HTTP.
+  std::optional<HttpTlsFiles> tls;
 };
 
 class HttpServer {
@@ -58,11 +75,14 @@ class HttpServer {
   HttpServer& operator=(const HttpServer&) = delete;
 
   int port() const { return port_; }
+  bool tls() const { return tls_ != nullptr; }
   // Stops accepting, ends the connection in progress and joins the thread. Idempotent.
   void Stop();
 
  private:
-  HttpServer(int listen_fd, int wake_fd, int port, Handler handler, HttpServerOptions options);
+  class TlsContext;
+  HttpServer(int listen_fd, int wake_fd, int port, Handler handler, HttpServerOptions options,
+             std::unique_ptr<TlsContext> tls);
   void AcceptLoop();
   void Serve(int fd);
 
@@ -71,6 +91,8 @@ class HttpServer {
   const int port_;
   Handler handler_;
   const HttpServerOptions options_;
+  // Used by the accepting thread only once it runs.
+  std::unique_ptr<TlsContext> tls_;
   std::atomic<bool> stopping_{false};
   std::mutex stop_mutex_;
   std::thread thread_;
@@ -80,6 +102,9 @@ class HttpServer {
 absl::StatusOr<std::unique_ptr<HttpServer>> StartMetricsServer(const std::string& address,
                                                                const metrics::Registry* registry,
                                                                HttpServerOptions options = {});
+
+// "plain HTTP", "HTTPS" or "HTTPS with client certificates from FILE", for logs.
+std::string MetricsTransport(const std::optional<HttpTlsFiles>& tls);
 
 // The answer StartMetricsServer gives to one request; for tests.
 HttpResponse HandleMetricsRequest(const HttpRequest& request, const metrics::Registry& registry);

@@ -9,6 +9,7 @@
 #include <openssl/x509v3.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 
 namespace tended {
@@ -155,6 +156,54 @@ absl::StatusOr<MintedCertificate> CertificateAuthority::Issue(const CertificateS
   }
   if (X509_sign(raw, keys_->key.get(), EVP_sha256()) == 0) return OpenSslError("signing");
   return MintedCertificate{ToPem(raw), ToPem(key->get())};
+}
+
+absl::StatusOr<std::string> CertificateAuthority::RevocationList(
+    const std::vector<std::string>& revoked_cert_pems, absl::Duration lifetime) const {
+  std::unique_ptr<X509_CRL, decltype(&X509_CRL_free)> crl(X509_CRL_new(), &X509_CRL_free);
+  if (crl == nullptr) return OpenSslError("X509_CRL_new");
+  X509_CRL_set_version(crl.get(), 1);  // v2
+  X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(keys_->cert.get()));
+  std::unique_ptr<ASN1_TIME, decltype(&ASN1_TIME_free)> now(X509_gmtime_adj(nullptr, 0),
+                                                            &ASN1_TIME_free);
+  std::unique_ptr<ASN1_TIME, decltype(&ASN1_TIME_free)> next(
+      X509_gmtime_adj(nullptr, absl::ToInt64Seconds(lifetime)), &ASN1_TIME_free);
+  if (now == nullptr || next == nullptr) return OpenSslError("X509_gmtime_adj");
+  X509_CRL_set1_lastUpdate(crl.get(), now.get());
+  X509_CRL_set1_nextUpdate(crl.get(), next.get());
+  for (const std::string& pem : revoked_cert_pems) {
+    std::unique_ptr<BIO, decltype(&BIO_free)> bio(
+        BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), &BIO_free);
+    Cert cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+    if (cert == nullptr) return absl::InvalidArgumentError("not a PEM certificate to revoke");
+    X509_REVOKED* revoked = X509_REVOKED_new();
+    if (revoked == nullptr) return OpenSslError("X509_REVOKED_new");
+    X509_REVOKED_set_serialNumber(revoked, X509_get_serialNumber(cert.get()));
+    X509_REVOKED_set_revocationDate(revoked, now.get());
+    X509_CRL_add0_revoked(crl.get(), revoked);
+  }
+  X509_CRL_sort(crl.get());
+  if (X509_CRL_sign(crl.get(), keys_->key.get(), EVP_sha256()) == 0) {
+    return OpenSslError("signing the CRL");
+  }
+  std::unique_ptr<BIO, decltype(&BIO_free)> out(BIO_new(BIO_s_mem()), &BIO_free);
+  PEM_write_bio_X509_CRL(out.get(), crl.get());
+  char* data = nullptr;
+  const long size = BIO_get_mem_data(out.get(), &data);
+  return std::string(data, static_cast<size_t>(size));
+}
+
+absl::StatusOr<std::string> HashedCrlFileName(const std::string& crl_pem) {
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(
+      BIO_new_mem_buf(crl_pem.data(), static_cast<int>(crl_pem.size())), &BIO_free);
+  std::unique_ptr<X509_CRL, decltype(&X509_CRL_free)> crl(
+      PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr), &X509_CRL_free);
+  if (crl == nullptr) return absl::InvalidArgumentError("not a PEM CRL");
+  int ok = 0;
+  const unsigned long hash =
+      X509_NAME_hash_ex(X509_CRL_get_issuer(crl.get()), nullptr, nullptr, &ok);
+  if (ok != 1) return OpenSslError("hashing the CRL's issuer");
+  return absl::StrFormat("%08lx.r0", hash);
 }
 
 }  // namespace tended

@@ -1,6 +1,7 @@
 // Mints X.509 certificates and EC P-256 keys with OpenSSL: a self-signed CA and leaf
 // certificates it signs (server, client or both), with subjects, subjectAltNames and
-// validity periods as asked. For `tendedctl certs` and for tests that need a PKI.
+// validity periods as asked, and revocation lists. For `tendedctl certs` and for tests that
+// need a PKI.
 #ifndef TENDED_COMMON_X509_MINT_H_
 #define TENDED_COMMON_X509_MINT_H_
 
@@ -42,6 +43,10 @@ class CertificateAuthority {
 
   const MintedCertificate& self() const { return self_; }
   absl::StatusOr<MintedCertificate> Issue(const CertificateSpec& spec) const;
+  // A CRL (PEM) signed by this CA that revokes the given certificates (PEM, by serial
+  // number), valid from now for `lifetime`.
+  absl::StatusOr<std::string> RevocationList(const std::vector<std::string>& revoked_cert_pems,
+                                             absl::Duration lifetime) const;
 
  private:
   struct Keys;
@@ -49,6 +54,10 @@ class CertificateAuthority {
   MintedCertificate self_;
   std::unique_ptr<Keys> keys_;
 };
+
+// "<issuer name hash>.r0": the file name under which OpenSSL's hashed-directory lookup (and
+// so gRPC's CRL directory) finds this CRL, as `openssl rehash` names it.
+absl::StatusOr<std::string> HashedCrlFileName(const std::string& crl_pem);
 
 }  // namespace tended
 

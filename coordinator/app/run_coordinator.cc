@@ -54,6 +54,7 @@ int RunCoordinator(const CoordinatorOptions& options) {
     files.key_file = config->tls->key_file;
     files.ca_file = config->tls->client_ca_file;
     files.refresh_interval = config->tls->reload_interval;
+    files.crl_directory = config->tls->crl_directory;
     auto tls = MakeServerTlsCredentials(files);
     if (!tls.ok()) {
       log->error("{}", tls.status().message());
@@ -161,9 +162,12 @@ int RunCoordinator(const CoordinatorOptions& options) {
   } else {
     log->info(
         "serving tended.v1 on port {} over mTLS (certificate {}, client CA {}, re-read every "
-        "{}; reflection and health on)",
+        "{}; {}; reflection and health on)",
         (*server)->port(), config->tls->cert_file, config->tls->client_ca_file,
-        absl::FormatDuration(config->tls->reload_interval));
+        absl::FormatDuration(config->tls->reload_interval),
+        config->tls->crl_directory.empty()
+            ? std::string("no CRLs")
+            : absl::StrCat("CRLs from ", config->tls->crl_directory));
   }
 
   std::thread signal_waiter([&] {

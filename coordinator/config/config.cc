@@ -481,13 +481,17 @@ namespace {
 
 absl::Status ParseServerTls(const YamlCursor& cursor, std::optional<ServerTlsConfig>* out) {
   if (cursor.IsNull()) return absl::OkStatus();
-  RETURN_IF_ERROR(
-      cursor.ExpectMapWithKeys({"cert_file", "key_file", "client_ca_file", "reload_interval"}));
+  RETURN_IF_ERROR(cursor.ExpectMapWithKeys(
+      {"cert_file", "key_file", "client_ca_file", "reload_interval", "crl_directory"}));
   ServerTlsConfig tls;
   RETURN_IF_ERROR(cursor.Optional("cert_file", &tls.cert_file));
   RETURN_IF_ERROR(cursor.Optional("key_file", &tls.key_file));
   RETURN_IF_ERROR(cursor.Optional("client_ca_file", &tls.client_ca_file));
   RETURN_IF_ERROR(cursor.Optional("reload_interval", &tls.reload_interval));
+  RETURN_IF_ERROR(cursor.Optional("crl_directory", &tls.crl_directory));
+  if (!tls.crl_directory.empty() && !absl::StartsWith(tls.crl_directory, "/")) {
+    return cursor.Child("crl_directory").Error("must be an absolute path");
+  }
   for (const auto& [key, value] :
        {std::pair<absl::string_view, const std::string*>{"cert_file", &tls.cert_file},
         {"key_file", &tls.key_file},
@@ -501,6 +505,29 @@ absl::Status ParseServerTls(const YamlCursor& cursor, std::optional<ServerTlsCon
     return cursor.Child("reload_interval").Error("must be at least 1s");
   }
   *out = std::move(tls);
+  return absl::OkStatus();
+}
+
+absl::Status ParseMetricsTls(const YamlCursor& cursor, std::optional<HttpTlsFiles>* out) {
+  if (cursor.IsNull()) return absl::OkStatus();
+  RETURN_IF_ERROR(cursor.ExpectMapWithKeys({"cert_file", "key_file", "client_ca_file"}));
+  HttpTlsFiles files;
+  RETURN_IF_ERROR(cursor.Optional("cert_file", &files.cert_file));
+  RETURN_IF_ERROR(cursor.Optional("key_file", &files.key_file));
+  RETURN_IF_ERROR(cursor.Optional("client_ca_file", &files.client_ca_file));
+  for (const auto& [key, value] :
+       {std::pair<absl::string_view, const std::string*>{"cert_file", &files.cert_file},
+        {"key_file", &files.key_file},
+        {"client_ca_file", &files.client_ca_file}}) {
+    if (value->empty()) {
+      if (key == "client_ca_file") continue;
+      return cursor.Error(absl::StrCat(key, " is required"));
+    }
+    if (!absl::StartsWith(*value, "/")) {
+      return cursor.Child(key).Error("must be an absolute path");
+    }
+  }
+  *out = std::move(files);
   return absl::OkStatus();
 }
 
@@ -530,11 +557,13 @@ absl::StatusOr<CoordinatorConfig> ParseCoordinatorConfig(absl::string_view yaml,
   ASSIGN_OR_RETURN(YAML::Node root, ParseYamlDocument(yaml, source));
   YamlCursor cursor(root, std::string(source));
   // Every key the coordinator knows; anything else is a mistake worth stopping for.
-  RETURN_IF_ERROR(cursor.ExpectMapWithKeys(
-      {"listen", "state_dir", "state_file", "history_limit", "metrics_listen", "notifications",
-       "allow_kind_overlap", "fleet", "alerts", "leases", "kubernetes", "tls", "operators"}));
+  RETURN_IF_ERROR(cursor.ExpectMapWithKeys({"listen", "state_dir", "state_file", "history_limit",
+                                            "metrics_listen", "notifications", "allow_kind_overlap",
+                                            "fleet", "alerts", "leases", "kubernetes", "tls",
+                                            "operators", "metrics_tls"}));
   CoordinatorConfig config;
   RETURN_IF_ERROR(ParseServerTls(cursor.Child("tls"), &config.tls));
+  RETURN_IF_ERROR(ParseMetricsTls(cursor.Child("metrics_tls"), &config.metrics_tls));
   RETURN_IF_ERROR(ParseOperators(cursor.Child("operators"), &config.operators));
   RETURN_IF_ERROR(cursor.Optional("listen", &config.listen_address));
   if (std::string problem =

@@ -14,6 +14,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
+#include "common/http_metrics_server.h"
 #include "coordinator/config/kubernetes_config.h"
 #include "coordinator/config/notifications_config.h"
 #include "tended/v1/types.pb.h"
@@ -114,6 +115,8 @@ struct ServerTlsConfig {
   std::string key_file;
   std::string client_ca_file;
   absl::Duration reload_interval = absl::Seconds(10);
+  // CRLs by issuer hash (<hash>.r0); empty: no revocation check.
+  std::string crl_directory;
 };
 
 struct CoordinatorConfig {
@@ -133,6 +136,9 @@ struct CoordinatorConfig {
   int history_limit = 1000;
   // HOST:PORT to serve /metrics on; empty: no metrics endpoint. --metrics-listen wins.
   std::string metrics_listen;
+  // Unset: /metrics is plain HTTP. Set: HTTPS only, with client certificates required when
+  // its client_ca_file is given.
+  std::optional<HttpTlsFiles> metrics_tls;
   NotificationsConfig notifications;
   // Cordon, drain and verify through the Kubernetes API; off unless enabled.
   KubernetesConfig kubernetes;

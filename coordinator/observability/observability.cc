@@ -24,11 +24,13 @@ absl::StatusOr<std::unique_ptr<CoordinatorObservability>> CoordinatorObservabili
   });
   wired->notifier_->Start();
   if (!metrics_address.empty()) {
-    auto server = StartMetricsServer(metrics_address, &wired->registry_);
+    HttpServerOptions options;
+    options.tls = coordinator.config().metrics_tls;
+    auto server = StartMetricsServer(metrics_address, &wired->registry_, options);
     if (!server.ok()) return server.status();  // The destructor detaches the listener.
     wired->server_ = *std::move(server);
-    Logger("metrics")->info("serving /metrics on {} (port {})", metrics_address,
-                            wired->server_->port());
+    Logger("metrics")->info("serving /metrics on {} (port {}) over {}", metrics_address,
+                            wired->server_->port(), MetricsTransport(options.tls));
   }
   if (!wired->notifier_->sinks().empty()) {
     Logger("notify")->info("notifications to {} sink(s)", wired->notifier_->sinks().size());

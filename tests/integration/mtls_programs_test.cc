@@ -1,7 +1,8 @@
 // The shipped programs over mTLS: `tendedctl certs` mints a PKI (keys 0600 in a 0700
 // folder), tended-coordinator serves with it and refuses to start with neither `tls:` nor
 // --insecure, tendedctl acts as the operator its certificate names and is refused what its
-// role does not allow, and /metrics counts the refusals and says the transport is secure.
+// role does not allow, and /metrics counts the refusals and says the transport is secure;
+// with metrics_tls, /metrics itself is HTTPS with client certificates.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -14,6 +15,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/file_util.h"
+#include "common/http_client.h"
 #include "tests/fakes/coordinator_process.h"
 #include "tests/fakes/free_port.h"
 #include "tests/fakes/http_probe.h"
@@ -125,6 +127,50 @@ TEST(MtlsProgramsTest, TendedctlCertsAndTheCoordinatorServeOperatorsByRole) {
   EXPECT_THAT(
       metrics->body,
       HasSubstr("tended_permission_denied_total{service=\"operator\",method=\"Halt\"} 1\n"));
+  (*coordinator)->Stop();
+}
+
+// metrics_tls on the real coordinator: HTTPS with client certificates from the PKI's CA; a
+// plain-HTTP scrape and one without a certificate get nothing.
+TEST(MtlsProgramsTest, TheCoordinatorServesMetricsOverTls) {
+  TempDir dir;
+  const std::string pki = dir.Path("pki");
+  Ran minted = RunProgram({kCtl, "--out", pki, "--operators", "prometheus:read", "certs"},
+                          dir.Path("certs.log"));
+  ASSERT_EQ(minted.exit, "exited with 0") << minted.output;
+  auto metrics_port = testing::PickFreeLoopbackPort();
+  ASSERT_TRUE(metrics_port.ok());
+  const std::string config = dir.Path("coordinator.yaml");
+  ASSERT_TRUE(
+      WriteFileAtomically(
+          config, absl::StrCat("listen: 127.0.0.1:0\nstate_dir: ", dir.Path("state"),
+                               "\nmetrics_listen: 127.0.0.1:", *metrics_port,
+                               "\ntls:\n  cert_file: ", pki, "/coordinator.crt\n  key_file: ", pki,
+                               "/coordinator.key\n  client_ca_file: ", pki,
+                               "/ca.crt\nmetrics_tls:\n  cert_file: ", pki,
+                               "/coordinator.crt\n  key_file: ", pki,
+                               "/coordinator.key\n  client_ca_file: ", pki, "/ca.crt\n"))
+          .ok());
+  auto coordinator = testing::CoordinatorProcess::LaunchArgv({kCoordinator, "--config", config},
+                                                             dir.Path("coordinator.log"));
+  ASSERT_TRUE(coordinator.ok()) << coordinator.status();
+  ASSERT_TRUE((*coordinator)->WaitServing(absl::Seconds(60)).ok()) << (*coordinator)->LogTail();
+  EXPECT_THAT((*coordinator)->Log(), HasSubstr("over HTTPS (certificate " + pki));
+
+  HttpClient::Request scrape;
+  scrape.url = absl::StrCat("https://127.0.0.1:", *metrics_port, "/metrics");
+  scrape.timeout = absl::Seconds(30);
+  scrape.tls.ca_file = pki + "/ca.crt";
+  auto without_certificate = CurlHttpClient().Send(scrape);
+  EXPECT_FALSE(without_certificate.ok() && without_certificate->status_code == 200);
+  scrape.tls.client_certificate_file = pki + "/operator-prometheus.crt";
+  scrape.tls.client_key_file = pki + "/operator-prometheus.key";
+  auto scraped = CurlHttpClient().Send(scrape);
+  ASSERT_TRUE(scraped.ok()) << scraped.status();
+  EXPECT_EQ(scraped->status_code, 200);
+  EXPECT_THAT(scraped->body, HasSubstr("\ntended_insecure_transport 0\n"));
+  auto plain = testing::HttpRequestLoopback(*metrics_port, "GET", "/metrics", absl::Seconds(30));
+  EXPECT_FALSE(plain.ok() && plain->status == 200);
   (*coordinator)->Stop();
 }
 

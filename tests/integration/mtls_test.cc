@@ -86,9 +86,9 @@ class MtlsTest : public ::testing::Test {
     ASSERT_TRUE(WriteFileAtomically(dir_.Path(name + ".crt"), minted.cert_pem, 0644).ok());
   }
 
-  void StartServer() {
+  void StartServer(const std::string& crl_directory = "") {
     TlsFiles files{dir_.Path("server.crt"), dir_.Path("server.key"), dir_.Path("client-ca.crt"),
-                   absl::Seconds(1)};
+                   absl::Seconds(1), crl_directory};
     auto credentials = MakeServerTlsCredentials(files);
     ASSERT_TRUE(credentials.ok()) << credentials.status();
     ServedCoordinator::Options options;
@@ -441,6 +441,52 @@ TEST(TlsFilesTest, AKeyFileWritableByOthersIsRefusedWithItsPath) {
   EXPECT_THAT(
       CheckTlsFiles({dir.Path("missing.crt"), dir.Path("n1.key"), dir.Path("ca.crt")}).message(),
       HasSubstr(dir.Path("missing.crt")));
+}
+
+// tls.crl_directory: a node certificate a CRL of its CA revokes fails the handshake; its
+// CA's other certificates, and those of a CA with no CRL in the folder, still connect.
+TEST_F(MtlsTest, ARevokedNodeCertificateIsRefusedAtTheHandshake) {
+  auto other = CertificateAuthority::Create("tended other test CA", absl::Hours(24));
+  ASSERT_TRUE(other.ok()) << other.status();
+  ASSERT_TRUE(
+      WriteFileAtomically(dir_.Path("client-ca.crt"), ca_->self().cert_pem + other->self().cert_pem)
+          .ok());
+  auto node_a = ca_->Issue(NodeSpec("node-a"));
+  auto node_b = ca_->Issue(NodeSpec("node-b"));
+  auto node_c = other->Issue(NodeSpec("node-c"));
+  ASSERT_TRUE(node_a.ok() && node_b.ok() && node_c.ok());
+  Write("node-a", *node_a);
+  Write("node-b", *node_b);
+  Write("node-c", *node_c);
+  auto crl = ca_->RevocationList({node_b->cert_pem}, absl::Hours(1));
+  ASSERT_TRUE(crl.ok()) << crl.status();
+  auto crl_name = HashedCrlFileName(*crl);
+  ASSERT_TRUE(crl_name.ok()) << crl_name.status();
+  ASSERT_TRUE(MakeDirectories(dir_.Path("crl")).ok());
+  ASSERT_TRUE(WriteFileAtomically(dir_.Path("crl/" + *crl_name), *crl).ok());
+
+  // A folder that is not there is an error at start, naming it.
+  TlsFiles missing{dir_.Path("server.crt"), dir_.Path("server.key"), dir_.Path("client-ca.crt"),
+                   absl::Seconds(1), dir_.Path("no-such-crls")};
+  auto refused = MakeServerTlsCredentials(missing);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(refused.status().message(), HasSubstr(dir_.Path("no-such-crls")));
+
+  StartServer(dir_.Path("crl"));
+  WireAgent a("node-a", "agent-a", "boot-1");
+  a.SetChannel(ChannelAs("node-a"));
+  grpc::Status a_status = a.Report();
+  EXPECT_TRUE(a_status.ok()) << a_status.error_message();
+  WireAgent c("node-c", "agent-c", "boot-1");
+  c.SetChannel(ChannelAs("node-c"));
+  grpc::Status c_status = c.Report();
+  EXPECT_TRUE(c_status.ok()) << c_status.error_message();
+  WireAgent b("node-b", "agent-b", "boot-1");
+  b.SetChannel(ChannelAs("node-b"));
+  grpc::Status b_status = b.Report();
+  EXPECT_EQ(b_status.error_code(), grpc::StatusCode::UNAVAILABLE) << b_status.error_message();
+  // The handshake failed: no call reached the services to be denied.
+  EXPECT_EQ(Denied("node.ReportFacts"), 0);
 }
 
 }  // namespace

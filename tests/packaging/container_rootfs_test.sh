@@ -9,7 +9,9 @@
 # namespace), with the ConfigMap's configuration and the in-cluster environment of a pod
 # (service-account token, CA and namespace under /var/run/secrets/kubernetes.io,
 # KUBERNETES_SERVICE_HOST/PORT) against the fake Kubernetes API server behind TLS, and
-# checks that it reads the API with the token and that its gRPC service answers.
+# checks that it reads the API with the token and that its gRPC service answers. It serves
+# mTLS as shipped: the Secret's certificate, key and CA minted by the image's tendedctl,
+# the ConfigMap's tls: paths pointed at them.
 #
 #   tests/packaging/container_rootfs_test.sh SOURCE_DIR BUILD_DIR
 set -uo pipefail
@@ -148,9 +150,25 @@ echo -n "$token" >"$work/serviceaccount/token"
 cp "$work/ca.crt" "$work/serviceaccount/ca.crt"
 echo -n tended >"$work/serviceaccount/namespace"
 chmod 0644 "$work/serviceaccount/"*
+# The Secret tended-coordinator-tls as docs/install.md makes it (tendedctl certs from the
+# image) and as kubelet projects it with fsGroup: files root's, the key 0440 root:10001.
+tendedctl="$root/usr/bin/tendedctl"
+"$tendedctl" certs --out "$work/pki" --operators ci:admin >"$work/certs.log" 2>&1 ||
+  die "tendedctl certs: $(cat "$work/certs.log")"
+mkdir -p "$work/secret/tls"
+cp "$work/pki/coordinator.crt" "$work/secret/tls/tls.crt"
+cp "$work/pki/coordinator.key" "$work/secret/tls/tls.key"
+cp "$work/pki/ca.crt" "$work/secret/tls/ca.crt"
+chmod 0755 "$work/secret" "$work/secret/tls"
+chmod 0444 "$work/secret/tls/tls.crt" "$work/secret/tls/ca.crt"
+chown root:10001 "$work/secret/tls/tls.key" && chmod 0440 "$work/secret/tls/tls.key"
+# The ConfigMap, its tls: paths (the Secret's mount, /etc/tended/tls/) moved to that copy.
 mkdir -p "$work/configmap"
-cp "$source_dir/packaging/kubernetes/coordinator.yaml" "$work/configmap/coordinator.yaml"
+sed "s|/etc/tended/tls/|$work/secret/tls/|" "$source_dir/packaging/kubernetes/coordinator.yaml" \
+  >"$work/configmap/coordinator.yaml"
 chmod 0755 "$work/configmap" && chmod 0644 "$work/configmap/coordinator.yaml"
+check "the ConfigMap's tls: section names the Secret's files" \
+  test "$(grep -c "$work/secret/tls/" "$work/configmap/coordinator.yaml")" = 3
 
 grpc_port="$(free_port)"
 metrics_port="$(free_port)"
@@ -169,17 +187,18 @@ unshare --mount --propagation private --fork --kill-child=SIGTERM sh -c '
   chown 10001:10001 /var/lib/tended-coordinator
   exec setpriv --reuid=10001 --regid=10001 --clear-groups --inh-caps=-all --no-new-privs \
     env -i PATH=/usr/bin:/bin KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT="$2" \
-    "$3" --config="$1/configmap/coordinator.yaml" --insecure \
+    "$3" --config="$1/configmap/coordinator.yaml" \
     --listen="127.0.0.1:$4" --metrics-listen="127.0.0.1:$5"
 ' sh "$work" "$api_port" "$root$entrypoint" "$grpc_port" "$metrics_port" \
   >"$work/coordinator.log" 2>&1 &
 coordinator_pid=$!
 pids+=("$coordinator_pid")
 
-tendedctl="$root/usr/bin/tendedctl"
+operator=(--cert "$work/pki/operator-ci.crt" --key "$work/pki/operator-ci.key"
+  --ca "$work/pki/ca.crt" --address "127.0.0.1:$grpc_port")
 gates=""
 for i in $(seq 1 120); do
-  gates="$(timeout 10 "$tendedctl" --insecure --address "127.0.0.1:$grpc_port" gates reboot 2>&1)"
+  gates="$(timeout 10 "$tendedctl" "${operator[@]}" gates reboot 2>&1)"
   grep -q 'the API (in-cluster) answers; 5 nodes' <<<"$gates" && break
   kill -0 "$coordinator_pid" 2>/dev/null || break
   sleep 0.5
@@ -192,8 +211,14 @@ check "no TLS handshake failed (the CA from ca.crt verified the server)" \
   bash -c '! grep -q "handshake failed" "$1"' _ "$work/proxy.log"
 check "it logged the in-cluster API address" \
   grep -q "Kubernetes API at https://127.0.0.1:$api_port (in-cluster)" "$work/coordinator.log"
-check "its gRPC service answers as the image's user on a read-only root" \
-  timeout 10 "$tendedctl" --insecure --address "127.0.0.1:$grpc_port" nodes
+check "its gRPC service answers an operator over mTLS as the image's user on a read-only root" \
+  timeout 10 "$tendedctl" "${operator[@]}" nodes
+check "it serves mTLS with the Secret's files (its log says so)" \
+  grep -q "over mTLS (certificate $work/secret/tls/tls.crt" "$work/coordinator.log"
+check "a plaintext client gets nothing" \
+  bash -c '! timeout 20 "$1" --insecure --address "127.0.0.1:$2" nodes' _ "$tendedctl" "$grpc_port"
+check "it did not serve plaintext (no INSECURE warning)" \
+  bash -c '! grep -q "INSECURE" "$1"' _ "$work/coordinator.log"
 check "it wrote nothing outside its state (no read-only file system error)" \
   bash -c '! grep -qi "read-only file system" "$1"' _ "$work/coordinator.log"
 check "the coordinator is still running" kill -0 "$coordinator_pid"

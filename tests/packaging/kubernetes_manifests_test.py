@@ -4,7 +4,9 @@
 Every document parses and has the fields its kind needs; selectors match the pod's labels;
 ports, the state folder and the Service name agree with the reference configurations; the
 RBAC rules grant exactly the Kubernetes calls the coordinator makes, each verb with its
-reason; the pod meets the "restricted" Pod Security Standard and its uid is the image's.
+reason; the pod meets the "restricted" Pod Security Standard and its uid is the image's. A
+default install speaks only mTLS: no shipped manifest, example, Containerfile or unit asks
+for plaintext, and the TLS Secret is mounted where the configuration reads its files.
 
     /usr/bin/python3 tests/packaging/kubernetes_manifests_test.py SOURCE_DIR
 """
@@ -99,6 +101,7 @@ with open(os.path.join(BASE, "coordinator.yaml")) as f:
     COORDINATOR_CONFIG = yaml.safe_load(f)
 with open(os.path.join(SOURCE_DIR, "packaging", "examples", "agent.yaml")) as f:
     AGENT_CONFIG = yaml.safe_load(f)
+TLS_SECRET = "tended-coordinator-tls"
 DEPLOYMENT = only("Deployment")
 POD = DEPLOYMENT["spec"]["template"]
 POD_LABELS = POD["metadata"]["labels"]
@@ -159,10 +162,17 @@ class DeploymentTest(unittest.TestCase):
         self.assertEqual(CONTAINER_PORTS["metrics"],
                          port_of(COORDINATOR_CONFIG["metrics_listen"]))
 
-    def test_probes_ask_the_grpc_health_service(self):
-        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+    def test_probes_need_no_client_certificate(self):
+        # Kubernetes' gRPC probes speak no TLS: the mTLS port is probed over TCP (it opens
+        # once the state is loaded), liveness asks the plain-HTTP /metrics.
+        for probe in ("startupProbe", "readinessProbe"):
             with self.subTest(probe=probe):
-                self.assertEqual(CONTAINER[probe]["grpc"]["port"], CONTAINER_PORTS["grpc"])
+                self.assertNotIn("grpc", CONTAINER[probe])
+                self.assertEqual(CONTAINER[probe]["tcpSocket"]["port"], CONTAINER_PORTS["grpc"])
+        liveness = CONTAINER["livenessProbe"]["httpGet"]
+        self.assertEqual(liveness["port"], CONTAINER_PORTS["metrics"])
+        self.assertEqual(liveness["path"], "/metrics")
+        self.assertNotIn("metrics_tls", COORDINATOR_CONFIG)
 
     def test_resources(self):
         resources = CONTAINER["resources"]
@@ -187,7 +197,10 @@ class DeploymentTest(unittest.TestCase):
         mounts = {m["name"]: m for m in CONTAINER["volumeMounts"]}
         self.assertEqual(set(volumes), set(mounts))
         config_map = only("ConfigMap")
-        self.assertEqual(volumes["config"]["configMap"]["name"], config_map["metadata"]["name"])
+        config_sources = [s["configMap"] for s in volumes["config"]["projected"]["sources"]
+                          if "configMap" in s]
+        self.assertEqual([s["name"] for s in config_sources], [config_map["metadata"]["name"]])
+        self.assertNotIn("items", config_sources[0])
         config_arg = [a for a in CONTAINER["args"] if a.startswith("--config=")]
         self.assertEqual(len(config_arg), 1)
         config_path = config_arg[0].split("=", 1)[1]
@@ -198,12 +211,96 @@ class DeploymentTest(unittest.TestCase):
                          only("PersistentVolumeClaim")["metadata"]["name"])
         self.assertEqual(mounts["state"]["mountPath"], COORDINATOR_CONFIG["state_dir"])
         self.assertFalse(mounts["state"].get("readOnly", False))
-        self.assertIn("--insecure", CONTAINER["args"])
+        self.assertNotIn("--insecure", CONTAINER["args"])
+
+    def test_the_tls_secret_is_mounted_where_the_configuration_reads_it(self):
+        volume = {v["name"]: v for v in POD["spec"]["volumes"]}["config"]["projected"]
+        mount = {m["name"]: m for m in CONTAINER["volumeMounts"]}["config"]
+        secrets = [s["secret"] for s in volume["sources"] if "secret" in s]
+        self.assertEqual(len(secrets), 1)
+        secret = secrets[0]
+        self.assertEqual(secret["name"], TLS_SECRET)
+        # Not optional: without the Secret the pod does not start rather than run plaintext.
+        self.assertFalse(secret.get("optional", False))
+        files = {item["key"]: item for item in secret["items"]}
+        self.assertEqual(set(files), {"tls.crt", "tls.key", "ca.crt"})
+        tls = COORDINATOR_CONFIG["tls"]
+        for config_key, secret_key in (("cert_file", "tls.crt"), ("key_file", "tls.key"),
+                                       ("client_ca_file", "ca.crt")):
+            with self.subTest(file=config_key):
+                self.assertEqual(
+                    tls[config_key],
+                    os.path.normpath(os.path.join(mount["mountPath"], files[secret_key]["path"])))
+        # kubelet makes the projected files root's, group fsGroup: the key must be readable
+        # by that group (the coordinator's) and by nobody else, and writable by no group.
+        key_mode = files["tls.key"].get("mode", volume.get("defaultMode", 0o644))
+        security = POD["spec"]["securityContext"]
+        self.assertEqual(security["fsGroup"], security["runAsGroup"])
+        self.assertEqual(key_mode & 0o040, 0o040, oct(key_mode))
+        self.assertEqual(key_mode & 0o027, 0, oct(key_mode))
+        self.assertNotEqual(security["runAsUser"], 0)
 
     def test_state_claim_has_one_writer(self):
         claim = only("PersistentVolumeClaim")
         self.assertEqual(claim["spec"]["accessModes"], ["ReadWriteOnce"])
         self.assertIn("storage", claim["spec"]["resources"]["requests"])
+
+
+# Every file a default install ships: the kustomize base, the examples (the packages'
+# conffiles), the image's build file, the systemd units and the packages' scripts.
+SHIPPED_FILES = sorted(
+    os.path.join(folder, name)
+    for top in ("packaging", "systemd")
+    for folder, _, names in os.walk(os.path.join(SOURCE_DIR, top))
+    for name in names)
+
+
+def without_comments(text):
+    """The text with shell/YAML/systemd comments removed (whole lines and trailing ones)."""
+    lines = []
+    for line in text.splitlines():
+        if line.lstrip().startswith(("#", ";")):
+            continue
+        lines.append(re.sub(r"\s#.*$", "", line))
+    return "\n".join(lines)
+
+
+PLAINTEXT = re.compile(r"--insecure\b|^\s*insecure\s*:\s*(true|yes|on|1)\b|\"insecure\"\s*:\s*true",
+                       re.IGNORECASE | re.MULTILINE)
+
+
+class DefaultInstallIsMtlsTest(unittest.TestCase):
+    def test_the_pattern_finds_plaintext(self):
+        for text in ("args: [--config=x, --insecure]", "insecure: true", "  insecure: yes",
+                     'CMD ["--insecure"]', "ExecStart=/usr/bin/x --insecure", '{"insecure": true}'):
+            with self.subTest(text=text):
+                self.assertRegex(without_comments(text), PLAINTEXT)
+        for text in ("# --insecure for demos", "insecure: false", "x: 1  # insecure: true"):
+            with self.subTest(text=text):
+                self.assertNotRegex(without_comments(text), PLAINTEXT)
+
+    def test_no_shipped_file_asks_for_plaintext(self):
+        self.assertGreater(len(SHIPPED_FILES), 15)
+        for path in SHIPPED_FILES:
+            with self.subTest(path=os.path.relpath(path, SOURCE_DIR)):
+                with open(path, errors="replace") as f:
+                    text = without_comments(f.read())
+                self.assertNotRegex(text, PLAINTEXT)
+
+    def test_the_configurations_name_their_tls_files(self):
+        self.assertNotIn("insecure", AGENT_CONFIG)
+        self.assertTrue(AGENT_CONFIG["tls"]["ca_file"].startswith("/"))
+        self.assertTrue(AGENT_CONFIG["tls"]["cert_file"].startswith("/"))
+        for key in ("cert_file", "key_file", "client_ca_file"):
+            with self.subTest(key=key):
+                self.assertTrue(COORDINATOR_CONFIG["tls"][key].startswith("/etc/tended/tls/"))
+
+    def test_the_image_command_serves_mtls(self):
+        text = read(os.path.join(SOURCE_DIR, "packaging", "container", "Containerfile"))
+        command = [line for line in text.splitlines() if line.startswith("CMD ")]
+        self.assertEqual(len(command), 1)
+        self.assertNotIn("--insecure", command[0])
+        self.assertIn("--config=/etc/tended/coordinator.yaml", command[0])
 
 
 class ServiceTest(unittest.TestCase):

@@ -3,7 +3,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "agent/apt/subprocess.h"
+#include "common/file_util.h"
+#include "common/x509_mint.h"
+#include "tests/fakes/temp_dir.h"
 
 namespace tended::agent {
 namespace {
@@ -45,6 +50,35 @@ TEST(AgentBinaryTest, PlanRunsTheEngine) {
   ASSERT_TRUE(no_root.ok());
   EXPECT_EQ(no_root->exit_code, 1);
   EXPECT_THAT(no_root->output, HasSubstr("no dpkg database at /nonexistent/tended-root"));
+}
+
+// Started with a certificate that names another node, the agent stops at once with exit
+// code 2 (a configuration error), naming both nodes, before it dials anything.
+TEST(AgentBinaryTest, RefusesACertificateOfAnotherNode) {
+  testing::TempDir dir;
+  auto ca = CertificateAuthority::Create("agent binary test CA", absl::Hours(1));
+  ASSERT_TRUE(ca.ok()) << ca.status();
+  CertificateSpec spec;
+  spec.common_name = "system:node:k8s-node2";
+  spec.organizations = {"system:nodes"};
+  auto minted = ca->Issue(spec);
+  ASSERT_TRUE(minted.ok()) << minted.status();
+  ASSERT_TRUE(
+      WriteFileAtomically(dir.Path("node.pem"), minted->cert_pem + minted->key_pem, 0600).ok());
+  ASSERT_TRUE(WriteFileAtomically(dir.Path("ca.crt"), ca->self().cert_pem).ok());
+  {
+    std::ofstream config(dir.Path("agent.yaml"));
+    config << "node_name: k8s-node1\ncoordinator: 127.0.0.1:1\nroot: " << dir.path()
+           << "\nreboot:\n  method: simulate\ntls:\n  cert_file: " << dir.Path("node.pem")
+           << "\n  key_file: " << dir.Path("node.pem") << "\n  ca_file: " << dir.Path("ca.crt")
+           << "\n";
+  }
+  absl::StatusOr<apt::ProcessResult> run =
+      apt::RunProcess({kAgent, "--config", dir.Path("agent.yaml")}, {}, "", absl::Minutes(2));
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(run->exit_code, 2) << run->output;
+  EXPECT_THAT(run->output, HasSubstr("is node k8s-node2's (CN=system:node:k8s-node2), but this "
+                                     "agent is node k8s-node1"));
 }
 
 }  // namespace

@@ -97,13 +97,41 @@ TEST(AgentConfigTest, TlsFiles) {
   EXPECT_THAT(ErrorOf("tls:\n  client_ca_file: /x\n"), HasSubstr("unknown key"));
 }
 
+TEST(AgentConfigTest, MetricsTls) {
+  absl::StatusOr<AgentConfig> plain = ParseAgentConfig("metrics_listen: 0.0.0.0:9478\n", "a.yaml");
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_FALSE(plain->metrics_tls.has_value());  // Plain HTTP by default.
+  absl::StatusOr<AgentConfig> config = ParseAgentConfig(
+      "metrics_tls:\n  cert_file: /etc/tended/m.crt\n  key_file: /etc/tended/m.key\n"
+      "  client_ca_file: /etc/tended/scrapers.crt\n",
+      "a.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_TRUE(config->metrics_tls.has_value());
+  EXPECT_EQ(config->metrics_tls->cert_file, "/etc/tended/m.crt");
+  EXPECT_EQ(config->metrics_tls->key_file, "/etc/tended/m.key");
+  EXPECT_EQ(config->metrics_tls->client_ca_file, "/etc/tended/scrapers.crt");
+  absl::StatusOr<AgentConfig> no_client_ca = ParseAgentConfig(
+      "metrics_tls:\n  cert_file: /etc/tended/m.crt\n  key_file: /etc/tended/m.key\n", "a.yaml");
+  ASSERT_TRUE(no_client_ca.ok()) << no_client_ca.status();
+  EXPECT_EQ(no_client_ca->metrics_tls->client_ca_file, "");
+  EXPECT_THAT(ErrorOf("metrics_tls:\n  cert_file: /etc/tended/m.crt\n"),
+              StartsWith("a.yaml:2: metrics_tls.key_file: is required"));
+  EXPECT_THAT(ErrorOf("metrics_tls:\n  cert_file: m.crt\n  key_file: /m.key\n"),
+              StartsWith("a.yaml:2: metrics_tls.cert_file: must be an absolute path"));
+  EXPECT_THAT(ErrorOf("metrics_tls:\n  ca_file: /x\n"), HasSubstr("unknown key"));
+}
+
 TEST(AgentConfigTest, ShippedExampleLoads) {
   absl::StatusOr<AgentConfig> config =
       LoadAgentConfig(TENDED_SOURCE_DIR "/packaging/examples/agent.yaml");
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->node_name, "");  // The host name.
   EXPECT_EQ(config->coordinator_address, "tended-coordinator.tended.svc:7443");
-  EXPECT_TRUE(config->insecure);  // The example runs plaintext; docs/security.md.
+  // mTLS: the kubelet's client certificate, tended's CA for the coordinator's certificate.
+  EXPECT_FALSE(config->insecure);
+  EXPECT_EQ(config->tls.cert_file, "/var/lib/kubelet/pki/kubelet-client-current.pem");
+  EXPECT_EQ(config->tls.key_file, "/var/lib/kubelet/pki/kubelet-client-current.pem");
+  EXPECT_EQ(config->tls.ca_file, "/etc/tended/tls/ca.crt");
   EXPECT_EQ(config->root, "/");
   EXPECT_EQ(config->check_period, absl::Hours(1));  // kured's period in the reference.
   EXPECT_EQ(config->reboot.method, RebootMethod::kLogind);

@@ -3,8 +3,6 @@
 // The coordinator's configuration as accepted: defaults, a full document, the previous
 // format's state_file key, the shipped example, days and windows, metrics and
 // notifications. What is refused is config_errors_test.cc.
-#include "coordinator/config/config.h"
-
 #include <fstream>
 #include <map>
 #include <string>
@@ -13,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
+#include "coordinator/config/config.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "re2/re2.h"
@@ -183,6 +182,42 @@ TEST(CoordinatorConfigTest, FullValidParse) {
   EXPECT_EQ(os.begin_wait, absl::Minutes(30));
   EXPECT_TRUE(os.windows.empty());
   EXPECT_TRUE(ValidateCoordinatorConfig(*config).ok());
+}
+
+TEST(CoordinatorConfigTest, MetricsTls) {
+  EXPECT_FALSE(Parse("metrics_listen: 0.0.0.0:9477\n").value().metrics_tls.has_value());
+  absl::StatusOr<CoordinatorConfig> config = Parse(
+      "metrics_tls:\n"
+      "  cert_file: /etc/tended/tls/tls.crt\n"
+      "  key_file: /etc/tended/tls/tls.key\n"
+      "  client_ca_file: /etc/tended/scrapers.crt\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_TRUE(config->metrics_tls.has_value());
+  EXPECT_EQ(config->metrics_tls->cert_file, "/etc/tended/tls/tls.crt");
+  EXPECT_EQ(config->metrics_tls->key_file, "/etc/tended/tls/tls.key");
+  EXPECT_EQ(config->metrics_tls->client_ca_file, "/etc/tended/scrapers.crt");
+  absl::StatusOr<CoordinatorConfig> server_only =
+      Parse("metrics_tls:\n  cert_file: /a.crt\n  key_file: /a.key\n");
+  ASSERT_TRUE(server_only.ok()) << server_only.status();
+  EXPECT_TRUE(server_only->metrics_tls->client_ca_file.empty());
+  EXPECT_THAT(ErrorOf("metrics_tls:\n  cert_file: /a.crt\n"), HasSubstr("key_file is required"));
+  EXPECT_THAT(ErrorOf("metrics_tls:\n  cert_file: /a.crt\n  key_file: /a.key\n"
+                      "  client_ca_file: ca.crt\n"),
+              StartsWith("c.yaml:4: metrics_tls.client_ca_file: must be an absolute path"));
+  EXPECT_THAT(ErrorOf("metrics_tls:\n  reload_interval: 1s\n"), HasSubstr("unknown key"));
+}
+
+TEST(CoordinatorConfigTest, TlsCrlDirectory) {
+  const std::string files =
+      "tls:\n  cert_file: /c.crt\n  key_file: /c.key\n  client_ca_file: /ca.crt\n";
+  absl::StatusOr<CoordinatorConfig> without = Parse(files);
+  ASSERT_TRUE(without.ok()) << without.status();
+  EXPECT_EQ(without->tls->crl_directory, "");  // No revocation check by default.
+  absl::StatusOr<CoordinatorConfig> with = Parse(files + "  crl_directory: /etc/tended/crl\n");
+  ASSERT_TRUE(with.ok()) << with.status();
+  EXPECT_EQ(with->tls->crl_directory, "/etc/tended/crl");
+  EXPECT_THAT(ErrorOf(files + "  crl_directory: crl\n"),
+              StartsWith("c.yaml:5: tls.crl_directory: must be an absolute path"));
 }
 
 TEST(CoordinatorConfigTest, TlsAndOperators) {
@@ -405,6 +440,11 @@ TEST(CoordinatorConfigTest, KubernetesConfigMapIsAcceptedAndUsesTheServiceAccoun
   EXPECT_EQ(config->state_dir, "/var/lib/tended-coordinator");
   EXPECT_EQ(config->listen_address, "0.0.0.0:7443");
   EXPECT_EQ(config->metrics_listen, "0.0.0.0:9477");
+  // mTLS from the Secret the Deployment mounts at /etc/tended/tls.
+  ASSERT_TRUE(config->tls.has_value());
+  EXPECT_EQ(config->tls->cert_file, "/etc/tended/tls/tls.crt");
+  EXPECT_EQ(config->tls->key_file, "/etc/tended/tls/tls.key");
+  EXPECT_EQ(config->tls->client_ca_file, "/etc/tended/tls/ca.crt");
 }
 
 }  // namespace
