@@ -1,5 +1,6 @@
 #include "agent/apt_plan_status.h"
 
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"

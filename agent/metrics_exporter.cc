@@ -1,5 +1,6 @@
 #include "agent/metrics_exporter.h"
 
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
