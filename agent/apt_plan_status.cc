@@ -48,7 +48,7 @@ std::string KeptReasonClass(absl::string_view reason) {
   if (absl::StrContains(reason, "not from a trusted source")) return "untrusted";
   if (absl::StrContains(reason, "Upgrade-Requires: app-restart")) return "app_restart";
   for (absl::string_view start : {"needs ", "would ", "its candidate ", "could not be marked",
-                                   "cannot be upgraded together"}) {
+                                  "cannot be upgraded together"}) {
     if (absl::StartsWith(reason, start)) return "dependencies";
   }
   return "other";

@@ -18,9 +18,9 @@
 namespace tended::agent {
 
 // The classes of KeptPackage::reason, as the metrics' `reason` label names them, in order.
-inline constexpr const char* kKeptReasons[] = {
-    "held", "blacklisted", "not_whitelisted", "origin", "untrusted", "app_restart", "dependencies",
-    "other"};
+inline constexpr const char* kKeptReasons[] = {"held",         "blacklisted", "not_whitelisted",
+                                               "origin",       "untrusted",   "app_restart",
+                                               "dependencies", "other"};
 
 // The class of a kept-back reason the apt engine gave (agent/apt/engine/planner.cc words
 // them): "held (dpkg hold)" is "held", "blacklisted (...)" "blacklisted", and so on; a

@@ -51,8 +51,7 @@ void CollectPlan(const AptPlanStatus& status, metrics::Collection& out) {
 void CollectOsUpgrade(const tended::state::v1::AgentState* journal,
                       const std::string& last_step_path, metrics::Collection& out) {
   const bool dpkg_step = journal != nullptr && journal->step() == kDpkgStep;
-  out.Add("tended_agent_os_upgrade_running", {},
-          dpkg_step && !journal->has_step_report() ? 1 : 0);
+  out.Add("tended_agent_os_upgrade_running", {}, dpkg_step && !journal->has_step_report() ? 1 : 0);
   tended::v1::StepReport last;
   if (dpkg_step && journal->has_step_report()) {
     last = journal->step_report();

@@ -96,8 +96,8 @@ class AgentMetricsTest : public ::testing::Test {
     config_.apt.enabled = true;
     std::filesystem::create_directories(root_.Resolve("/var/lib/tended"));
     std::filesystem::create_directories(root_.Resolve("/var/run"));
-    auto endpoint = AgentMetricsEndpoint::Start(config_, root_, "node-a", &tracked_, &plan_,
-                                                "127.0.0.1:0");
+    auto endpoint =
+        AgentMetricsEndpoint::Start(config_, root_, "node-a", &tracked_, &plan_, "127.0.0.1:0");
     ASSERT_TRUE(endpoint.ok()) << endpoint.status();
     endpoint_ = *std::move(endpoint);
   }
@@ -231,8 +231,7 @@ TEST_F(AgentMetricsTest, AptPlanAndLastOsUpgrade) {
   tended::v1::StepReport last;
   last.set_step("dpkg");
   last.set_state(tended::v1::STEP_STATE_INTERRUPTED);
-  ASSERT_TRUE(
-      WriteProtoJsonFile(root_.Resolve("/var/lib/tended/last-os-upgrade.json"), last).ok());
+  ASSERT_TRUE(WriteProtoJsonFile(root_.Resolve("/var/lib/tended/last-os-upgrade.json"), last).ok());
   samples = Samples(ScrapeText());
   EXPECT_EQ(samples["tended_agent_os_upgrade_last_result{result=\"interrupted\"}"], 1);
   EXPECT_EQ(samples["tended_agent_os_upgrade_last_result{result=\"failed\"}"], 0);
@@ -265,7 +264,8 @@ TEST(AgentMetricsEndpointTest, NoAddressNoServerAndABadOneFails) {
   // Without apt: no OS upgrade gauges.
   EXPECT_THAT((*quiet)->registry().Render(),
               ::testing::Not(::testing::HasSubstr("tended_agent_os_upgrade_")));
-  EXPECT_FALSE(AgentMetricsEndpoint::Start(config, root, "node-a", nullptr, nullptr, "nonsense").ok());
+  EXPECT_FALSE(
+      AgentMetricsEndpoint::Start(config, root, "node-a", nullptr, nullptr, "nonsense").ok());
 }
 
 }  // namespace

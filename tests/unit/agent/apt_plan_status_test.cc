@@ -28,8 +28,7 @@ TEST(KeptReasonClassTest, ClassifiesThePlannersReasons) {
   EXPECT_EQ(KeptReasonClass("needs blk >= 1.1, which is blacklisted"), "dependencies");
   EXPECT_EQ(KeptReasonClass("would remove libold"), "dependencies");
   EXPECT_EQ(KeptReasonClass("its candidate 1.1 is refused: held"), "dependencies");
-  EXPECT_EQ(KeptReasonClass("cannot be upgraded together with the other upgrades"),
-            "dependencies");
+  EXPECT_EQ(KeptReasonClass("cannot be upgraded together with the other upgrades"), "dependencies");
   EXPECT_EQ(KeptReasonClass("could not be marked for upgrade (its dependencies cannot be "
                             "resolved)"),
             "dependencies");
@@ -38,8 +37,9 @@ TEST(KeptReasonClassTest, ClassifiesThePlannersReasons) {
 }
 
 TEST(IsSecurityOriginTest, ArchiveCodenameOrLabel) {
-  EXPECT_TRUE(IsSecurityOrigin("o=Debian,a=stable-security,n=bookworm-security,l=Debian-Security,"
-                               "c=main,site=security.debian.org"));
+  EXPECT_TRUE(
+      IsSecurityOrigin("o=Debian,a=stable-security,n=bookworm-security,l=Debian-Security,"
+                       "c=main,site=security.debian.org"));
   EXPECT_TRUE(IsSecurityOrigin("o=Ubuntu,a=jammy-security,n=jammy,l=Ubuntu,c=main"));
   EXPECT_TRUE(IsSecurityOrigin("o=NodeOS,n=bookworm-security"));
   EXPECT_TRUE(IsSecurityOrigin("o=Debian,a=oldoldstable,n=stretch/updates,c=main"));

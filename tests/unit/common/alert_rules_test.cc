@@ -1,6 +1,6 @@
 // The shipped Prometheus alert rules: valid for promtool, their unit tests pass
-// (tests/testdata/prometheus/*_test.yaml, the OS upgrade group's included), and every runbook_url names a heading that
-// exists in docs/runbook.md.
+// (tests/testdata/prometheus/*_test.yaml, the OS upgrade group's included), and every
+// runbook_url names a heading that exists in docs/runbook.md.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 

@@ -186,6 +186,7 @@ const std::map<std::string, std::string>& OnlyAfterAnEvent() {
       {"tended_k8s_version_check_last_run_timestamp_seconds",
        "once a control plane's agent (k8s.enabled) reported a successful version check"},
       {"tended_k8s_upgrade_last_progress_timestamp_seconds", "once a Kubernetes rollout started"},
+      {"tended_k8s_upgrade_snapshot_taken", "once a Kubernetes rollout started (0 until then)"},
       {"tended_agent_os_upgrade_last_result", "once the node ran its first OS upgrade step"},
   };
   return *kNames;
@@ -233,17 +234,17 @@ TEST(LiveScrapeTest, EveryMetricTheDashboardAndRulesUseIsInARealScrape) {
   ASSERT_TRUE(coordinator_metrics.ok() && agent_metrics.ok() && closed.ok());
   ASSERT_NE(*coordinator_metrics, *agent_metrics);
   const std::string coordinator_config = dir.Path("coordinator.yaml");
-  ASSERT_TRUE(WriteFileAtomically(
-                  coordinator_config,
-                  absl::StrCat("listen: 127.0.0.1:0\nstate_dir: ", dir.Path("state"),
-                               "\nmetrics_listen: 127.0.0.1:", *coordinator_metrics,
-                               "\nfleet:\n  report_deadline: 10s\n  report_interval: 1s\n"
-                               "leases:\n  reboot:\n    concurrency: 1\n    soak: 1s\n"
-                               "    renew_deadline: 30s\n    return_deadline: 2h\n"
-                               "  os_upgrade: {}\n"
-                               "notifications:\n  urls: [\"generic+http://127.0.0.1:",
-                               *closed, "/hook\"]\n"))
-                  .ok());
+  ASSERT_TRUE(
+      WriteFileAtomically(coordinator_config,
+                          absl::StrCat("listen: 127.0.0.1:0\nstate_dir: ", dir.Path("state"),
+                                       "\nmetrics_listen: 127.0.0.1:", *coordinator_metrics,
+                                       "\nfleet:\n  report_deadline: 10s\n  report_interval: 1s\n"
+                                       "leases:\n  reboot:\n    concurrency: 1\n    soak: 1s\n"
+                                       "    renew_deadline: 30s\n    return_deadline: 2h\n"
+                                       "  os_upgrade: {}\n"
+                                       "notifications:\n  urls: [\"generic+http://127.0.0.1:",
+                                       *closed, "/hook\"]\n"))
+          .ok());
   auto coordinator = testing::CoordinatorProcess::Start(
       kCoordinator, coordinator_config, dir.Path("coordinator.log"), {}, absl::Seconds(60));
   ASSERT_TRUE(coordinator.ok()) << coordinator.status();
@@ -267,8 +268,8 @@ TEST(LiveScrapeTest, EveryMetricTheDashboardAndRulesUseIsInARealScrape) {
                                "metrics_listen: 127.0.0.1:",
                                *agent_metrics, "\n"))
                   .ok());
-  auto agent = testing::ChildProcess::Start({kAgent, "--config", agent_config},
-                                            dir.Path("node-a.log"));
+  auto agent =
+      testing::ChildProcess::Start({kAgent, "--config", agent_config}, dir.Path("node-a.log"));
   ASSERT_TRUE(agent.ok()) << agent.status();
 
   // Until the lease is DISRUPTING and the agent has planned (the coordinator first waits

@@ -36,7 +36,7 @@ struct Ran {
   std::string output;
 };
 
-Ran Run(const std::vector<std::string>& argv, const testing::TempDir& dir) {
+Ran RunCommand(const std::vector<std::string>& argv, const testing::TempDir& dir) {
   const std::string log = dir.Path("run.log");
   (void)RemoveFileIfExists(log);
   auto child = testing::ChildProcess::Start(argv, log);
@@ -65,7 +65,7 @@ double OverallExposure(const std::string& output) {
 }
 
 bool HasOfflineAnalysis(const testing::TempDir& dir) {
-  Ran help = Run({"/bin/sh", "-c", "systemd-analyze security --help"}, dir);
+  Ran help = RunCommand({"/bin/sh", "-c", "systemd-analyze security --help"}, dir);
   return help.exited && absl::StrContains(help.output, "--offline");
 }
 
@@ -77,7 +77,8 @@ TEST(SystemdUnitsTest, ExposureIsNoWorseThanRecorded) {
   }
   for (const Recorded& recorded : kRecorded) {
     const std::string unit = absl::StrCat(kUnits, recorded.unit);
-    Ran ran = Run({"/usr/bin/env", "systemd-analyze", "security", "--offline=true", "--no-pager", unit}, dir);
+    Ran ran = RunCommand(
+        {"/usr/bin/env", "systemd-analyze", "security", "--offline=true", "--no-pager", unit}, dir);
     ASSERT_TRUE(ran.exited) << ran.output;
     const double exposure = OverallExposure(ran.output);
     ASSERT_GE(exposure, 0) << "no overall exposure level for " << unit << ":\n" << ran.output;
@@ -102,14 +103,15 @@ TEST(SystemdUnitsTest, ALooserUnitScoresWorse) {
     absl::StrAppend(&loose, line, "\n");
   }
   ASSERT_TRUE(WriteFileAtomically(dir.Path("tended-agent.service"), loose).ok());
-  Ran ran = Run({"/usr/bin/env", "systemd-analyze", "security", "--offline=true", "--no-pager",
-                 dir.Path("tended-agent.service")},
-                dir);
+  Ran ran = RunCommand({"/usr/bin/env", "systemd-analyze", "security", "--offline=true",
+                        "--no-pager", dir.Path("tended-agent.service")},
+                       dir);
   EXPECT_GT(OverallExposure(ran.output), kRecorded[0].exposure) << ran.output;
 }
 
 TEST(SystemdUnitsTest, ParsesTheOverallLine) {
-  EXPECT_EQ(OverallExposure("✓ X\n→ Overall exposure level for a.service: 8.4 EXPOSED 🙁\n"), 8.4);
+  EXPECT_EQ(OverallExposure("✓ X\n→ Overall exposure level for a.service: 8.4 EXPOSED 🙁\n"),
+            8.4);
   EXPECT_EQ(OverallExposure("nothing here\n"), -1);
 }
 
