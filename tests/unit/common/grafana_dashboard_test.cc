@@ -1,6 +1,7 @@
 // The shipped Grafana dashboard (packaging/grafana/tended-dashboard.json): valid JSON in
-// Grafana's shape, and every metric its queries use is documented in docs/metrics.md and
-// exported by one of the programs' metrics exporters. Then the real programs: a
+// Grafana's shape, every query parses (promtool), and every metric its queries use is
+// documented in docs/metrics.md and exported by one of the programs' metrics exporters.
+// Then the real programs: a
 // tended-coordinator and a tended-agent (on a throwaway root, planning with apt, rebooting
 // simulated) run on loopback, and every metric the dashboard and the alert rules use is in
 // their /metrics, unless it is listed as appearing only after an event this run does not
@@ -148,6 +149,40 @@ TEST_F(GrafanaDashboardTest, EveryMetricIsDocumentedAndExported) {
     }
   }
   EXPECT_GT(checked, 0);
+}
+
+// A rule file with one recording rule per query, the dashboard's variables filled in, for
+// promtool to parse.
+std::string QueriesAsRules(const std::vector<Query>& queries) {
+  std::string rules = "groups:\n  - name: dashboard\n    rules:\n";
+  int n = 0;
+  for (const Query& query : queries) {
+    std::string expr =
+        std::regex_replace(query.expr, std::regex("\\$coordinator_job"), "tended-coordinator");
+    expr = std::regex_replace(expr, std::regex("\\$agent_job"), "tended-agent");
+    absl::StrAppend(&rules, "      - record: dashboard_query_", ++n,
+                    "\n        expr: ", nlohmann::json(expr).dump(), "\n");
+  }
+  return rules;
+}
+
+TEST_F(GrafanaDashboardTest, EveryQueryParses) {
+  if (testing::FindPromtool().empty()) GTEST_SKIP() << "promtool is not installed";
+  testing::TempDir dir;
+  const std::vector<Query> queries = Queries(dashboard_);
+  ASSERT_TRUE(WriteFileAtomically(dir.Path("queries.yaml"), QueriesAsRules(queries)).ok());
+  auto checked = testing::RunPromtool({"check", "rules", dir.Path("queries.yaml")}, dir.path());
+  ASSERT_TRUE(checked.ok()) << checked.status();
+  EXPECT_TRUE(checked->success) << checked->output;
+  EXPECT_THAT(checked->output, ::testing::HasSubstr(absl::StrCat(queries.size(), " rules found")));
+
+  // So it can fail: PromQL's precedence makes `x == 1 * on (i) y` a parse error.
+  ASSERT_TRUE(WriteFileAtomically(dir.Path("bad.yaml"),
+                                  QueriesAsRules({{"bad", "a == 1 * on (instance) b"}}))
+                  .ok());
+  auto bad = testing::RunPromtool({"check", "rules", dir.Path("bad.yaml")}, dir.path());
+  ASSERT_TRUE(bad.ok()) << bad.status();
+  EXPECT_FALSE(bad->success) << bad->output;
 }
 
 TEST(GrafanaDashboardHelpersTest, FindsNamesAndDocumentedRows) {
