@@ -190,7 +190,7 @@ class LabRoot {
           "var/cache/apt/archives/partial", "var/log/apt", "run", "proc/sys/kernel", "usr/bin"}) {
       EXPECT_TRUE(MakeDirectories(root + "/" + d).ok());
     }
-    symlink("../run", (root + "/var/run").c_str());
+    EXPECT_EQ(symlink("../run", (root + "/var/run").c_str()), 0) << root << "/var/run";
     WriteFile(root + "/var/lib/dpkg/status", "");
     WriteFile(root + "/var/lib/dpkg/available", "");
     WriteFile(root + "/etc/os-release",
