@@ -99,6 +99,7 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const AgentConfig& config,
     options.plan_interval = config.apt.plan_interval;
     options.update_interval = config.apt.update_interval;
     options.background = dependencies.apt_in_background;
+    options.status = dependencies.apt_plan_status;
     agent->os_ = std::make_unique<OsUpgradeStep>(
         dependencies.packages, options, *dependencies.clock, [raw = agent.get()] { raw->Wake(); });
     agent->StartOsUpgrades();

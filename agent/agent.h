@@ -28,6 +28,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "agent/apt_plan_status.h"
 #include "agent/config.h"
 #include "agent/coordinator_client.h"
 #include "agent/k8s/step_runner.h"
@@ -59,6 +60,8 @@ class Agent {
     // Run list refreshes, plans and installs on a worker thread (the daemon); false runs
     // them inside RunOnce (tests, the simulation).
     bool apt_in_background = true;
+    // Optional: told every plan's outcome, for /metrics (AgentMetricsEndpoint).
+    AptPlanStatus* apt_plan_status = nullptr;
     // Optional, together: with them the agent reports its Kubernetes packages and runs the
     // typed steps of K8S_UPGRADE leases (config.k8s.enabled).
     k8s::K8sStepRunner* k8s_steps = nullptr;

@@ -113,6 +113,7 @@ absl::Time Agent::DeliverStepReport() {
       journal_.set_step_report_delivered(true);
       (void)SaveJournal();
       last_os_step_ = journal_.step_report();
+      (void)WriteProtoJsonFile(LastStepPath(root_, config_), last_os_step_);
       next_renew_ = now;
       next_report_ = absl::InfinitePast();
       SetStatus(absl::StrCat("the coordinator refused the report of ", journal_.lease().id(),

@@ -1,7 +1,8 @@
 // The agent's Prometheus metrics: whether the node needs a reboot (the sentinel), which
 // lease the agent acts under (its on-disk journal, written atomically by the agent), whether
-// the coordinator answers (observed on the client's calls), and a build-info gauge. Read at
-// scrape time from files and atomics, never from the Agent's own state, so a scrape cannot
+// the coordinator answers (observed on the client's calls), what the last apt plan found
+// and how the last OS upgrade ended, and a build-info gauge. Read at scrape time from files,
+// atomics and the locked AptPlanStatus, never from the Agent's own state, so a scrape cannot
 // race the agent's thread. docs/metrics.md lists the names. Thread-safe.
 #ifndef TENDED_AGENT_METRICS_EXPORTER_H_
 #define TENDED_AGENT_METRICS_EXPORTER_H_
@@ -12,6 +13,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "agent/apt_plan_status.h"
 #include "agent/config.h"
 #include "agent/coordinator_client.h"
 #include "common/http_metrics_server.h"
@@ -61,10 +63,12 @@ class ConnectionTrackingClient final : public CoordinatorClient {
 };
 
 // Registers the agent's families in `registry`. `connection` may be null (then the
-// connected gauge is left out); everything must outlive the registry's scrapes.
+// connected gauge is left out), and so may `plan` (then the plan's gauges are); the OS
+// upgrade families are there when config.apt.enabled. Everything must outlive the
+// registry's scrapes.
 void RegisterAgentMetrics(const AgentConfig& config, const RootPath& root,
                           const std::string& node_name, const ConnectionTrackingClient* connection,
-                          metrics::Registry& registry);
+                          const AptPlanStatus* plan, metrics::Registry& registry);
 
 // A registry with the agent's metrics and, when `address` is not empty, the HTTP endpoint
 // serving it.
@@ -72,7 +76,8 @@ class AgentMetricsEndpoint {
  public:
   static absl::StatusOr<std::unique_ptr<AgentMetricsEndpoint>> Start(
       const AgentConfig& config, const RootPath& root, const std::string& node_name,
-      const ConnectionTrackingClient* connection, const std::string& address);
+      const ConnectionTrackingClient* connection, const AptPlanStatus* plan,
+      const std::string& address);
 
   int port() const { return server_ != nullptr ? server_->port() : 0; }
   const metrics::Registry& registry() const { return registry_; }

@@ -149,10 +149,12 @@ void OsUpgradeStep::Collect() {
   if (refreshed->ok()) {
     plan_ = **refreshed;
     plan_error_.clear();
+    if (options_.status != nullptr) options_.status->PlanComputed(*plan_, plan_time_);
     Log()->info("plan: {} upgrades, {} kept back", plan_->upgrades.size(), plan_->kept.size());
   } else {
     // Keep asking with what is known; the error is reported with the facts.
     plan_error_ = std::string(refreshed->status().message());
+    if (options_.status != nullptr) options_.status->PlanFailed(plan_time_);
     Log()->error("cannot compute the upgrade plan: {}", plan_error_);
   }
 }
@@ -255,6 +257,7 @@ void OsUpgradeStep::Reset() {
   plan_time_ = absl::InfinitePast();
   plan_error_.clear();
   plan_changed_ = false;
+  if (options_.status != nullptr) options_.status->Reset();
 }
 
 }  // namespace tended::agent

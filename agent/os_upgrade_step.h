@@ -19,6 +19,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "agent/apt/package_manager.h"
+#include "agent/apt_plan_status.h"
 #include "common/clock.h"
 #include "tended/v1/types.pb.h"
 
@@ -52,6 +53,8 @@ class OsUpgradeStep {
     absl::Duration update_interval = absl::Hours(12);
     // Run refreshes and Apply on a worker thread.
     bool background = true;
+    // Optional: told every plan's outcome (for /metrics); must outlive this.
+    AptPlanStatus* status = nullptr;
   };
 
   // `packages` and `clock` must outlive this.

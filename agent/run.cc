@@ -117,11 +117,14 @@ int RunAgent(const AgentOptions& options) {
   if (packages != nullptr) {
     serialized = std::make_unique<apt::SerializedPackageManager>(packages.get());
   }
+  // What the apt plans find, for /metrics.
+  AptPlanStatus plan_status;
   // Observes the calls' outcomes for tended_agent_coordinator_connected.
   ConnectionTrackingClient tracked_client(client->get());
   Agent::Dependencies dependencies;
   dependencies.clock = &Clock::Real();
   dependencies.packages = config->apt.enabled ? serialized.get() : nullptr;
+  dependencies.apt_plan_status = &plan_status;
 
   k8s::ProcessCommandRunner commands;
   k8s::DpkgInstalledK8sReader installed(root);
@@ -194,7 +197,8 @@ int RunAgent(const AgentOptions& options) {
                                     ? config->metrics_listen
                                     : options.metrics_listen_override;
   auto metrics =
-      AgentMetricsEndpoint::Start(*config, root, node_name, &tracked_client, metrics_address);
+      AgentMetricsEndpoint::Start(*config, root, node_name, &tracked_client,
+                                  config->apt.enabled ? &plan_status : nullptr, metrics_address);
   if (!metrics.ok()) {
     log->error("{}", metrics.status().message());
     return 1;

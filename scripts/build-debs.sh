@@ -84,6 +84,17 @@ build_package() {
     install -D -m 0644 "$source_dir/systemd/tended.sysusers.conf" \
       "$stage/usr/lib/sysusers.d/tended.conf"
   fi
+  # Every program's man page (docs/man/PROGRAM.SECTION), compressed as dh_installman would.
+  local page section
+  for program in $programs; do
+    for page in "$source_dir/docs/man/$program".[18]; do
+      [ -f "$page" ] || { echo "build-debs: no man page for $program in docs/man" >&2; exit 1; }
+      section="${page##*.}"
+      install -d -m 0755 "$stage/usr/share/man/man$section"
+      gzip -9n <"$page" >"$stage/usr/share/man/man$section/$program.$section.gz"
+      chmod 0644 "$stage/usr/share/man/man$section/$program.$section.gz"
+    done
+  done
   install -m 0644 "$source_dir/packaging/debian/copyright" "$stage/usr/share/doc/$package/copyright"
   gzip -9n <"$source_dir/packaging/debian/changelog" >"$stage/usr/share/doc/$package/changelog.gz"
   chmod 0644 "$stage/usr/share/doc/$package/changelog.gz"

@@ -47,8 +47,10 @@ double TimeProcess(const std::vector<std::string>& argv, long* max_rss_kb = null
     std::vector<char*> args;
     for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
-    freopen("/dev/null", "w", stdout);
-    freopen("/dev/null", "w", stderr);
+    if (freopen("/dev/null", "w", stdout) == nullptr ||
+        freopen("/dev/null", "w", stderr) == nullptr) {
+      _exit(126);
+    }
     execv(args[0], args.data());
     _exit(127);
   }
@@ -132,8 +134,8 @@ int Run(int packages, int runs) {
     std::printf(
         "unattended-upgrades planning code only (calculate_upgradable_pkgs): median %.3f s\n",
         Median(uu_calc));
-    double dry = TimeProcess({"/usr/bin/python3", tests_dir + "/bench/uu_dry_run.py", lab.path(),
-                              "Debian", "bookworm"});
+    double dry = TimeProcess(
+        {"/usr/bin/python3", tests_dir + "/bench/uu_dry_run.py", lab.path(), "Debian", "bookworm"});
     if (dry < 0) {
       std::printf("unattended-upgrade --dry-run (main(), MinimalSteps): failed to run\n");
     } else {

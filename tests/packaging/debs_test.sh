@@ -41,6 +41,8 @@ expected_agent="$(sort <<'EOF'
 -rw-r--r-- root/root /lib/systemd/system/tended-agent.service
 -rw-r--r-- root/root /usr/share/doc/tended-agent/changelog.gz
 -rw-r--r-- root/root /usr/share/doc/tended-agent/copyright
+-rw-r--r-- root/root /usr/share/man/man8/tended-agent.8.gz
+-rw-r--r-- root/root /usr/share/man/man8/tended-apt-engine.8.gz
 -rwxr-xr-x root/root /usr/bin/tended-agent
 -rwxr-xr-x root/root /usr/bin/tended-apt-engine
 EOF
@@ -51,6 +53,8 @@ expected_coordinator="$(sort <<'EOF'
 -rw-r--r-- root/root /usr/lib/sysusers.d/tended.conf
 -rw-r--r-- root/root /usr/share/doc/tended-coordinator/changelog.gz
 -rw-r--r-- root/root /usr/share/doc/tended-coordinator/copyright
+-rw-r--r-- root/root /usr/share/man/man1/tendedctl.1.gz
+-rw-r--r-- root/root /usr/share/man/man8/tended-coordinator.8.gz
 -rwxr-xr-x root/root /usr/bin/tended-coordinator
 -rwxr-xr-x root/root /usr/bin/tendedctl
 EOF

@@ -55,6 +55,7 @@ class AgentFixture : public ::testing::Test {
     deps.rebooter = &rebooter_;
     deps.packages = os_upgrades ? &packages_ : nullptr;
     deps.apt_in_background = false;
+    deps.apt_plan_status = &plan_status_;
     auto agent = Agent::Create(config_, kNode, root_, deps);
     EXPECT_TRUE(agent.ok()) << agent.status();
     return agent.ok() ? *std::move(agent) : nullptr;
@@ -199,6 +200,7 @@ class AgentFixture : public ::testing::Test {
   tended::testing::ScriptedCoordinatorClient client_;
   tended::testing::FakeRebooter rebooter_;
   tended::testing::FakePackageManager packages_;
+  AptPlanStatus plan_status_;
   // What the scripted coordinator holds, after CoordinatorHolds().
   std::optional<tended::v1::Lease> held_;
 };

@@ -93,9 +93,11 @@ class AgentMetricsTest : public ::testing::Test {
   void SetUp() override {
     config_.root = dir_.path();
     config_.state_dir = "/var/lib/tended";
+    config_.apt.enabled = true;
     std::filesystem::create_directories(root_.Resolve("/var/lib/tended"));
     std::filesystem::create_directories(root_.Resolve("/var/run"));
-    auto endpoint = AgentMetricsEndpoint::Start(config_, root_, "node-a", &tracked_, "127.0.0.1:0");
+    auto endpoint =
+        AgentMetricsEndpoint::Start(config_, root_, "node-a", &tracked_, &plan_, "127.0.0.1:0");
     ASSERT_TRUE(endpoint.ok()) << endpoint.status();
     endpoint_ = *std::move(endpoint);
   }
@@ -121,6 +123,7 @@ class AgentMetricsTest : public ::testing::Test {
   RootPath root_{dir_.path()};
   ScriptedClient client_;
   ConnectionTrackingClient tracked_{&client_};
+  AptPlanStatus plan_;
   std::unique_ptr<AgentMetricsEndpoint> endpoint_;
 };
 
@@ -168,9 +171,79 @@ TEST_F(AgentMetricsTest, SentinelJournalAndConnection) {
   EXPECT_EQ(samples["tended_agent_lease_held{kind=\"os_upgrade\"}"], 1);
 }
 
+TEST_F(AgentMetricsTest, AptPlanAndLastOsUpgrade) {
+  auto samples = Samples(ScrapeText());
+  // Before the first plan and the first upgrade: only whether dpkg runs.
+  EXPECT_EQ(samples.count("tended_agent_apt_plan_failing"), 0u);
+  EXPECT_EQ(samples.count("tended_agent_apt_upgrades_planned"), 0u);
+  EXPECT_EQ(samples.count("tended_agent_os_upgrade_last_result{result=\"failed\"}"), 0u);
+  ASSERT_EQ(samples.count("tended_agent_os_upgrade_running"), 1u);
+  EXPECT_EQ(samples["tended_agent_os_upgrade_running"], 0);
+
+  apt::UpgradePlan plan;
+  plan.upgrades = {{"libc6", "2.36-9+deb12u8", "2.36-9+deb12u9", "o=Debian,a=stable-security"},
+                   {"tzdata", "2024a", "2025a", "o=Debian,a=stable-updates"}};
+  plan.kept = {{"kubelet", "held (tended holds)"},
+               {"kubeadm", "held (dpkg hold)"},
+               {"linux-image-amd64", "blacklisted (Package-Blacklist \"linux-\")"}};
+  plan_.PlanComputed(plan, absl::FromUnixSeconds(1767225600));
+  samples = Samples(ScrapeText());
+  EXPECT_EQ(samples["tended_agent_apt_plan_failing"], 0);
+  EXPECT_EQ(samples["tended_agent_apt_last_plan_timestamp_seconds"], 1767225600);
+  EXPECT_EQ(samples["tended_agent_apt_upgrades_planned"], 2);
+  EXPECT_EQ(samples["tended_agent_apt_security_upgrades_planned"], 1);
+  EXPECT_EQ(samples["tended_agent_apt_kept_back{reason=\"held\"}"], 2);
+  EXPECT_EQ(samples["tended_agent_apt_kept_back{reason=\"blacklisted\"}"], 1);
+  ASSERT_EQ(samples.count("tended_agent_apt_kept_back{reason=\"dependencies\"}"), 1u);
+  EXPECT_EQ(samples["tended_agent_apt_kept_back{reason=\"dependencies\"}"], 0);
+
+  plan_.PlanFailed(absl::FromUnixSeconds(1767229200));
+  samples = Samples(ScrapeText());
+  EXPECT_EQ(samples["tended_agent_apt_plan_failing"], 1);
+  EXPECT_EQ(samples["tended_agent_apt_last_plan_timestamp_seconds"], 1767225600);
+  EXPECT_EQ(samples["tended_agent_apt_upgrades_planned"], 2);
+
+  // dpkg runs: the step is journaled without a report.
+  tended::state::v1::AgentState journal;
+  journal.mutable_lease()->set_id("lease-1");
+  journal.mutable_lease()->set_kind(tended::v1::LEASE_KIND_OS_UPGRADE);
+  journal.mutable_lease()->set_phase(tended::v1::LEASE_PHASE_DISRUPTING);
+  journal.set_step("dpkg");
+  const std::string journal_path = root_.Resolve("/var/lib/tended/agent-state.json");
+  ASSERT_TRUE(WriteProtoJsonFile(journal_path, journal).ok());
+  samples = Samples(ScrapeText());
+  EXPECT_EQ(samples["tended_agent_os_upgrade_running"], 1);
+  EXPECT_EQ(samples.count("tended_agent_os_upgrade_last_result{result=\"failed\"}"), 0u);
+
+  // It failed: the journal's report counts before it is delivered.
+  journal.mutable_step_report()->set_state(tended::v1::STEP_STATE_FAILED);
+  journal.mutable_step_report()->mutable_end_time()->set_seconds(1767230000);
+  ASSERT_TRUE(WriteProtoJsonFile(journal_path, journal).ok());
+  samples = Samples(ScrapeText());
+  EXPECT_EQ(samples["tended_agent_os_upgrade_running"], 0);
+  EXPECT_EQ(samples["tended_agent_os_upgrade_last_result{result=\"failed\"}"], 1);
+  EXPECT_EQ(samples["tended_agent_os_upgrade_last_result{result=\"succeeded\"}"], 0);
+  EXPECT_EQ(samples["tended_agent_os_upgrade_last_result{result=\"interrupted\"}"], 0);
+  EXPECT_EQ(samples["tended_agent_os_upgrade_last_end_timestamp_seconds"], 1767230000);
+
+  // Released: the last delivered report (last-os-upgrade.json) speaks, here an interrupted one.
+  ASSERT_TRUE(WriteProtoJsonFile(journal_path, tended::state::v1::AgentState()).ok());
+  tended::v1::StepReport last;
+  last.set_step("dpkg");
+  last.set_state(tended::v1::STEP_STATE_INTERRUPTED);
+  ASSERT_TRUE(WriteProtoJsonFile(root_.Resolve("/var/lib/tended/last-os-upgrade.json"), last).ok());
+  samples = Samples(ScrapeText());
+  EXPECT_EQ(samples["tended_agent_os_upgrade_last_result{result=\"interrupted\"}"], 1);
+  EXPECT_EQ(samples["tended_agent_os_upgrade_last_result{result=\"failed\"}"], 0);
+  EXPECT_EQ(samples.count("tended_agent_os_upgrade_last_end_timestamp_seconds"), 0u);
+}
+
 TEST_F(AgentMetricsTest, OutputPassesPromtool) {
   if (testing::FindPromtool().empty()) GTEST_SKIP() << "promtool is not installed";
   WriteJournal(tended::v1::LEASE_KIND_REBOOT);
+  apt::UpgradePlan plan;
+  plan.kept = {{"kubelet", "held (tended holds)"}};
+  plan_.PlanComputed(plan, absl::FromUnixSeconds(1767225600));
   auto result = testing::RunPromtool({"check", "metrics"}, dir_.path(), ScrapeText());
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_TRUE(result->success) << result->exit << "\n" << result->output;
@@ -182,13 +255,17 @@ TEST(AgentMetricsEndpointTest, NoAddressNoServerAndABadOneFails) {
   AgentConfig config;
   config.root = dir.path();
   RootPath root(dir.path());
-  auto quiet = AgentMetricsEndpoint::Start(config, root, "node-a", nullptr, "");
+  auto quiet = AgentMetricsEndpoint::Start(config, root, "node-a", nullptr, nullptr, "");
   ASSERT_TRUE(quiet.ok());
   EXPECT_EQ((*quiet)->port(), 0);
   EXPECT_THAT((*quiet)->registry().Render(), ::testing::HasSubstr("tended_agent_info{"));
   EXPECT_THAT((*quiet)->registry().Render(),
               ::testing::Not(::testing::HasSubstr("coordinator_connected")));
-  EXPECT_FALSE(AgentMetricsEndpoint::Start(config, root, "node-a", nullptr, "nonsense").ok());
+  // Without apt: no OS upgrade gauges.
+  EXPECT_THAT((*quiet)->registry().Render(),
+              ::testing::Not(::testing::HasSubstr("tended_agent_os_upgrade_")));
+  EXPECT_FALSE(
+      AgentMetricsEndpoint::Start(config, root, "node-a", nullptr, nullptr, "nonsense").ok());
 }
 
 }  // namespace

@@ -154,6 +154,36 @@ TEST_F(AgentOsUpgradeTest, AFailedApplyReportsTheRequestedSet) {
   EXPECT_EQ(Describe(report.packages()), Describe(client_.begin_disruption.last().packages()));
 }
 
+// Every plan's outcome reaches the status /metrics reads; a process restart forgets it.
+TEST_F(AgentOsUpgradeTest, PlansArePublishedForMetrics) {
+  config_.apt.plan_interval = absl::Minutes(1);
+  packages_.plan = Plan("3.0.16-1~deb12u1");
+  packages_.plan.upgrades[0].origin = "o=Debian,a=stable-security,l=Debian-Security";
+  packages_.plan.kept = {{"kubelet", "held (tended holds)"}};
+  auto agent = StartAgent(/*os_upgrades=*/true);
+  ASSERT_NE(agent, nullptr);
+  const absl::Time start = clock_.Now();
+  RunFor(*agent, absl::Seconds(1));
+  std::optional<AptPlanSummary> summary = plan_status_.Get();
+  ASSERT_TRUE(summary.has_value());
+  EXPECT_FALSE(summary->failed);
+  EXPECT_EQ(summary->plan_time, start);
+  EXPECT_EQ(summary->upgrades, 2);
+  EXPECT_EQ(summary->security_upgrades, 1);
+  EXPECT_EQ(summary->kept["held"], 1);
+
+  packages_.plan_error = absl::InternalError("the lists are corrupt");
+  RunFor(*agent, absl::Minutes(1));
+  summary = plan_status_.Get();
+  ASSERT_TRUE(summary.has_value());
+  EXPECT_TRUE(summary->failed);
+  EXPECT_EQ(summary->plan_time, start);
+  EXPECT_EQ(summary->attempt_time, start + absl::Minutes(1));
+
+  agent->SimulateRestartForTest();
+  EXPECT_FALSE(plan_status_.Get().has_value());
+}
+
 // A refused step report does not prove the lease gone: the coordinator may still hold it (it
 // refuses a report it cannot take, e.g. one for a phase it does not expect). Only a refused
 // renewal drops the lease; while it is held the agent keeps it and its facts carry the result.

@@ -1,6 +1,6 @@
 // The shipped Prometheus alert rules: valid for promtool, their unit tests pass
-// (tests/testdata/prometheus/*_test.yaml), and every runbook_url names a heading that
-// exists in docs/runbook.md.
+// (tests/testdata/prometheus/*_test.yaml, the OS upgrade group's included), and every
+// runbook_url names a heading that exists in docs/runbook.md.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -29,6 +29,8 @@ constexpr char kK8sRuleTests[] =
     TENDED_SOURCE_DIR "/tests/testdata/prometheus/tended-k8s-alerts_test.yaml";
 constexpr char kK8sDaysRuleTests[] =
     TENDED_SOURCE_DIR "/tests/testdata/prometheus/tended-k8s-alerts-days_test.yaml";
+constexpr char kOsUpgradeRuleTests[] =
+    TENDED_SOURCE_DIR "/tests/testdata/prometheus/tended-os-upgrade-alerts_test.yaml";
 constexpr char kRunbook[] = TENDED_SOURCE_DIR "/docs/runbook.md";
 constexpr char kRunbookUrlPrefix[] = "docs/runbook.md#";
 
@@ -58,7 +60,7 @@ TEST_F(AlertRulesTest, PromtoolChecksTheRules) {
   auto result = testing::RunPromtool({"check", "rules", kRules}, dir_.path());
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_TRUE(result->success) << result->exit << "\n" << result->output;
-  EXPECT_THAT(result->output, HasSubstr("SUCCESS: 15 rules found"));
+  EXPECT_THAT(result->output, HasSubstr("SUCCESS: 17 rules found"));
 }
 
 TEST_F(AlertRulesTest, RuleUnitTestsPass) {
@@ -75,6 +77,13 @@ TEST_F(AlertRulesTest, KubernetesRolloutRuleUnitTestsPass) {
     EXPECT_TRUE(result->success) << tests << ": " << result->exit << "\n" << result->output;
     EXPECT_THAT(result->output, HasSubstr("SUCCESS"));
   }
+}
+
+TEST_F(AlertRulesTest, OsUpgradeRuleUnitTestsPass) {
+  auto result = testing::RunPromtool({"test", "rules", kOsUpgradeRuleTests}, dir_.path());
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_TRUE(result->success) << result->exit << "\n" << result->output;
+  EXPECT_THAT(result->output, HasSubstr("SUCCESS"));
 }
 
 TEST_F(AlertRulesTest, ABrokenRuleFileIsRejected) {

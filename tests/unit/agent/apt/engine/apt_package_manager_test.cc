@@ -340,8 +340,8 @@ class LockHolderProcess {
       fl.l_whence = SEEK_SET;
       char c = fcntl(fd, F_SETLK, &fl) == 0 ? 'y' : 'n';
       if (write(ready_[1], &c, 1) != 1) _exit(1);
-      read(release_[0], &c, 1);
-      _exit(0);
+      // Released, or the parent is gone: either way the lock goes with this process.
+      _exit(read(release_[0], &c, 1) == 1 ? 0 : 1);
     }
     char c = 0;
     EXPECT_EQ(read(ready_[0], &c, 1), 1);
