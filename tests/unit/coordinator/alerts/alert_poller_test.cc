@@ -185,7 +185,7 @@ class CoordinatorAlertsTest : public ::testing::Test {
   CoordinatorAlertsTest() : harness_(Config()) {}
 
   void SetUp() override {
-    auto source = std::make_unique<ScriptedLatchSource>(harness_.clock());
+    auto source = std::make_unique<ScriptedLatchSource>();
     source_ = source.get();
     // The background thread waits an hour between polls: tests poll with PollOnce.
     poller_ = std::make_unique<AlertPoller>(std::move(source), harness_.clock(), absl::Hours(1));
