@@ -34,13 +34,20 @@ tsan_tests=(
   http_metrics_server_test metrics_test
 )
 
-run_asan() {
-  echo "sanitize: asan: building build-asan (clang, ASan + UBSan + fuzzer coverage)"
-  # -O1 and line tables only: half the compile time of RelWithDebInfo, stacks keep their lines.
-  CC=clang CXX=clang++ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+# clang, the tests, -O1 and line tables only (half the compile time of RelWithDebInfo; stacks
+# keep their lines), and the stage's own option.
+configure() {
+  local dir="$1"
+  shift
+  CC=clang CXX=clang++ cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only -DNDEBUG" \
     -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only -DNDEBUG" \
-    -DTENDED_FUZZ=ON -DTENDED_BUILD_TESTS=ON "${launcher[@]}" >/dev/null
+    -DTENDED_BUILD_TESTS=ON "${launcher[@]}" "$@" >/dev/null
+}
+
+run_asan() {
+  echo "sanitize: asan: building build-asan (clang, ASan + UBSan + fuzzer coverage)"
+  configure build-asan -DTENDED_FUZZ=ON
   ninja -C build-asan
   # Every test but the packaging ones: they package and check the shipped (plain) build.
   echo "sanitize: asan: every test"
@@ -51,10 +58,7 @@ run_asan() {
 
 run_tsan() {
   echo "sanitize: tsan: building build-tsan (clang, ThreadSanitizer)"
-  CC=clang CXX=clang++ cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only -DNDEBUG" \
-    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only -DNDEBUG" \
-    -DTENDED_TSAN=ON -DTENDED_BUILD_TESTS=ON "${launcher[@]}" >/dev/null
+  configure build-tsan -DTENDED_TSAN=ON
   ninja -C build-tsan tsan_self_check "${tsan_tests[@]}"
   # The build must still see races: a guarded counter passes, one unguarded write is caught.
   build-tsan/tests/tsan_self_check guarded
