@@ -255,13 +255,19 @@ class Ctl {
     return 0;
   }
 
-  int Explain(tended::v1::LeaseKind kind) {
+  // Both `explain` and `gates` print the coordinator's answer to this one call.
+  grpc::Status ExplainGates(tended::v1::LeaseKind kind,
+                            tended::v1::ExplainGatesResponse* response) {
     grpc::ClientContext context;
     SetDeadline(&context);
     tended::v1::ExplainGatesRequest request;
     request.set_kind(kind);
+    return stub_->ExplainGates(&context, request, response);
+  }
+
+  int Explain(tended::v1::LeaseKind kind) {
     tended::v1::ExplainGatesResponse response;
-    grpc::Status status = stub_->ExplainGates(&context, request, &response);
+    grpc::Status status = ExplainGates(kind, &response);
     if (!status.ok()) return Fail(status);
     if (options_.json) return PrintJson(response), 0;
     std::cout << FormatExplain(response, absl::LocalTimeZone());
@@ -312,12 +318,8 @@ class Ctl {
   }
 
   int Gates(tended::v1::LeaseKind kind) {
-    grpc::ClientContext context;
-    SetDeadline(&context);
-    tended::v1::ExplainGatesRequest request;
-    request.set_kind(kind);
     tended::v1::ExplainGatesResponse response;
-    grpc::Status status = stub_->ExplainGates(&context, request, &response);
+    grpc::Status status = ExplainGates(kind, &response);
     if (!status.ok()) return Fail(status);
     if (options_.json) return PrintJson(response), 0;
     for (const auto& explanation : response.explanations()) {
