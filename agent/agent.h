@@ -139,6 +139,9 @@ class Agent {
   Fence BeginDisruption(
       absl::string_view step,
       const google::protobuf::RepeatedPtrField<tended::v1::PackageChange>& packages);
+  // Unless the fence says go (nullopt), when the step should run again: at next_lease_act_
+  // to ask again, now when the lease was lost, at the next connection attempt.
+  std::optional<absl::Time> WakeUnlessGo(Fence fence) const;
   // Gives the held lease back. A FAILED_PRECONDITION answer is checked with RenewLease: the
   // lease is forgotten only when that is refused too (or shows it released); otherwise it is
   // kept and renewed, and the release tried again at next_lease_act_. Returns when to run

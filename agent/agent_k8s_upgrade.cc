@@ -135,16 +135,7 @@ absl::Time Agent::HandleK8sUpgradeLease() {
 absl::Time Agent::StartK8sStep(const K8sStep& step, bool resumed) {
   const absl::Time now = deps_.clock->Now();
   const std::string name = K8sStepName(step.kind());
-  switch (BeginDisruption(name, {})) {
-    case Fence::kGo:
-      break;
-    case Fence::kWait:
-      return next_lease_act_;
-    case Fence::kLost:
-      return now;
-    case Fence::kUnreachable:
-      return next_connect_attempt_;
-  }
+  if (std::optional<absl::Time> wake = WakeUnlessGo(BeginDisruption(name, {}))) return *wake;
   const Lease lease = journal_.lease();
   // The work is checked against what the node has before every step: a lease whose work
   // must not run here stops the rollout with the reason.
@@ -168,7 +159,7 @@ absl::Time Agent::StartK8sStep(const K8sStep& step, bool resumed) {
   SetStatus(absl::StrCat(resumed ? "resuming " : "running ", name, " under ", lease.id(),
                          " (target ", step.target_version(), ")"));
   if (!deps_.k8s_in_background) {
-    return FinishK8sStep(step, deps_.k8s_steps->Run(lease.k8s_work(), step));
+    return FinishK8sStep(step, deps_.k8s_steps->Run(step));
   }
   if (k8s_worker_.joinable()) k8s_worker_.join();
   {
@@ -176,8 +167,8 @@ absl::Time Agent::StartK8sStep(const K8sStep& step, bool resumed) {
     k8s_running_ = true;
     k8s_outcome_.reset();
   }
-  k8s_worker_ = std::thread([this, work = lease.k8s_work(), step] {
-    absl::StatusOr<k8s::StepOutcome> outcome = deps_.k8s_steps->Run(work, step);
+  k8s_worker_ = std::thread([this, step] {
+    absl::StatusOr<k8s::StepOutcome> outcome = deps_.k8s_steps->Run(step);
     {
       absl::MutexLock lock(&k8s_mutex_);
       k8s_outcome_ = std::move(outcome);

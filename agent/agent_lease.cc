@@ -104,6 +104,20 @@ Agent::Fence Agent::BeginDisruption(
   return Fence::kUnreachable;
 }
 
+std::optional<absl::Time> Agent::WakeUnlessGo(Fence fence) const {
+  switch (fence) {
+    case Fence::kGo:
+      return std::nullopt;
+    case Fence::kWait:
+      return next_lease_act_;
+    case Fence::kLost:
+      return deps_.clock->Now();
+    case Fence::kUnreachable:
+      return next_connect_attempt_;
+  }
+  return deps_.clock->Now();
+}
+
 absl::Time Agent::ReturnLease(const std::string& reason) {
   const absl::Time now = deps_.clock->Now();
   if (now < next_lease_act_) return next_lease_act_;

@@ -116,8 +116,8 @@ absl::Time Agent::DeliverStepReport() {
       (void)WriteProtoJsonFile(LastStepPath(root_, config_), last_os_step_);
       next_renew_ = now;
       next_report_ = absl::InfinitePast();
-      SetStatus(absl::StrCat("the coordinator refused the report of ", journal_.lease().id(),
-                             " (", delivered.status().message(),
+      SetStatus(absl::StrCat("the coordinator refused the report of ", journal_.lease().id(), " (",
+                             delivered.status().message(),
                              "); keeping the lease while it holds it"));
       return now;
     }
@@ -232,16 +232,8 @@ absl::Time Agent::StartOsUpgrade() {
   // The fence, right before dpkg: nothing can be checked once it runs. It names exactly
   // what will be installed, and nothing else is.
   const auto packages = PackageChangesOf(*os_->plan());
-  switch (BeginDisruption(kDpkgStep, packages)) {
-    case Fence::kGo:
-      break;
-    case Fence::kWait:
-      return next_lease_act_;
-    case Fence::kLost:
-      return now;
-    case Fence::kUnreachable:
-      return next_connect_attempt_;
-  }
+  if (std::optional<absl::Time> wake = WakeUnlessGo(BeginDisruption(kDpkgStep, packages)))
+    return *wake;
   auto boot_id = facts_reader_.ReadBootId();
   journal_.set_step(kDpkgStep);
   journal_.set_boot_id_before_step(boot_id.ok() ? *boot_id : "");

@@ -56,16 +56,7 @@ absl::Time Agent::HandleRebootLease(const std::string& boot_id, bool reboot_need
 
 absl::Time Agent::StartReboot(const std::string& boot_id) {
   const absl::Time now = deps_.clock->Now();
-  switch (BeginDisruption(kRebootStep, {})) {
-    case Fence::kGo:
-      break;
-    case Fence::kWait:
-      return next_lease_act_;
-    case Fence::kLost:
-      return now;
-    case Fence::kUnreachable:
-      return next_connect_attempt_;
-  }
+  if (std::optional<absl::Time> wake = WakeUnlessGo(BeginDisruption(kRebootStep, {}))) return *wake;
   const Lease& lease = journal_.lease();
   journal_.set_step(kRebootStep);
   journal_.set_boot_id_before_step(boot_id);
@@ -105,17 +96,9 @@ absl::Time Agent::FinishReboot(bool reboot_needed) {
     return ReturnLease("no reboot is required any more; the node did not reboot");
   }
   // The last fence check, right before the act. Unless it says go, never reboot on a guess.
-  switch (BeginDisruption(kRebootStep, {})) {
-    case Fence::kGo:
-      break;
-    case Fence::kWait:
-      reboot_at_ = next_lease_act_;
-      return *reboot_at_;
-    case Fence::kLost:
-      return now;
-    case Fence::kUnreachable:
-      return next_connect_attempt_;
-  }
+  const Fence fence = BeginDisruption(kRebootStep, {});
+  if (fence == Fence::kWait) reboot_at_ = next_lease_act_;
+  if (std::optional<absl::Time> wake = WakeUnlessGo(fence)) return *wake;
   const Lease lease = journal_.lease();
   absl::Status rebooted = deps_.rebooter->Reboot(absl::StrCat("tended lease ", lease.id()));
   if (!rebooted.ok()) {

@@ -173,7 +173,7 @@ absl::Status K8sStepRunner::ValidateWork(const K8sUpgradeWork& work) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<StepOutcome> K8sStepRunner::Run(const K8sUpgradeWork& work, const K8sStep& step) {
+absl::StatusOr<StepOutcome> K8sStepRunner::Run(const K8sStep& step) {
   ASSIGN_OR_RETURN(KubeVersion target, ParseTargetVersion(step.target_version()));
   const std::string tag = target.ToTag();
   switch (step.kind()) {
@@ -212,7 +212,6 @@ absl::StatusOr<StepOutcome> K8sStepRunner::Run(const K8sUpgradeWork& work, const
     default:
       break;
   }
-  (void)work;
   return absl::InvalidArgumentError(
       absl::StrCat("unknown step kind ", static_cast<int>(step.kind())));
 }

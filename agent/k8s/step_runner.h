@@ -94,10 +94,9 @@ class K8sStepRunner {
   // lease's work must not run here; the message names the step.
   absl::Status ValidateWork(const tended::v1::K8sUpgradeWork& work);
 
-  // Runs one step of validated work. Errors say what failed, with the end of a command's
-  // output.
-  absl::StatusOr<StepOutcome> Run(const tended::v1::K8sUpgradeWork& work,
-                                  const tended::v1::K8sStep& step);
+  // Runs one step of work ValidateWork accepted. Errors say what failed, with the end of a
+  // command's output.
+  absl::StatusOr<StepOutcome> Run(const tended::v1::K8sStep& step);
 
  private:
   absl::StatusOr<StepOutcome> InstallAtTarget(const std::vector<std::string>& packages,

@@ -1,14 +1,19 @@
 #include "coordinator/observability/metrics_exporter.h"
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "common/kube_version.h"
 #include "common/logging.h"
 #include "common/proto_time.h"
+#include "coordinator/leases/k8s_detection.h"
 
 namespace tended::coordinator {
 namespace {
@@ -121,7 +126,8 @@ CoordinatorMetrics::CoordinatorMetrics(Coordinator& coordinator, const Clock& cl
            MetricType::kGauge,
            {}},
           {"tended_k8s_upgrade_snapshot_taken",
-           "1 once the running (or last) rollout recorded its etcd snapshot.",
+           "1 once the rollout in flight recorded its etcd snapshot; 0 before that and while "
+           "no rollout is in flight.",
            MetricType::kGauge,
            {}},
           {"tended_k8s_upgrade_last_progress_timestamp_seconds",
@@ -143,8 +149,8 @@ void CoordinatorMetrics::OnEvent(const tended::v1::Event& event) {
 void CoordinatorMetrics::CollectK8s(const tended::v1::ListNodesResponse& nodes,
                                     metrics::Collection& out) {
   std::map<std::string, KubeVersion> kubelets;
-  absl::Time last_check = absl::InfinitePast();
-  const tended::v1::K8sNodeFacts* control_plane = nullptr;
+  std::vector<std::pair<std::string, const tended::v1::K8sNodeFacts*>> checks;
+  std::optional<absl::Time> last_check;
   for (const auto& node : nodes.nodes()) {
     const tended::v1::K8sNodeFacts& k8s = node.facts().k8s();
     if (absl::StatusOr<KubeVersion> kubelet = ParseReportedVersion(k8s.kubelet_version());
@@ -152,36 +158,30 @@ void CoordinatorMetrics::CollectK8s(const tended::v1::ListNodesResponse& nodes,
       kubelets[node.facts().node_name()] = *kubelet;
     }
     if (k8s.control_plane() && k8s.has_checked_time() && k8s.check_error().empty()) {
-      const absl::Time checked = FromProtoTimestamp(k8s.checked_time());
-      if (checked > last_check) {
-        last_check = checked;
-        control_plane = &k8s;
-      }
+      checks.emplace_back(node.facts().node_name(), &k8s);
+      last_check = std::max(last_check.value_or(absl::InfinitePast()),
+                            FromProtoTimestamp(k8s.checked_time()));
     }
   }
   out.Add("tended_k8s_upgrade_version_skew", {}, MinorSpread(kubelets));
-  if (control_plane != nullptr) {
+  if (last_check.has_value()) {
     out.Add("tended_k8s_version_check_last_run_timestamp_seconds", {},
-            absl::ToDoubleSeconds(last_check - absl::UnixEpoch()));
-    absl::StatusOr<KubeVersion> running = ParseReportedVersion(control_plane->kubelet_version());
-    if (running.ok()) {
-      std::optional<KubeVersion> newest_patch;
-      for (const std::string& candidate : control_plane->kubeadm_candidates()) {
-        absl::StatusOr<KubeVersion> version = ParseReportedVersion(candidate);
-        if (version.ok() && version->SameMinor(*running) && *version > *running &&
-            (!newest_patch.has_value() || *version > *newest_patch)) {
-          newest_patch = *version;
-        }
-      }
-      if (newest_patch.has_value()) {
-        out.Add("tended_k8s_upgrade_available",
-                {"patch", running->ToString(), newest_patch->ToString()}, 1);
-      }
-      if (control_plane->next_minor_available()) {
-        out.Add("tended_k8s_upgrade_available",
-                {"minor", running->ToString(), control_plane->next_minor()}, 1);
-      }
-    }
+            absl::ToDoubleSeconds(*last_check - absl::UnixEpoch()));
+  }
+  // The same reading of the checks as detection's: what a rollout would target.
+  const K8sAvailableUpgrades available = FindK8sUpgrades(checks);
+  if (available.patch.has_value()) {
+    out.Add("tended_k8s_upgrade_available",
+            {"patch", available.patch->running.ToString(), available.patch->target.ToString()}, 1);
+  }
+  if (available.minor.has_value()) {
+    // A minor's patches are known only once the apt source is switched: the label names the
+    // minor.
+    const KubeVersion& target = available.minor->target;
+    out.Add("tended_k8s_upgrade_available",
+            {"minor", available.minor->running.ToString(),
+             absl::StrCat(target.major, ".", target.minor)},
+            1);
   }
   absl::StatusOr<tended::v1::ListK8sRolloutsResponse> rollouts = coordinator_.ListK8sRollouts({});
   const tended::v1::K8sRollout* last = nullptr;
@@ -196,9 +196,9 @@ void CoordinatorMetrics::CollectK8s(const tended::v1::ListNodesResponse& nodes,
     }
   }
   out.Add("tended_k8s_upgrade_in_flight", {}, in_flight ? 1 : 0);
+  out.Add("tended_k8s_upgrade_snapshot_taken", {},
+          in_flight && !last->snapshot().path().empty() ? 1 : 0);
   if (last != nullptr) {
-    out.Add("tended_k8s_upgrade_snapshot_taken", {},
-            in_flight && !last->snapshot().path().empty() ? 1 : 0);
     out.Add("tended_k8s_upgrade_last_progress_timestamp_seconds", {},
             absl::ToDoubleSeconds(FromProtoTimestamp(last->update_time()) - absl::UnixEpoch()));
   }

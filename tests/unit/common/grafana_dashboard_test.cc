@@ -221,7 +221,6 @@ const std::map<std::string, std::string>& OnlyAfterAnEvent() {
       {"tended_k8s_version_check_last_run_timestamp_seconds",
        "once a control plane's agent (k8s.enabled) reported a successful version check"},
       {"tended_k8s_upgrade_last_progress_timestamp_seconds", "once a Kubernetes rollout started"},
-      {"tended_k8s_upgrade_snapshot_taken", "once a Kubernetes rollout started (0 until then)"},
       {"tended_agent_os_upgrade_last_result", "once the node ran its first OS upgrade step"},
   };
   return *kNames;

@@ -70,7 +70,7 @@ TEST_F(StepRunnerTest, APatchOnTheFirstControlPlaneRunsFixedCommandsAndPinnedIns
             tended::v1::K8S_STEP_KIND_KUBELET_PACKAGES, tended::v1::K8S_STEP_KIND_KUBELET_RESTART});
   ASSERT_TRUE(runner.ValidateWork(work).ok());
   for (const K8sStep& step : work.steps()) {
-    auto outcome = runner.Run(work, step);
+    auto outcome = runner.Run(step);
     ASSERT_TRUE(outcome.ok()) << step.kind() << ": " << outcome.status();
     if (step.kind() == tended::v1::K8S_STEP_KIND_ETCD_SNAPSHOT) {
       ASSERT_TRUE(outcome->snapshot.has_value());
@@ -95,8 +95,8 @@ TEST_F(StepRunnerTest, RunningAPackageStepAgainChangesNothing) {
   K8sStepRunner runner = Runner();
   K8sUpgradeWork work =
       Work(tended::v1::K8S_NODE_ROLE_WORKER, "1.31.4", {tended::v1::K8S_STEP_KIND_KUBEADM_PACKAGE});
-  ASSERT_TRUE(runner.Run(work, work.steps(0)).ok());
-  auto again = runner.Run(work, work.steps(0));
+  ASSERT_TRUE(runner.Run(work.steps(0)).ok());
+  auto again = runner.Run(work.steps(0));
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_THAT(again->message, HasSubstr("already at target"));
   EXPECT_EQ(packages_.pinned.size(), 1u);
@@ -109,7 +109,7 @@ TEST_F(StepRunnerTest, AFailingKubeadmIsAnErrorWithTheEndOfItsOutput) {
   K8sStepRunner runner = Runner();
   K8sUpgradeWork work = Work(tended::v1::K8S_NODE_ROLE_FIRST_CONTROL_PLANE, "1.31.4",
                              {tended::v1::K8S_STEP_KIND_KUBEADM_APPLY});
-  auto outcome = runner.Run(work, work.steps(0));
+  auto outcome = runner.Run(work.steps(0));
   EXPECT_EQ(outcome.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(outcome.status().message(), HasSubstr("kubeadm upgrade apply v1.31.4 --yes"));
   EXPECT_THAT(outcome.status().message(), HasSubstr("CoreDNSUnsupportedPlugins"));
@@ -119,7 +119,7 @@ TEST_F(StepRunnerTest, ATargetTheListsDoNotOfferIsNotInstalled) {
   K8sStepRunner runner = Runner();
   K8sUpgradeWork work =
       Work(tended::v1::K8S_NODE_ROLE_WORKER, "1.31.9", {tended::v1::K8S_STEP_KIND_KUBEADM_PACKAGE});
-  auto outcome = runner.Run(work, work.steps(0));
+  auto outcome = runner.Run(work.steps(0));
   EXPECT_EQ(outcome.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(outcome.status().message(), HasSubstr("offer no kubeadm 1.31.9"));
   EXPECT_TRUE(packages_.pinned.empty());
@@ -135,7 +135,7 @@ TEST_F(StepRunnerTest, ListsOlderThanTheReleaseAreRefreshedOnce) {
   K8sStepRunner runner = Runner();
   K8sUpgradeWork work =
       Work(tended::v1::K8S_NODE_ROLE_WORKER, "1.31.5", {tended::v1::K8S_STEP_KIND_KUBEADM_PACKAGE});
-  auto outcome = runner.Run(work, work.steps(0));
+  auto outcome = runner.Run(work.steps(0));
   ASSERT_TRUE(outcome.ok()) << outcome.status();
   EXPECT_EQ(packages_.updates, 1);
   EXPECT_EQ(packages_.installed["kubeadm"], "1.31.5-1.1");
@@ -146,14 +146,14 @@ TEST_F(StepRunnerTest, TheAptSourceSwitchRewritesTheLineAndRefreshesTheLists) {
   K8sUpgradeWork work = Work(tended::v1::K8S_NODE_ROLE_WORKER, "1.32.0",
                              {tended::v1::K8S_STEP_KIND_APT_SOURCE_SWITCH});
   ASSERT_TRUE(runner.ValidateWork(work).ok());
-  auto outcome = runner.Run(work, work.steps(0));
+  auto outcome = runner.Run(work.steps(0));
   ASSERT_TRUE(outcome.ok()) << outcome.status();
   EXPECT_THAT(*ReadFileToString(dir_.Path("etc/apt/sources.list.d/kubernetes.list")),
               HasSubstr("signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] "
                         "https://pkgs.k8s.io/core:/stable:/v1.32/deb/ /"));
   EXPECT_EQ(packages_.updates, 1);
   // Again (a resume after a crash): the file stays, the lists are refreshed again.
-  ASSERT_TRUE(runner.Run(work, work.steps(0)).ok());
+  ASSERT_TRUE(runner.Run(work.steps(0)).ok());
   EXPECT_EQ(packages_.updates, 2);
 }
 
@@ -163,7 +163,7 @@ TEST_F(StepRunnerTest, TheContainerdFixInstallsTheExactVersion) {
                              {tended::v1::K8S_STEP_KIND_CONTAINERD_FIX});
   work.mutable_steps(0)->set_containerd_version("1.6.24~ds1-1");
   ASSERT_TRUE(runner.ValidateWork(work).ok());
-  ASSERT_TRUE(runner.Run(work, work.steps(0)).ok());
+  ASSERT_TRUE(runner.Run(work.steps(0)).ok());
   EXPECT_EQ(packages_.installed["containerd"], "1.6.24~ds1-1");
 }
 
@@ -222,7 +222,7 @@ TEST_F(StepRunnerTest, AFailedSnapshotIsAnError) {
   K8sStepRunner runner = Runner();
   K8sUpgradeWork work = Work(tended::v1::K8S_NODE_ROLE_FIRST_CONTROL_PLANE, "1.31.4",
                              {tended::v1::K8S_STEP_KIND_ETCD_SNAPSHOT});
-  EXPECT_EQ(runner.Run(work, work.steps(0)).status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(runner.Run(work.steps(0)).status().code(), absl::StatusCode::kDataLoss);
 }
 
 TEST(IsPlainDebianVersionTest, AcceptsDebianVersionsOnly) {

@@ -221,7 +221,6 @@ TEST(EventTypeLabelTest, LowercaseWithoutPrefix) {
   EXPECT_EQ(EventTypeLabel(tended::v1::EVENT_TYPE_HALTED), "halted");
 }
 
-
 TEST_F(CoordinatorMetricsTest, KubernetesVersionsAndRolloutsAreExported) {
   BringUp(false);
   for (const auto& [node, kubelet] :
@@ -249,7 +248,8 @@ TEST_F(CoordinatorMetricsTest, KubernetesVersionsAndRolloutsAreExported) {
   EXPECT_EQ(samples["tended_k8s_version_check_last_run_timestamp_seconds"], 1767225600);
   EXPECT_EQ(samples["tended_k8s_upgrade_version_skew"], 1);
   EXPECT_EQ(samples["tended_k8s_upgrade_in_flight"], 0);
-  EXPECT_THAT(samples, Not(Contains(Key("tended_k8s_upgrade_snapshot_taken"))));
+  EXPECT_EQ(samples["tended_k8s_upgrade_snapshot_taken"], 0);
+  EXPECT_THAT(samples, Not(Contains(Key("tended_k8s_upgrade_last_progress_timestamp_seconds"))));
 }
 
 }  // namespace
