@@ -28,7 +28,7 @@ struct AgentConfig {
   struct Tls {
     std::string cert_file = "/var/lib/kubelet/pki/kubelet-client-current.pem";
     std::string key_file = "/var/lib/kubelet/pki/kubelet-client-current.pem";
-    std::string ca_file = "/etc/kubernetes/pki/ca.crt";
+    std::string ca_file = "/etc/tended/tls/ca.crt";
     absl::Duration reload_interval = absl::Seconds(10);
   } tls;
   // Every path the agent touches resolves under this.

@@ -32,7 +32,7 @@ TEST(AgentConfigTest, EmptyDocumentGivesDefaults) {
   EXPECT_FALSE(config->insecure);
   EXPECT_EQ(config->tls.cert_file, "/var/lib/kubelet/pki/kubelet-client-current.pem");
   EXPECT_EQ(config->tls.key_file, "/var/lib/kubelet/pki/kubelet-client-current.pem");
-  EXPECT_EQ(config->tls.ca_file, "/etc/kubernetes/pki/ca.crt");
+  EXPECT_EQ(config->tls.ca_file, "/etc/tended/tls/ca.crt");
   EXPECT_EQ(config->root, "/");
   EXPECT_EQ(config->state_dir, "/var/lib/tended");
   EXPECT_EQ(config->report_interval, absl::Seconds(30));
