@@ -166,7 +166,8 @@ grpc::Status AccessControl::CheckNode(const grpc::CallbackServerContext& context
   const std::optional<PeerCertificate> certificate = PeerCertificateOf(context);
   const PeerIdentity identity =
       certificate.has_value() ? IdentifyCertificate(*certificate) : PeerIdentity();
-  if (identity.kind == PeerIdentity::Kind::kNone && identity.name.empty()) {
+  if (!certificate.has_value() ||
+      (identity.kind == PeerIdentity::Kind::kNone && identity.name.empty())) {
     return Deny("node", method, grpc::StatusCode::UNAUTHENTICATED,
                 absl::StrCat(method, " needs a node's client certificate"));
   }
@@ -191,7 +192,8 @@ grpc::Status AccessControl::CheckOperator(const grpc::CallbackServerContext& con
   const std::optional<PeerCertificate> certificate = PeerCertificateOf(context);
   const PeerIdentity identity =
       certificate.has_value() ? IdentifyCertificate(*certificate) : PeerIdentity();
-  if (identity.kind == PeerIdentity::Kind::kNone && identity.name.empty()) {
+  if (!certificate.has_value() ||
+      (identity.kind == PeerIdentity::Kind::kNone && identity.name.empty())) {
     return Deny("operator", method, grpc::StatusCode::UNAUTHENTICATED,
                 absl::StrCat(method, " needs an operator's client certificate"));
   }
