@@ -572,6 +572,9 @@ TEST_F(MtlsTest, ACrlReplacedInPlaceRevokesWithoutARestart) {
   // node-b connects (this handshake reads the CRL), node-a is refused by it.
   grpc::Status b_before = ReportOverNewConnection("node-b");
   ASSERT_TRUE(b_before.ok()) << b_before.error_message();
+  WireAgent b_connected("node-b", "agent-node-b", "boot-1");
+  b_connected.SetChannel(ChannelAs("node-b"));
+  ASSERT_TRUE(b_connected.Report().ok());
   grpc::Status a_before = ReportOverNewConnection("node-a");
   EXPECT_EQ(a_before.error_code(), grpc::StatusCode::UNAVAILABLE) << a_before.error_message();
 
@@ -588,7 +591,11 @@ TEST_F(MtlsTest, ACrlReplacedInPlaceRevokesWithoutARestart) {
   EXPECT_THAT(b_after.error_message(),
               HasSubstr(absl::StrCat("serial ", SerialOf(*node_b), ", issuer CN=tended test CA")));
   EXPECT_THAT(b_after.error_message(), HasSubstr("is revoked by the CRL in " + CrlPath()));
-  EXPECT_GE(Revoked("node.ReportFacts"), 1);
+  // Calls on a connection opened before the revocation are refused too.
+  grpc::Status b_connected_after = b_connected.Report();
+  EXPECT_EQ(b_connected_after.error_code(), grpc::StatusCode::UNAUTHENTICATED)
+      << b_connected_after.error_message();
+  EXPECT_GE(Revoked("node.ReportFacts"), 2);
   EXPECT_EQ(Revoked("node.ReportFacts"), Denied("node.ReportFacts"));
   // An operator's certificate is checked the same way.
   auto bob = ca_->Issue(OperatorSpec("bob", "tended:role:admin"));
