@@ -200,6 +200,16 @@ absl::StatusOr<std::unique_ptr<CrlSet>> CrlSet::Create(Options options, const Cl
   return set;
 }
 
+std::optional<CrlSet::FileStamp> CrlSet::StampOf(const std::string& path, bool* regular) {
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) return std::nullopt;
+  *regular = S_ISREG(info.st_mode);
+  return FileStamp{
+      static_cast<uint64_t>(info.st_dev), static_cast<uint64_t>(info.st_ino),
+      static_cast<int64_t>(info.st_size),
+      static_cast<int64_t>(info.st_mtim.tv_sec) * 1'000'000'000 + info.st_mtim.tv_nsec};
+}
+
 absl::StatusOr<CrlSet::Listing> CrlSet::List(std::vector<std::string>* rejected) const {
   DIR* dir = ::opendir(options_.directory.c_str());
   if (dir == nullptr) {
@@ -219,21 +229,19 @@ absl::StatusOr<CrlSet::Listing> CrlSet::List(std::vector<std::string>* rejected)
   size_t kept = 0;
   for (const std::string& name : names) {
     const std::string path = absl::StrCat(options_.directory, "/", name);
-    struct stat info {};
-    if (::stat(path.c_str(), &info) != 0) {
+    bool regular = false;
+    std::optional<FileStamp> stamp = StampOf(path, &regular);
+    if (!stamp.has_value()) {
       rejected->push_back(absl::StrCat(path, ": ", std::strerror(errno)));
       continue;
     }
-    if (!S_ISREG(info.st_mode)) continue;  // Folders (a ConfigMap's ..data), devices.
+    if (!regular) continue;  // Folders (a ConfigMap's ..data), devices.
     if (++kept > options_.max_files) {
       rejected->push_back(
           absl::StrCat(path, ": more than ", options_.max_files, " files in the folder; not read"));
       continue;
     }
-    listing[name] =
-        FileStamp{static_cast<uint64_t>(info.st_dev), static_cast<uint64_t>(info.st_ino),
-                  static_cast<int64_t>(info.st_size),
-                  static_cast<int64_t>(info.st_mtim.tv_sec) * 1'000'000'000 + info.st_mtim.tv_nsec};
+    listing[name] = *stamp;
   }
   if (seen > options_.max_files * 4) {
     rejected->push_back(absl::StrCat(options_.directory, ": more than ", options_.max_files * 4,
@@ -251,14 +259,8 @@ absl::Status CrlSet::RefreshIfDue() {
   absl::StatusOr<Listing> listing = List(&rejected);
   absl::Status status = listing.status();
   if (listing.ok()) {
-    struct stat info {};
-    FileStamp ca;
-    if (::stat(options_.ca_file.c_str(), &info) == 0) {
-      ca = FileStamp{
-          static_cast<uint64_t>(info.st_dev), static_cast<uint64_t>(info.st_ino),
-          static_cast<int64_t>(info.st_size),
-          static_cast<int64_t>(info.st_mtim.tv_sec) * 1'000'000'000 + info.st_mtim.tv_nsec};
-    }
+    bool regular = false;
+    const FileStamp ca = StampOf(options_.ca_file, &regular).value_or(FileStamp{});
     if (loaded_once_ && *listing == listing_ && ca == ca_stamp_) {
       WarnAboutExpired(now);
       return absl::OkStatus();

@@ -136,6 +136,9 @@ class CrlSet {
   };
   using Listing = std::map<std::string, FileStamp>;
 
+  // stat() (symlinks followed); nullopt with errno set when it fails.
+  static std::optional<FileStamp> StampOf(const std::string& path, bool* regular);
+
   CrlSet(Options options, const Clock& clock) : options_(std::move(options)), clock_(clock) {}
 
   absl::Status RefreshIfDue() ABSL_LOCKS_EXCLUDED(mutex_);
