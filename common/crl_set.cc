@@ -320,15 +320,16 @@ absl::Status CrlSet::Reload(const Listing& listing, std::vector<std::string> rej
   int64_t total = 0;
   for (const auto& [name, stamp] : listing) {
     const std::string path = absl::StrCat(options_.directory, "/", name);
-    auto previous = files_.find(path);
-    if (previous != files_.end() && previous->second.stamp == stamp && !ca_changed) {
-      files.emplace(path, previous->second);
+    auto found = files_.find(path);
+    const FileCrls* previous = found != files_.end() ? &found->second : nullptr;
+    if (previous != nullptr && previous->stamp == stamp && !ca_changed) {
+      files.emplace(path, *previous);
       total += stamp.size;
       continue;
     }
     auto reject = [&](absl::string_view why) {
-      if (previous != files_.end()) {
-        files.emplace(path, previous->second);
+      if (previous != nullptr) {
+        files.emplace(path, *previous);
         rejected.push_back(absl::StrCat(path, ": ", why, "; its previous CRL stays in force"));
       } else {
         rejected.push_back(absl::StrCat(path, ": ", why));
