@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <string>
 
@@ -34,6 +35,17 @@ struct Fixture {
   X509* ca = nullptr;
 };
 
+std::string& ScratchDir() {
+  static std::string* dir = new std::string();
+  return *dir;
+}
+
+void RemoveScratch() {
+  const std::string& dir = ScratchDir();
+  for (const char* path : {"/crl/input.r0", "/crl", "/ca.crt"}) ::remove((dir + path).c_str());
+  ::rmdir(dir.c_str());
+}
+
 const Fixture& TheFixture() {
   static const Fixture* fixture = [] {
     // Every load logs what it rejected; millions of lines would only slow the run.
@@ -42,6 +54,7 @@ const Fixture& TheFixture() {
     char pattern[] = "/tmp/tended-crl-fuzz-XXXXXX";
     FUZZ_CHECK(::mkdtemp(pattern) != nullptr);
     out->dir = pattern;
+    ScratchDir() = pattern;
     FUZZ_CHECK(tended::MakeDirectories(out->dir + "/crl").ok());
     auto ca = tended::CertificateAuthority::Create("tended fuzz CA", absl::Hours(24));
     FUZZ_CHECK(ca.ok());
@@ -56,6 +69,7 @@ const Fixture& TheFixture() {
     out->ca = PEM_read_bio_X509(cert_bio, nullptr, nullptr, nullptr);
     BIO_free(cert_bio);
     FUZZ_CHECK(out->key != nullptr && out->ca != nullptr);
+    std::atexit(RemoveScratch);
     return out;
   }();
   return *fixture;
