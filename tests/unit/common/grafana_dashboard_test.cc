@@ -223,6 +223,9 @@ const std::map<std::string, std::string>& OnlyAfterAnEvent() {
       {"tended_k8s_upgrade_last_progress_timestamp_seconds", "once a Kubernetes rollout started"},
       {"tended_k8s_upgrade_snapshot_taken", "once a Kubernetes rollout started (0 until then)"},
       {"tended_agent_os_upgrade_last_result", "once the node ran its first OS upgrade step"},
+      // This scrape's coordinator is --insecure; MtlsProgramsTest scrapes both over mTLS.
+      {"tended_crl_expired", "only with tls.crl_directory"},
+      {"tended_crl_files_rejected", "only with tls.crl_directory"},
   };
   return *kNames;
 }
