@@ -28,7 +28,9 @@ struct TlsFiles {
   absl::Duration refresh_interval = absl::Seconds(10);
   // Server side only: a folder of CRLs named by issuer hash (`<hash>.r0`, as `openssl
   // rehash` names them); a client certificate a CRL there revokes fails the handshake.
-  // Empty: no revocation check.
+  // OpenSSL reads each file once and keeps it until these credentials rebuild their TLS
+  // context (a changed certificate, key or CA file), so a CRL rewritten in place is not
+  // seen here: CrlSet (common/crl_set.h) checks the folder per call. Empty: no check.
   std::string crl_directory = "";
 };
 

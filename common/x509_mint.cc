@@ -160,18 +160,34 @@ absl::StatusOr<MintedCertificate> CertificateAuthority::Issue(const CertificateS
 
 absl::StatusOr<std::string> CertificateAuthority::RevocationList(
     const std::vector<std::string>& revoked_cert_pems, absl::Duration lifetime) const {
+  RevocationListSpec spec;
+  spec.revoked_cert_pems = revoked_cert_pems;
+  spec.next_update = lifetime;
+  return RevocationList(spec);
+}
+
+absl::StatusOr<std::string> CertificateAuthority::RevocationList(
+    const RevocationListSpec& spec) const {
   std::unique_ptr<X509_CRL, decltype(&X509_CRL_free)> crl(X509_CRL_new(), &X509_CRL_free);
   if (crl == nullptr) return OpenSslError("X509_CRL_new");
   X509_CRL_set_version(crl.get(), 1);  // v2
   X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(keys_->cert.get()));
-  std::unique_ptr<ASN1_TIME, decltype(&ASN1_TIME_free)> now(X509_gmtime_adj(nullptr, 0),
-                                                            &ASN1_TIME_free);
+  std::unique_ptr<ASN1_TIME, decltype(&ASN1_TIME_free)> now(
+      X509_gmtime_adj(nullptr, absl::ToInt64Seconds(spec.last_update)), &ASN1_TIME_free);
   std::unique_ptr<ASN1_TIME, decltype(&ASN1_TIME_free)> next(
-      X509_gmtime_adj(nullptr, absl::ToInt64Seconds(lifetime)), &ASN1_TIME_free);
+      X509_gmtime_adj(nullptr, absl::ToInt64Seconds(spec.next_update)), &ASN1_TIME_free);
   if (now == nullptr || next == nullptr) return OpenSslError("X509_gmtime_adj");
   X509_CRL_set1_lastUpdate(crl.get(), now.get());
   X509_CRL_set1_nextUpdate(crl.get(), next.get());
-  for (const std::string& pem : revoked_cert_pems) {
+  if (spec.number >= 0) {
+    std::unique_ptr<ASN1_INTEGER, decltype(&ASN1_INTEGER_free)> number(ASN1_INTEGER_new(),
+                                                                       &ASN1_INTEGER_free);
+    if (number == nullptr || ASN1_INTEGER_set_int64(number.get(), spec.number) != 1 ||
+        X509_CRL_add1_ext_i2d(crl.get(), NID_crl_number, number.get(), 0, 0) != 1) {
+      return OpenSslError("adding the CRL number");
+    }
+  }
+  for (const std::string& pem : spec.revoked_cert_pems) {
     std::unique_ptr<BIO, decltype(&BIO_free)> bio(
         BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), &BIO_free);
     Cert cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));

@@ -5,6 +5,7 @@
 #ifndef TENDED_COMMON_X509_MINT_H_
 #define TENDED_COMMON_X509_MINT_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,6 +29,16 @@ struct CertificateSpec {
   absl::Duration not_after = absl::Hours(24 * 365);
 };
 
+struct RevocationListSpec {
+  // Certificates (PEM) revoked, by serial number.
+  std::vector<std::string> revoked_cert_pems;
+  // thisUpdate (lastUpdate) and nextUpdate, relative to now.
+  absl::Duration last_update = absl::ZeroDuration();
+  absl::Duration next_update = absl::Hours(24);
+  // The cRLNumber extension; negative: none.
+  int64_t number = -1;
+};
+
 struct MintedCertificate {
   std::string cert_pem;
   std::string key_pem;
@@ -47,6 +58,7 @@ class CertificateAuthority {
   // number), valid from now for `lifetime`.
   absl::StatusOr<std::string> RevocationList(const std::vector<std::string>& revoked_cert_pems,
                                              absl::Duration lifetime) const;
+  absl::StatusOr<std::string> RevocationList(const RevocationListSpec& spec) const;
 
  private:
   struct Keys;

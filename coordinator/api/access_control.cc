@@ -68,6 +68,7 @@ absl::StatusOr<PeerCertificate> ParsePeerCertificate(absl::string_view pem) {
   out.common_name = names.front();
   out.organizations = EntriesOf(subject, NID_organizationName);
   out.organizational_units = EntriesOf(subject, NID_organizationalUnitName);
+  out.revocation_key = RevocationKeyOf(cert.get());
   return out;
 }
 
@@ -124,15 +125,33 @@ std::optional<PeerCertificate> AccessControl::Parsed(absl::string_view pem) cons
   return result;
 }
 
-PeerIdentity AccessControl::Identify(const grpc::CallbackServerContext& context) const {
+std::optional<PeerCertificate> AccessControl::PeerCertificateOf(
+    const grpc::CallbackServerContext& context) const {
   std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
-  if (auth == nullptr) return {};
+  if (auth == nullptr) return std::nullopt;
   std::vector<grpc::string_ref> pems = auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
-  if (pems.empty()) return {};
-  std::optional<PeerCertificate> certificate =
-      Parsed(absl::string_view(pems.front().data(), pems.front().size()));
+  if (pems.empty()) return std::nullopt;
+  return Parsed(absl::string_view(pems.front().data(), pems.front().size()));
+}
+
+PeerIdentity AccessControl::Identify(const grpc::CallbackServerContext& context) const {
+  std::optional<PeerCertificate> certificate = PeerCertificateOf(context);
   if (!certificate.has_value()) return {};
   return IdentifyCertificate(*certificate);
+}
+
+grpc::Status AccessControl::CheckNotRevoked(const PeerCertificate& certificate,
+                                            absl::string_view service,
+                                            absl::string_view method) const {
+  if (options_.crls == nullptr) return grpc::Status::OK;
+  std::optional<CrlSet::Revocation> revoked =
+      options_.crls->Find(certificate.revocation_key.issuer_der, certificate.revocation_key.serial);
+  if (!revoked.has_value()) return grpc::Status::OK;
+  if (options_.on_revoked) options_.on_revoked(service, method);
+  return Deny(service, method, grpc::StatusCode::UNAUTHENTICATED,
+              absl::StrCat(method, " refused: the caller's certificate (serial ", revoked->serial,
+                           ", issuer ", revoked->issuer, ", CN ", certificate.common_name,
+                           ") is revoked by the CRL in ", revoked->file));
 }
 
 grpc::Status AccessControl::Deny(absl::string_view service, absl::string_view method,
@@ -144,10 +163,16 @@ grpc::Status AccessControl::Deny(absl::string_view service, absl::string_view me
 grpc::Status AccessControl::CheckNode(const grpc::CallbackServerContext& context,
                                       absl::string_view method, absl::string_view node) const {
   if (!options_.enforce) return grpc::Status::OK;
-  const PeerIdentity identity = Identify(context);
-  if (identity.kind == PeerIdentity::Kind::kNone && identity.name.empty()) {
+  const std::optional<PeerCertificate> certificate = PeerCertificateOf(context);
+  const PeerIdentity identity =
+      certificate.has_value() ? IdentifyCertificate(*certificate) : PeerIdentity();
+  if (!certificate.has_value() ||
+      (identity.kind == PeerIdentity::Kind::kNone && identity.name.empty())) {
     return Deny("node", method, grpc::StatusCode::UNAUTHENTICATED,
                 absl::StrCat(method, " needs a node's client certificate"));
+  }
+  if (grpc::Status revoked = CheckNotRevoked(*certificate, "node", method); !revoked.ok()) {
+    return revoked;
   }
   if (identity.kind != PeerIdentity::Kind::kNode) {
     return Deny("node", method, grpc::StatusCode::PERMISSION_DENIED,
@@ -164,10 +189,16 @@ grpc::Status AccessControl::CheckNode(const grpc::CallbackServerContext& context
 grpc::Status AccessControl::CheckOperator(const grpc::CallbackServerContext& context,
                                           absl::string_view method, OperatorRole needed) const {
   if (!options_.enforce) return grpc::Status::OK;
-  const PeerIdentity identity = Identify(context);
-  if (identity.kind == PeerIdentity::Kind::kNone && identity.name.empty()) {
+  const std::optional<PeerCertificate> certificate = PeerCertificateOf(context);
+  const PeerIdentity identity =
+      certificate.has_value() ? IdentifyCertificate(*certificate) : PeerIdentity();
+  if (!certificate.has_value() ||
+      (identity.kind == PeerIdentity::Kind::kNone && identity.name.empty())) {
     return Deny("operator", method, grpc::StatusCode::UNAUTHENTICATED,
                 absl::StrCat(method, " needs an operator's client certificate"));
+  }
+  if (grpc::Status revoked = CheckNotRevoked(*certificate, "operator", method); !revoked.ok()) {
+    return revoked;
   }
   if (identity.kind != PeerIdentity::Kind::kOperator) {
     return Deny("operator", method, grpc::StatusCode::PERMISSION_DENIED,

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/crl_set.h"
 #include "common/file_util.h"
 #include "common/grpc_tls.h"
 #include "common/logging.h"
@@ -61,6 +62,21 @@ int RunCoordinator(const CoordinatorOptions& options) {
       return 2;
     }
     credentials = *std::move(tls);
+  }
+  // The handshake reads a CRL file once and keeps it (OpenSSL's hashed-folder lookup inside
+  // gRPC); the services check this set too, which follows the folder's changes.
+  std::shared_ptr<CrlSet> crls;
+  if (!options.insecure && !config->tls->crl_directory.empty()) {
+    CrlSet::Options crl_options;
+    crl_options.directory = config->tls->crl_directory;
+    crl_options.ca_file = config->tls->client_ca_file;
+    crl_options.refresh_interval = config->tls->reload_interval;
+    auto loaded = CrlSet::Create(std::move(crl_options), Clock::Real());
+    if (!loaded.ok()) {
+      log->error("{}", loaded.status().message());
+      return 2;
+    }
+    crls = *std::move(loaded);
   }
   const std::string address =
       options.listen_override.empty() ? config->listen_address : options.listen_override;
@@ -142,8 +158,49 @@ int RunCoordinator(const CoordinatorOptions& options) {
   metrics::Counter& denied = registry.AddCounter(
       "tended_permission_denied_total",
       "Calls refused because the caller's certificate does not allow them.", {"service", "method"});
+  metrics::Counter& revoked = registry.AddCounter(
+      "tended_revoked_certificate_calls_total",
+      "Calls refused because a CRL in tls.crl_directory revokes the caller's certificate.",
+      {"service", "method"});
+  if (crls != nullptr) {
+    registry.AddCollector(
+        {{"tended_crl_files_loaded",
+          "Files of tls.crl_directory whose CRLs are in force.",
+          metrics::MetricType::kGauge,
+          {}},
+         {"tended_crl_files_rejected",
+          "Files of tls.crl_directory that did not load at the last reload (see the log).",
+          metrics::MetricType::kGauge,
+          {}},
+         {"tended_crl_revoked_serials",
+          "Certificate serials revoked by the CRLs in force.",
+          metrics::MetricType::kGauge,
+          {}},
+         {"tended_crl_expired",
+          "Issuers whose newest CRL is past its nextUpdate (still applied; publish a new one).",
+          metrics::MetricType::kGauge,
+          {}},
+         {"tended_crl_last_reload_timestamp_seconds",
+          "Unix time the CRL folder was last loaded after a change.",
+          metrics::MetricType::kGauge,
+          {}}},
+        [crls](metrics::Collection& out) {
+          const CrlSet::Stats stats = crls->stats();
+          out.Add("tended_crl_files_loaded", {}, stats.files_loaded);
+          out.Add("tended_crl_files_rejected", {}, static_cast<double>(stats.rejected.size()));
+          out.Add("tended_crl_revoked_serials", {}, stats.revoked_serials);
+          out.Add("tended_crl_expired", {}, stats.expired);
+          out.Add("tended_crl_last_reload_timestamp_seconds", {},
+                  absl::ToDoubleSeconds(stats.last_reload - absl::UnixEpoch()));
+        });
+  }
   CoordinatorServer::Options server_options;
   server_options.access.enforce = !options.insecure;
+  server_options.access.crls = crls;
+  server_options.access.on_revoked = [&revoked](absl::string_view service,
+                                                absl::string_view method) {
+    revoked.Increment({std::string(service), std::string(method)});
+  };
   server_options.access.operators = config->operators;
   server_options.access.on_denied = [&denied](absl::string_view service, absl::string_view method) {
     denied.Increment({std::string(service), std::string(method)});

@@ -115,7 +115,8 @@ struct ServerTlsConfig {
   std::string key_file;
   std::string client_ca_file;
   absl::Duration reload_interval = absl::Seconds(10);
-  // CRLs by issuer hash (<hash>.r0); empty: no revocation check.
+  // CRLs by issuer hash (<hash>.r0), checked at the handshake and, reloaded every
+  // reload_interval, on every call; empty: no revocation check.
   std::string crl_directory;
 };
 

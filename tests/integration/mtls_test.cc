@@ -8,15 +8,20 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <cstdint>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/clock.h"
+#include "common/crl_set.h"
 #include "common/file_util.h"
 #include "common/grpc_tls.h"
 #include "common/x509_mint.h"
@@ -92,6 +97,22 @@ class MtlsTest : public ::testing::Test {
     auto credentials = MakeServerTlsCredentials(files);
     ASSERT_TRUE(credentials.ok()) << credentials.status();
     ServedCoordinator::Options options;
+    if (!crl_directory.empty()) {
+      // As the coordinator's main does: the per-call check beside the handshake's.
+      CrlSet::Options crl_options;
+      crl_options.directory = crl_directory;
+      crl_options.ca_file = files.ca_file;
+      crl_options.refresh_interval = files.refresh_interval;
+      auto crls = CrlSet::Create(crl_options, Clock::Real());
+      ASSERT_TRUE(crls.ok()) << crls.status();
+      crls_ = *std::move(crls);
+      options.server.access.crls = crls_;
+      options.server.access.on_revoked = [this](absl::string_view service,
+                                                absl::string_view method) {
+        absl::MutexLock lock(&mutex_);
+        ++revoked_[absl::StrCat(service, ".", method)];
+      };
+    }
     options.credentials = *credentials;
     options.server.access.enforce = true;
     options.server.access.operators = {{"carol", coordinator::OperatorRole::kRead},
@@ -118,6 +139,8 @@ class MtlsTest : public ::testing::Test {
     arguments.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
     arguments.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
     arguments.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 200);
+    // Every channel its own connection: a new channel is a new handshake.
+    arguments.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     return grpc::CreateCustomChannel(served_->address(), *credentials, arguments);
   }
 
@@ -132,6 +155,10 @@ class MtlsTest : public ::testing::Test {
     absl::MutexLock lock(&mutex_);
     return denied_[key];
   }
+  int Revoked(const std::string& key) {
+    absl::MutexLock lock(&mutex_);
+    return revoked_[key];
+  }
 
   grpc::Status ListNodes(const std::shared_ptr<grpc::Channel>& channel) {
     tended::v1::ListNodesResponse response;
@@ -139,11 +166,51 @@ class MtlsTest : public ::testing::Test {
         CallContext(absl::Seconds(10)).get(), {}, &response);
   }
 
+  // A CRL of ca_ revoking `revoked` (certificate PEMs), numbered after the last one.
+  std::string MintCrl(const std::vector<std::string>& revoked,
+                      absl::Duration next_update = absl::Hours(1)) {
+    RevocationListSpec spec;
+    spec.revoked_cert_pems = revoked;
+    spec.next_update = next_update;
+    spec.number = ++crl_number_;
+    auto crl = ca_->RevocationList(spec);
+    EXPECT_TRUE(crl.ok()) << crl.status();
+    return crl.ok() ? *crl : "";
+  }
+  // crl/<hash>.r0, where the handshake's lookup looks.
+  std::string CrlPath() {
+    auto crl = ca_->RevocationList({}, absl::Hours(1));
+    EXPECT_TRUE(crl.ok()) << crl.status();
+    auto name = HashedCrlFileName(crl.value_or(""));
+    EXPECT_TRUE(name.ok()) << name.status();
+    return dir_.Path("crl/" + name.value_or("none"));
+  }
+  // Writes (by rename) a CRL revoking `revoked` at CrlPath().
+  void PublishCrl(const std::vector<std::string>& revoked) {
+    ASSERT_TRUE(MakeDirectories(dir_.Path("crl")).ok());
+    ASSERT_TRUE(WriteFileAtomically(CrlPath(), MintCrl(revoked)).ok());
+  }
+  std::string SerialOf(const MintedCertificate& minted) {
+    auto key = RevocationKeyOfPem(minted.cert_pem);
+    EXPECT_TRUE(key.ok()) << key.status();
+    return key.ok() ? key->serial : "?";
+  }
+
+  // A ReportFacts call for `node` over a new channel (so a new handshake) as `node`.crt.
+  grpc::Status ReportOverNewConnection(const std::string& node) {
+    WireAgent agent(node, "agent-" + node, "boot-1");
+    agent.SetChannel(ChannelAs(node));
+    return agent.Report(absl::Seconds(10));
+  }
+
   testing::TempDir dir_;
+  int64_t crl_number_ = 0;
   std::unique_ptr<CertificateAuthority> ca_;
   std::unique_ptr<ServedCoordinator> served_;
   absl::Mutex mutex_;
   std::map<std::string, int> denied_ ABSL_GUARDED_BY(mutex_);
+  std::map<std::string, int> revoked_ ABSL_GUARDED_BY(mutex_);
+  std::shared_ptr<CrlSet> crls_;
 };
 
 TEST_F(MtlsTest, ANodeCertificateIsRefusedOnEveryCallForAnotherNode) {
@@ -487,6 +554,157 @@ TEST_F(MtlsTest, ARevokedNodeCertificateIsRefusedAtTheHandshake) {
   EXPECT_EQ(b_status.error_code(), grpc::StatusCode::UNAVAILABLE) << b_status.error_message();
   // The handshake failed: no call reached the services to be denied.
   EXPECT_EQ(Denied("node.ReportFacts"), 0);
+}
+
+// An operator revokes by publishing a newer CRL under the same <hash>.r0 name. The
+// handshake's check (OpenSSL's hashed-folder lookup inside gRPC) read the old file once and
+// keeps it (without the per-call check this test failed: node-b kept connecting for the
+// whole minute); the per-call check refuses node-b's next call within the reload interval,
+// naming the serial, and counts it.
+TEST_F(MtlsTest, ACrlReplacedInPlaceRevokesWithoutARestart) {
+  auto node_a = ca_->Issue(NodeSpec("node-a"));
+  auto node_b = ca_->Issue(NodeSpec("node-b"));
+  ASSERT_TRUE(node_a.ok() && node_b.ok());
+  Write("node-a", *node_a);
+  Write("node-b", *node_b);
+  PublishCrl({node_a->cert_pem});
+  StartServer(dir_.Path("crl"));
+  // node-b connects (this handshake reads the CRL), node-a is refused by it.
+  grpc::Status b_before = ReportOverNewConnection("node-b");
+  ASSERT_TRUE(b_before.ok()) << b_before.error_message();
+  WireAgent b_connected("node-b", "agent-node-b", "boot-1");
+  b_connected.SetChannel(ChannelAs("node-b"));
+  ASSERT_TRUE(b_connected.Report().ok());
+  grpc::Status a_before = ReportOverNewConnection("node-a");
+  EXPECT_EQ(a_before.error_code(), grpc::StatusCode::UNAVAILABLE) << a_before.error_message();
+
+  PublishCrl({node_b->cert_pem});
+  grpc::Status b_after;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        b_after = ReportOverNewConnection("node-b");
+        return !b_after.ok();
+      },
+      kSettle))
+      << "a CRL rewritten in place was not applied";
+  EXPECT_EQ(b_after.error_code(), grpc::StatusCode::UNAUTHENTICATED) << b_after.error_message();
+  EXPECT_THAT(b_after.error_message(),
+              HasSubstr(absl::StrCat("serial ", SerialOf(*node_b), ", issuer CN=tended test CA")));
+  EXPECT_THAT(b_after.error_message(), HasSubstr("is revoked by the CRL in " + CrlPath()));
+  // Calls on a connection opened before the revocation are refused too.
+  grpc::Status b_connected_after = b_connected.Report();
+  EXPECT_EQ(b_connected_after.error_code(), grpc::StatusCode::UNAUTHENTICATED)
+      << b_connected_after.error_message();
+  EXPECT_GE(Revoked("node.ReportFacts"), 2);
+  EXPECT_EQ(Revoked("node.ReportFacts"), Denied("node.ReportFacts"));
+  // An operator's certificate is checked the same way.
+  auto bob = ca_->Issue(OperatorSpec("bob", "tended:role:admin"));
+  ASSERT_TRUE(bob.ok());
+  Write("bob", *bob);
+  ASSERT_TRUE(ListNodes(ChannelAs("bob")).ok());
+  PublishCrl({node_b->cert_pem, bob->cert_pem});
+  grpc::Status bob_after;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        bob_after = ListNodes(ChannelAs("bob"));
+        return !bob_after.ok();
+      },
+      kSettle));
+  EXPECT_EQ(bob_after.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_THAT(bob_after.error_message(), HasSubstr(absl::StrCat("serial ", SerialOf(*bob))));
+  EXPECT_EQ(Revoked("operator.ListNodes"), 1);
+}
+
+// Lifting a revocation (a newer CRL without the serial) applies to the per-call check
+// without a restart; a revocation the handshake already read stays until the coordinator
+// restarts (or its certificate or CA files change), which docs/security.md says.
+TEST_F(MtlsTest, ALiftedRevocationAppliesToCallsAndToTheHandshakeAfterARestart) {
+  auto node_a = ca_->Issue(NodeSpec("node-a"));
+  auto node_b = ca_->Issue(NodeSpec("node-b"));
+  ASSERT_TRUE(node_a.ok() && node_b.ok());
+  Write("node-a", *node_a);
+  Write("node-b", *node_b);
+  PublishCrl({node_a->cert_pem});
+  StartServer(dir_.Path("crl"));
+  ASSERT_TRUE(ReportOverNewConnection("node-b").ok());
+  PublishCrl({node_a->cert_pem, node_b->cert_pem});
+  ASSERT_TRUE(WaitFor([&] { return !ReportOverNewConnection("node-b").ok(); }, kSettle));
+
+  // Both lifted.
+  PublishCrl({});
+  grpc::Status b_lifted;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        b_lifted = ReportOverNewConnection("node-b");
+        return b_lifted.ok();
+      },
+      kSettle))
+      << b_lifted.error_message();
+  // The per-call check has the new CRL (node-b passes it); the handshake still holds the
+  // first one, which revokes node-a.
+  grpc::Status a_cached = ReportOverNewConnection("node-a");
+  EXPECT_EQ(a_cached.error_code(), grpc::StatusCode::UNAVAILABLE) << a_cached.error_message();
+
+  served_.reset();
+  StartServer(dir_.Path("crl"));
+  grpc::Status a_restarted = ReportOverNewConnection("node-a");
+  EXPECT_TRUE(a_restarted.ok()) << a_restarted.error_message();
+}
+
+// An operator who writes the CRL in place: while the file is half-written it does not
+// parse, and the revocations it held before stay in force; other certificates still pass.
+TEST_F(MtlsTest, AHalfWrittenCrlKeepsTheRevocationsInForce) {
+  auto node_a = ca_->Issue(NodeSpec("node-a"));
+  auto node_b = ca_->Issue(NodeSpec("node-b"));
+  ASSERT_TRUE(node_a.ok() && node_b.ok());
+  Write("node-a", *node_a);
+  Write("node-b", *node_b);
+  PublishCrl({});
+  StartServer(dir_.Path("crl"));
+  ASSERT_TRUE(ReportOverNewConnection("node-b").ok());
+  PublishCrl({node_b->cert_pem});
+  ASSERT_TRUE(WaitFor([&] { return !ReportOverNewConnection("node-b").ok(); }, kSettle));
+
+  const std::string path = CrlPath();
+  const std::string next = MintCrl({});
+  {
+    std::ofstream in_place(path, std::ios::binary | std::ios::trunc);
+    in_place << next.substr(0, next.size() / 2);
+  }
+  ASSERT_TRUE(WaitFor([&] { return !crls_->stats().rejected.empty(); }, kSettle));
+  EXPECT_THAT(crls_->stats().rejected.front(), HasSubstr(path));
+  grpc::Status b_status = ReportOverNewConnection("node-b");
+  EXPECT_EQ(b_status.error_code(), grpc::StatusCode::UNAUTHENTICATED) << b_status.error_message();
+  grpc::Status a_status = ReportOverNewConnection("node-a");
+  EXPECT_TRUE(a_status.ok()) << a_status.error_message();
+
+  {
+    std::ofstream in_place(path, std::ios::binary | std::ios::trunc);
+    in_place << next;
+  }
+  EXPECT_TRUE(WaitFor([&] { return ReportOverNewConnection("node-b").ok(); }, kSettle));
+  EXPECT_TRUE(crls_->stats().rejected.empty());
+}
+
+// A CRL past its nextUpdate: the handshake refuses every certificate of its CA (OpenSSL's
+// "CRL has expired" inside gRPC: fail closed), while the per-call check keeps its
+// revocations and counts it as expired for the tended_crl_expired gauge.
+TEST_F(MtlsTest, AnExpiredCrlFailsTheHandshakeOfItsCa) {
+  auto node_a = ca_->Issue(NodeSpec("node-a"));
+  ASSERT_TRUE(node_a.ok());
+  Write("node-a", *node_a);
+  RevocationListSpec spec;
+  spec.last_update = -absl::Hours(2);
+  spec.next_update = -absl::Hours(1);
+  auto crl = ca_->RevocationList(spec);
+  ASSERT_TRUE(crl.ok()) << crl.status();
+  ASSERT_TRUE(MakeDirectories(dir_.Path("crl")).ok());
+  ASSERT_TRUE(WriteFileAtomically(CrlPath(), *crl).ok());
+  StartServer(dir_.Path("crl"));
+  grpc::Status a_status = ReportOverNewConnection("node-a");
+  EXPECT_EQ(a_status.error_code(), grpc::StatusCode::UNAVAILABLE) << a_status.error_message();
+  EXPECT_EQ(crls_->stats().expired, 1);
+  EXPECT_EQ(crls_->stats().files_loaded, 1);
 }
 
 }  // namespace

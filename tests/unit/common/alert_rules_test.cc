@@ -60,7 +60,7 @@ TEST_F(AlertRulesTest, PromtoolChecksTheRules) {
   auto result = testing::RunPromtool({"check", "rules", kRules}, dir_.path());
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_TRUE(result->success) << result->exit << "\n" << result->output;
-  EXPECT_THAT(result->output, HasSubstr("SUCCESS: 17 rules found"));
+  EXPECT_THAT(result->output, HasSubstr("SUCCESS: 19 rules found"));
 }
 
 TEST_F(AlertRulesTest, RuleUnitTestsPass) {

@@ -222,6 +222,9 @@ const std::map<std::string, std::string>& OnlyAfterAnEvent() {
        "once a control plane's agent (k8s.enabled) reported a successful version check"},
       {"tended_k8s_upgrade_last_progress_timestamp_seconds", "once a Kubernetes rollout started"},
       {"tended_agent_os_upgrade_last_result", "once the node ran its first OS upgrade step"},
+      // This scrape's coordinator is --insecure; MtlsProgramsTest scrapes both over mTLS.
+      {"tended_crl_expired", "only with tls.crl_directory"},
+      {"tended_crl_files_rejected", "only with tls.crl_directory"},
   };
   return *kNames;
 }
