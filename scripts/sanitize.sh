@@ -52,7 +52,8 @@ run_asan() {
   ninja -C build-asan
   # Every test but the packaging ones: they package and check the shipped (plain) build.
   echo "sanitize: asan: every test"
-  (cd build-asan && ctest --output-on-failure --timeout 900 -j "$jobs" -LE packaging)
+  # Two tests per core, as scripts/test.sh runs them: most of them wait rather than compute.
+  (cd build-asan && ctest --output-on-failure --timeout 900 -j "$((2 * jobs))" -LE packaging)
   echo "sanitize: asan: fuzz targets"
   TENDED_FUZZ_BUILD=build-asan scripts/fuzz.sh "${TENDED_FUZZ_SECONDS:-5}"
 }
