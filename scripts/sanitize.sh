@@ -47,7 +47,7 @@ configure() {
 run_asan() {
   echo "sanitize: asan: building build-asan (clang, ASan + UBSan + fuzzer coverage)"
   # The libraries at -O1 (the tests and fuzzers run at speed), the programs' own sources at
-  # -O0 (half the compile time; the test programs are most of the objects).
+  # -O0 (half their compile time; they are a third of the objects).
   configure build-asan -O1 -DTENDED_FUZZ=ON -DTENDED_PROGRAM_COMPILE_FLAG=-O0
   ninja -C build-asan
   # Every test but the packaging ones: they package and check the shipped (plain) build.
