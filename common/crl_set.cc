@@ -22,32 +22,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/logging.h"
+#include "common/openssl_ptr.h"
 #include "common/status_macros.h"
 
 namespace tended {
 namespace {
-
-struct BioFree {
-  void operator()(BIO* bio) const { BIO_free(bio); }
-};
-struct X509Free {
-  void operator()(X509* cert) const { X509_free(cert); }
-};
-struct CrlFree {
-  void operator()(X509_CRL* crl) const { X509_CRL_free(crl); }
-};
-struct BnFree {
-  void operator()(BIGNUM* bn) const { BN_free(bn); }
-};
-struct AsnIntegerFree {
-  void operator()(ASN1_INTEGER* value) const { ASN1_INTEGER_free(value); }
-};
-using CertPtr = std::unique_ptr<X509, X509Free>;
-using CrlPtr = std::unique_ptr<X509_CRL, CrlFree>;
-
-std::unique_ptr<BIO, BioFree> MemoryBio(absl::string_view data) {
-  return std::unique_ptr<BIO, BioFree>(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
-}
 
 // The reason OpenSSL gave last, and its error queue emptied.
 std::string TakeOpenSslError() {
@@ -72,7 +51,7 @@ std::string NameDer(const X509_NAME* name) {
 }
 
 std::string NameText(const X509_NAME* name) {
-  std::unique_ptr<BIO, BioFree> bio(BIO_new(BIO_s_mem()));
+  BioPtr bio(BIO_new(BIO_s_mem()));
   if (bio == nullptr || X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_RFC2253) < 0) return "?";
   char* data = nullptr;
   const long size = BIO_get_mem_data(bio.get(), &data);
@@ -80,7 +59,7 @@ std::string NameText(const X509_NAME* name) {
 }
 
 std::string IntegerHex(const ASN1_INTEGER* value) {
-  std::unique_ptr<BIGNUM, BnFree> bn(ASN1_INTEGER_to_BN(value, nullptr));
+  BignumPtr bn(ASN1_INTEGER_to_BN(value, nullptr));
   if (bn == nullptr) return "";
   std::string magnitude(static_cast<size_t>(BN_num_bytes(bn.get())), '\0');
   BN_bn2bin(bn.get(), reinterpret_cast<unsigned char*>(magnitude.data()));
@@ -125,12 +104,12 @@ absl::StatusOr<std::string> ReadBounded(const std::string& path, int64_t limit) 
 }
 
 // Every CRL in `data`: PEM blocks, else one DER CRL.
-absl::StatusOr<std::vector<CrlPtr>> ParseCrls(absl::string_view data) {
-  std::vector<CrlPtr> out;
+absl::StatusOr<std::vector<X509CrlPtr>> ParseCrls(absl::string_view data) {
+  std::vector<X509CrlPtr> out;
   if (data.find("-----BEGIN") != absl::string_view::npos) {
     auto bio = MemoryBio(data);
     while (true) {
-      CrlPtr crl(PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr));
+      X509CrlPtr crl(PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr));
       if (crl == nullptr) break;
       out.push_back(std::move(crl));
     }
@@ -144,7 +123,7 @@ absl::StatusOr<std::vector<CrlPtr>> ParseCrls(absl::string_view data) {
     return out;
   }
   const unsigned char* cursor = reinterpret_cast<const unsigned char*>(data.data());
-  CrlPtr crl(d2i_X509_CRL(nullptr, &cursor, static_cast<long>(data.size())));
+  X509CrlPtr crl(d2i_X509_CRL(nullptr, &cursor, static_cast<long>(data.size())));
   if (crl == nullptr ||
       cursor != reinterpret_cast<const unsigned char*>(data.data()) + data.size()) {
     TakeOpenSslError();
@@ -188,7 +167,7 @@ RevocationKey RevocationKeyOf(const X509* certificate) {
 
 absl::StatusOr<RevocationKey> RevocationKeyOfPem(absl::string_view pem) {
   auto bio = MemoryBio(pem);
-  CertPtr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
   ERR_clear_error();
   if (cert == nullptr) return absl::InvalidArgumentError("not a PEM certificate");
   return RevocationKeyOf(cert.get());
@@ -198,16 +177,6 @@ absl::StatusOr<std::unique_ptr<CrlSet>> CrlSet::Create(Options options, const Cl
   std::unique_ptr<CrlSet> set(new CrlSet(std::move(options), clock));
   RETURN_IF_ERROR(set->RefreshIfDue());
   return set;
-}
-
-std::optional<CrlSet::FileStamp> CrlSet::StampOf(const std::string& path, bool* regular) {
-  struct stat info {};
-  if (::stat(path.c_str(), &info) != 0) return std::nullopt;
-  *regular = S_ISREG(info.st_mode);
-  return FileStamp{
-      static_cast<uint64_t>(info.st_dev), static_cast<uint64_t>(info.st_ino),
-      static_cast<int64_t>(info.st_size),
-      static_cast<int64_t>(info.st_mtim.tv_sec) * 1'000'000'000 + info.st_mtim.tv_nsec};
 }
 
 absl::StatusOr<CrlSet::Listing> CrlSet::List(std::vector<std::string>* rejected) const {
@@ -229,13 +198,12 @@ absl::StatusOr<CrlSet::Listing> CrlSet::List(std::vector<std::string>* rejected)
   size_t kept = 0;
   for (const std::string& name : names) {
     const std::string path = absl::StrCat(options_.directory, "/", name);
-    bool regular = false;
-    std::optional<FileStamp> stamp = StampOf(path, &regular);
-    if (!stamp.has_value()) {
-      rejected->push_back(absl::StrCat(path, ": ", std::strerror(errno)));
+    absl::StatusOr<FileStamp> stamp = StampFile(path);
+    if (!stamp.ok()) {
+      rejected->push_back(std::string(stamp.status().message()));
       continue;
     }
-    if (!regular) continue;  // Folders (a ConfigMap's ..data), devices.
+    if (!stamp->regular) continue;  // Folders (a ConfigMap's ..data), devices.
     if (++kept > options_.max_files) {
       rejected->push_back(
           absl::StrCat(path, ": more than ", options_.max_files, " files in the folder; not read"));
@@ -259,8 +227,7 @@ absl::Status CrlSet::RefreshIfDue() {
   absl::StatusOr<Listing> listing = List(&rejected);
   absl::Status status = listing.status();
   if (listing.ok()) {
-    bool regular = false;
-    const FileStamp ca = StampOf(options_.ca_file, &regular).value_or(FileStamp{});
+    const FileStamp ca = StampFile(options_.ca_file).value_or(FileStamp{});
     if (loaded_once_ && *listing == listing_ && ca == ca_stamp_) {
       WarnAboutExpired(now);
       return absl::OkStatus();
@@ -304,7 +271,7 @@ absl::Status CrlSet::Reload(const Listing& listing, std::vector<std::string> rej
     return absl::FailedPreconditionError(absl::StrCat(
         "cannot read the CA bundle ", options_.ca_file, ": ", ca_pem.status().message()));
   }
-  std::vector<CertPtr> cas;
+  std::vector<X509Ptr> cas;
   {
     auto bio = MemoryBio(*ca_pem);
     while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
@@ -350,7 +317,7 @@ absl::Status CrlSet::Reload(const Listing& listing, std::vector<std::string> rej
       continue;
     }
     total += static_cast<int64_t>(data->size());
-    absl::StatusOr<std::vector<CrlPtr>> crls = ParseCrls(*data);
+    absl::StatusOr<std::vector<X509CrlPtr>> crls = ParseCrls(*data);
     if (!crls.ok()) {
       reject(crls.status().message());
       continue;
@@ -358,10 +325,10 @@ absl::Status CrlSet::Reload(const Listing& listing, std::vector<std::string> rej
     FileCrls loaded;
     loaded.stamp = stamp;
     std::string problem;
-    for (const CrlPtr& crl : *crls) {
+    for (const X509CrlPtr& crl : *crls) {
       const X509_NAME* issuer = X509_CRL_get_issuer(crl.get());
       const X509* signer = nullptr;
-      for (const CertPtr& ca : cas) {
+      for (const X509Ptr& ca : cas) {
         if (X509_NAME_cmp(X509_get_subject_name(ca.get()), issuer) != 0) continue;
         EVP_PKEY* key = X509_get0_pubkey(ca.get());
         if (key != nullptr && X509_CRL_verify(crl.get(), key) == 1) {
@@ -393,7 +360,7 @@ absl::Status CrlSet::Reload(const Listing& listing, std::vector<std::string> rej
         kept->next_update = *next;
       }
       int critical = 0;
-      std::unique_ptr<ASN1_INTEGER, AsnIntegerFree> number(static_cast<ASN1_INTEGER*>(
+      Asn1IntegerPtr number(static_cast<ASN1_INTEGER*>(
           X509_CRL_get_ext_d2i(crl.get(), NID_crl_number, &critical, nullptr)));
       if (number != nullptr) kept->number = IntegerHex(number.get());
       STACK_OF(X509_REVOKED)* revoked = X509_CRL_get_REVOKED(crl.get());

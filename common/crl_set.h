@@ -28,6 +28,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/file_util.h"
 
 namespace tended {
 
@@ -95,17 +96,6 @@ class CrlSet {
   const std::string& directory() const { return options_.directory; }
 
  private:
-  struct FileStamp {
-    uint64_t device = 0;
-    uint64_t inode = 0;
-    int64_t size = 0;
-    int64_t mtime_ns = 0;
-    bool operator==(const FileStamp& other) const {
-      return device == other.device && inode == other.inode && size == other.size &&
-             mtime_ns == other.mtime_ns;
-    }
-    bool operator!=(const FileStamp& other) const { return !(*this == other); }
-  };
   // One CRL that loaded and verified, as kept.
   struct LoadedCrl {
     std::string issuer_der;
@@ -135,9 +125,6 @@ class CrlSet {
     int revoked_serials = 0;
   };
   using Listing = std::map<std::string, FileStamp>;
-
-  // stat() (symlinks followed); nullopt with errno set when it fails.
-  static std::optional<FileStamp> StampOf(const std::string& path, bool* regular);
 
   CrlSet(Options options, const Clock& clock) : options_(std::move(options)), clock_(clock) {}
 

@@ -90,6 +90,17 @@ absl::Status WriteFileAtomically(const std::string& path, absl::string_view cont
   return FsyncPath(Dirname(path), O_RDONLY | O_DIRECTORY);
 }
 
+absl::StatusOr<FileStamp> StampFile(const std::string& path) {
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) {
+    return PosixErrorToStatus(absl::StrCat("stat ", path), errno);
+  }
+  return FileStamp{static_cast<uint64_t>(info.st_dev), static_cast<uint64_t>(info.st_ino),
+                   static_cast<int64_t>(info.st_size),
+                   static_cast<int64_t>(info.st_mtim.tv_sec) * 1'000'000'000 + info.st_mtim.tv_nsec,
+                   S_ISREG(info.st_mode)};
+}
+
 bool PathExists(const std::string& path) {
   struct stat st;
   return ::lstat(path.c_str(), &st) == 0;

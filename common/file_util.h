@@ -2,6 +2,7 @@
 #ifndef TENDED_COMMON_FILE_UTIL_H_
 #define TENDED_COMMON_FILE_UTIL_H_
 
+#include <cstdint>
 #include <string>
 
 #include "absl/status/status.h"
@@ -21,6 +22,19 @@ absl::Status WriteFileAtomically(const std::string& path, absl::string_view cont
                                  int mode = 0644);
 
 bool PathExists(const std::string& path);
+
+// What tells one version of a file from another without reading it (stat, symlinks
+// followed): watchers compare stamps to know when to read again.
+struct FileStamp {
+  uint64_t device = 0;
+  uint64_t inode = 0;
+  int64_t size = 0;
+  int64_t mtime_ns = 0;
+  bool regular = false;  // A regular file (not a folder, device or socket).
+  bool operator==(const FileStamp& other) const = default;
+};
+// The error names the path, as stat reported it (NOT_FOUND, PERMISSION_DENIED, ...).
+absl::StatusOr<FileStamp> StampFile(const std::string& path);
 
 // mkdir -p.
 absl::Status MakeDirectories(const std::string& path, int mode = 0755);

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/file_util.h"
+#include "common/openssl_ptr.h"
 #include "common/status_macros.h"
 
 namespace tended {
@@ -28,21 +29,6 @@ absl::StatusOr<std::string> ReadPem(const std::string& path, absl::string_view w
         absl::StrCat("cannot read the ", what, " file ", path, ": ", contents.status().message()));
   }
   return contents;
-}
-
-struct BioDeleter {
-  void operator()(BIO* bio) const { BIO_free(bio); }
-};
-struct X509Deleter {
-  void operator()(X509* cert) const { X509_free(cert); }
-};
-struct KeyDeleter {
-  void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
-};
-
-std::unique_ptr<BIO, BioDeleter> MemoryBio(const std::string& pem) {
-  return std::unique_ptr<BIO, BioDeleter>(
-      BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
 }
 
 absl::Status CheckKeyPermissionsOf(const std::string& path) {
@@ -86,7 +72,7 @@ absl::Status CheckKeyFilePermissions(const std::string& key_file) {
 absl::StatusOr<CertificateSubject> ReadCertificateSubject(const std::string& cert_file) {
   ASSIGN_OR_RETURN(std::string pem, ReadPem(cert_file, "certificate"));
   auto bio = MemoryBio(pem);
-  std::unique_ptr<X509, X509Deleter> cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
   if (cert == nullptr) {
     return absl::InvalidArgumentError(
         absl::StrCat("the certificate file ", cert_file, " holds no PEM certificate"));
@@ -109,15 +95,13 @@ absl::Status CheckTlsFiles(const TlsFiles& files) {
   ASSIGN_OR_RETURN(std::string ca_pem, ReadPem(files.ca_file, "CA"));
   RETURN_IF_ERROR(CheckKeyPermissionsOf(files.key_file));
   auto cert_bio = MemoryBio(cert_pem);
-  std::unique_ptr<X509, X509Deleter> cert(
-      PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr));
+  X509Ptr cert(PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr));
   if (cert == nullptr) {
     return absl::InvalidArgumentError(
         absl::StrCat("the certificate file ", files.cert_file, " holds no PEM certificate"));
   }
   auto key_bio = MemoryBio(key_pem);
-  std::unique_ptr<EVP_PKEY, KeyDeleter> key(
-      PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
+  EvpPkeyPtr key(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
   if (key == nullptr) {
     return absl::InvalidArgumentError(
         absl::StrCat("the key file ", files.key_file, " holds no PEM private key"));
@@ -127,7 +111,7 @@ absl::Status CheckTlsFiles(const TlsFiles& files) {
         "the key in ", files.key_file, " does not match the certificate in ", files.cert_file));
   }
   auto ca_bio = MemoryBio(ca_pem);
-  std::unique_ptr<X509, X509Deleter> ca(PEM_read_bio_X509(ca_bio.get(), nullptr, nullptr, nullptr));
+  X509Ptr ca(PEM_read_bio_X509(ca_bio.get(), nullptr, nullptr, nullptr));
   if (ca == nullptr) {
     return absl::InvalidArgumentError(
         absl::StrCat("the CA file ", files.ca_file, " holds no PEM certificate"));

@@ -23,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/file_util.h"
 #include "common/grpc_tls.h"
 #include "common/host_port.h"
 #include "common/logging.h"
@@ -215,25 +216,6 @@ struct SslCtxDeleter {
 };
 using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxDeleter>;
 
-// What identifies a file's version without reading it.
-struct FileStamp {
-  dev_t device = 0;
-  ino_t inode = 0;
-  off_t size = 0;
-  int64_t mtime_ns = 0;
-  bool operator==(const FileStamp& other) const {
-    return device == other.device && inode == other.inode && size == other.size &&
-           mtime_ns == other.mtime_ns;
-  }
-};
-
-FileStamp StampOf(const std::string& path) {
-  struct stat info {};
-  if (path.empty() || ::stat(path.c_str(), &info) != 0) return {};
-  return {info.st_dev, info.st_ino, info.st_size,
-          static_cast<int64_t>(info.st_mtim.tv_sec) * 1'000'000'000 + info.st_mtim.tv_nsec};
-}
-
 std::string SerializeResponse(const HttpResponse& response) {
   std::string out =
       absl::StrCat("HTTP/1.1 ", response.status, " ", ReasonPhrase(response.status),
@@ -323,7 +305,12 @@ class HttpServer::TlsContext {
   explicit TlsContext(HttpTlsFiles files) : files_(std::move(files)) {}
 
   std::vector<FileStamp> Stamps() const {
-    return {StampOf(files_.cert_file), StampOf(files_.key_file), StampOf(files_.client_ca_file)};
+    std::vector<FileStamp> stamps;
+    for (const std::string* path : {&files_.cert_file, &files_.key_file, &files_.client_ca_file}) {
+      // A missing file (no client CA) or one that cannot be read stamps as empty.
+      stamps.push_back(path->empty() ? FileStamp{} : StampFile(*path).value_or(FileStamp{}));
+    }
+    return stamps;
   }
 
   absl::StatusOr<SslCtxPtr> Load() const {

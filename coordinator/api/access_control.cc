@@ -8,6 +8,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/openssl_ptr.h"
 
 namespace tended::coordinator {
 namespace {
@@ -54,10 +55,8 @@ absl::string_view RoleName(OperatorRole role) {
 }  // namespace
 
 absl::StatusOr<PeerCertificate> ParsePeerCertificate(absl::string_view pem) {
-  std::unique_ptr<BIO, decltype(&BIO_free)> bio(
-      BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), &BIO_free);
-  std::unique_ptr<X509, decltype(&X509_free)> cert(
-      PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr), &X509_free);
+  BioPtr bio = MemoryBio(pem);
+  X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
   if (cert == nullptr) return absl::InvalidArgumentError("not a PEM certificate");
   X509_NAME* subject = X509_get_subject_name(cert.get());
   PeerCertificate out;

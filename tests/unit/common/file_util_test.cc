@@ -42,6 +42,30 @@ TEST(CheckNotWritableByOthersTest, RefusesAFileEveryUserMayChangeNamingIt) {
   EXPECT_TRUE(absl::IsNotFound(CheckNotWritableByOthers(dir.Path("missing.yaml"))));
 }
 
+TEST(StampFileTest, ARewriteChangesTheStampAndAFolderIsNotRegular) {
+  testing::TempDir dir;
+  const std::string path = dir.Path("ca.crt");
+  ASSERT_TRUE(WriteFileAtomically(path, "one\n").ok());
+  absl::StatusOr<FileStamp> first = StampFile(path);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_TRUE(first->regular);
+  EXPECT_EQ(first->size, 4);
+  absl::StatusOr<FileStamp> again = StampFile(path);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*first, *again);
+  // Same size, new inode (rename over it): a watcher must read it again.
+  ASSERT_TRUE(WriteFileAtomically(path, "two\n").ok());
+  absl::StatusOr<FileStamp> rewritten = StampFile(path);
+  ASSERT_TRUE(rewritten.ok());
+  EXPECT_NE(*first, *rewritten);
+  absl::StatusOr<FileStamp> folder = StampFile(dir.Path(""));
+  ASSERT_TRUE(folder.ok());
+  EXPECT_FALSE(folder->regular);
+  absl::StatusOr<FileStamp> missing = StampFile(dir.Path("missing"));
+  EXPECT_TRUE(absl::IsNotFound(missing.status())) << missing.status();
+  EXPECT_THAT(missing.status().message(), HasSubstr(dir.Path("missing")));
+}
+
 TEST(MakePrivateDirectoryTest, MakesOrNarrowsTheFolderTo0700) {
   testing::TempDir dir;
   ASSERT_TRUE(MakePrivateDirectory(dir.Path("a/b/state")).ok());
